@@ -1,0 +1,47 @@
+# logpipe: two commands do everything on a fresh machine.
+#   make demo   Kafka (in-process), ClickHouse (local), sample logs, analyst answers
+#   make test   every test, the end-to-end ones against a real ClickHouse server
+GO        ?= go
+DEMO_DIR  ?= .logpipe-demo
+FUZZTIME  ?= 30s
+
+.PHONY: all build demo test test-unit vet bench fuzz clickhouse demo-stop clean
+
+all: build
+
+build:
+	$(GO) build -o bin/logpipe ./cmd/logpipe
+
+# The local ClickHouse server (Debian's clickhouse-server) is installed with
+# apt-get when missing; tests and the demo start their own on free ports.
+clickhouse:
+	bash deploy/local/clickhouse.sh install
+
+demo: clickhouse
+	$(GO) run ./cmd/logpipe demo -dir $(DEMO_DIR)
+
+demo-stop:
+	bash deploy/local/clickhouse.sh stop $(DEMO_DIR)/clickhouse
+
+test: clickhouse vet
+	$(GO) test -count=1 -timeout 30m ./...
+
+test-unit:
+	$(GO) test -count=1 -short ./...
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./transform/ ./sink/
+
+fuzz:
+	@for pkg in ./transform/; do \
+	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; done
+
+clean:
+	rm -rf bin

@@ -1,0 +1,92 @@
+// Command logpipe reads batch-job logs and CDN access logs from Kafka,
+// parses and enriches them, and writes them to ClickHouse.
+//
+//	logpipe run     -config FILE          consume and store until stopped
+//	logpipe migrate -config FILE          apply pending schema migrations
+//	logpipe check   -format NAME FILE|-   parse lines locally and show the rows
+//	logpipe query   -config FILE NAME     run a catalogue query
+//	logpipe demo                          everything, locally, with sample data
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `logpipe: Kafka -> parse and enrich -> ClickHouse, for batch-job and CDN logs.
+
+Usage:
+  logpipe run     -config FILE [-migrate]        consume and store until SIGTERM/SIGINT
+  logpipe migrate -config FILE                   create the database and apply pending migrations
+  logpipe check   -format NAME [-json] FILE|-    parse lines without Kafka or ClickHouse
+  logpipe query   -config FILE [-format table|csv|json] NAME [-param k=v ...]
+  logpipe queries                                list the query catalogue
+  logpipe demo    [-dir DIR]                     run the whole pipeline on sample data locally
+  logpipe formats                                list the log formats
+
+Every config field can be overridden by an environment variable, e.g.
+LOGPIPE_CLICKHOUSE_ADDR, LOGPIPE_KAFKA_BROKERS, LOGPIPE_HASH_KEY.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(os.Stderr, "logpipe: %v\n\n%s", err, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "logpipe: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ error }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{errors.New("no command")}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(ctx, rest, log)
+	case "migrate":
+		return cmdMigrate(ctx, rest, stdout, log)
+	case "check":
+		return cmdCheck(ctx, rest, stdout, stderr)
+	case "query":
+		return cmdQuery(ctx, rest, stdout, log)
+	case "queries":
+		return cmdQueries(stdout)
+	case "demo":
+		return cmdDemo(ctx, rest, stdout, log)
+	case "formats":
+		return cmdFormats(stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usageError{fmt.Errorf("unknown command %q", cmd)}
+}
+
+func logLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(os.Getenv("LOGPIPE_LOG_LEVEL"))); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/logpipe/logpipe/schemas"
+	"github.com/logpipe/logpipe/sink"
+)
+
+// params collects repeated -param k=v flags.
+type params map[string]string
+
+func (p params) String() string { return fmt.Sprint(map[string]string(p)) }
+func (p params) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want -param name=value, got %q", s)
+	}
+	p[k] = v
+	return nil
+}
+
+func cmdQuery(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("query", flag.ContinueOnError)
+	format := fs.String("format", "table", "output: table, csv or json")
+	show := fs.Bool("sql", false, "print the SQL instead of running it")
+	ps := params{}
+	fs.Var(ps, "param", "query parameter name=value (repeatable)")
+	// Allow the query name before or after the flags.
+	var name string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	cfg, err := loadConfig(fs, args)
+	if name == "" && fs.NArg() > 0 {
+		name = fs.Arg(0)
+		if err == nil && fs.NArg() > 1 {
+			err = fs.Parse(fs.Args()[1:])
+		}
+	}
+	if name == "" {
+		return usageError{fmt.Errorf("query: which query? (logpipe queries lists them)")}
+	}
+	q, qerr := schemas.LookupQuery(name)
+	if qerr != nil {
+		return qerr
+	}
+	sql, rerr := q.Render(ps)
+	if rerr != nil {
+		return rerr
+	}
+	if *show {
+		fmt.Fprintln(stdout, sql)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	conn, err := sink.Open(ctx, sinkOptions(cfg))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	cols, rows, err := conn.Query(ctx, sql)
+	if err != nil {
+		return fmt.Errorf("query %s: %w", name, err)
+	}
+	return printRows(stdout, *format, cols, rows)
+}
+
+func cmdQueries(stdout io.Writer) error {
+	qs, err := schemas.Queries()
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		fmt.Fprintf(stdout, "%s\n    %s\n", q.Name, q.Question)
+		for _, p := range q.Params {
+			def := p.Default
+			if def == "" {
+				def = "required"
+			}
+			fmt.Fprintf(stdout, "    -param %s=%s (default: %s) %s\n", p.Name, p.Type, def, p.Doc)
+		}
+	}
+	return nil
+}
+
+// printRows writes a result as an aligned table, CSV or JSON lines.
+func printRows(w io.Writer, format string, cols []string, rows [][]string) error {
+	switch format {
+	case "table":
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, strings.Join(cols, "\t"))
+		for _, r := range rows {
+			cells := make([]string, len(r))
+			for i, c := range r {
+				cells[i] = cell(c)
+			}
+			fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		}
+		if len(rows) == 0 {
+			fmt.Fprintln(tw, "(no rows)")
+		}
+		return tw.Flush()
+	case "csv":
+		cw := csv.NewWriter(w)
+		cw.Write(cols)
+		cw.WriteAll(rows)
+		return cw.Error()
+	case "json":
+		enc := json.NewEncoder(w)
+		for _, r := range rows {
+			m := make(map[string]string, len(cols))
+			for i, c := range cols {
+				m[c] = r[i]
+			}
+			if err := enc.Encode(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return usageError{fmt.Errorf("unknown output format %q (table, csv, json)", format)}
+}
+
+// cell keeps table cells on one line and readable.
+func cell(s string) string {
+	s = strings.NewReplacer("\n", " ", "\t", " ").Replace(s)
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return s
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/logpipe/logpipe/config"
+	"github.com/logpipe/logpipe/ingest"
+	"github.com/logpipe/logpipe/pipeline"
+	"github.com/logpipe/logpipe/schemas"
+	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/transform"
+)
+
+func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
+	path := fs.String("config", os.Getenv("LOGPIPE_CONFIG"), "config file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	return config.Load(*path, os.Environ())
+}
+
+func sinkOptions(cfg config.Config) sink.Options {
+	return sink.Options{
+		Addr:        cfg.ClickHouse.Addr,
+		Database:    cfg.ClickHouse.Database,
+		User:        cfg.ClickHouse.User,
+		Password:    cfg.ClickHouse.Password,
+		DialTimeout: cfg.ClickHouse.DialTimeout,
+	}
+}
+
+func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	migrate := fs.Bool("migrate", false, "apply pending migrations before consuming")
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	if *migrate {
+		if err := migrateDB(ctx, cfg, io.Discard, log); err != nil {
+			return err
+		}
+	}
+	conn, err := sink.Open(ctx, sinkOptions(cfg))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	p, err := newPipeline(cfg, conn, log)
+	if err != nil {
+		return err
+	}
+	return consume(ctx, cfg, p, log)
+}
+
+// newPipeline builds the pipeline that cfg describes, writing through conn.
+func newPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipeline.Pipeline, error) {
+	w := sink.NewWriter(conn, log)
+	w.Timeout = cfg.ClickHouse.InsertTimeout
+	w.RetryMax = cfg.Batch.RetryMax
+	pc := pipeline.Config{
+		Limits: pipeline.Limits{
+			MaxRows:        cfg.Batch.MaxRows,
+			MaxBytes:       cfg.Batch.MaxBytes,
+			MaxAge:         cfg.Batch.MaxAge,
+			MaxRecordBytes: cfg.Kafka.MaxRecordBytes,
+		},
+		Enrich: transform.EnrichConfig{
+			HashKey:         cfg.HashKey(),
+			SessionCookies:  cfg.Enrich.SessionCookies,
+			DropQueryParams: cfg.Enrich.DropQueryParams,
+		},
+	}
+	for _, c := range cfg.Enrich.PathClasses {
+		pc.Enrich.PathClasses = append(pc.Enrich.PathClasses, transform.PathClassRule{Class: c.Class, Patterns: c.Patterns})
+	}
+	for _, t := range cfg.Enrich.PathTemplates {
+		pc.Enrich.PathTemplates = append(pc.Enrich.PathTemplates, transform.PathTemplateRule{Match: t.Match, Replace: t.Replace})
+	}
+	for i, s := range cfg.Streams {
+		name := s.Name
+		if name == "" {
+			name = s.Topic
+		}
+		if _, err := transform.NewParser(s.Format); err != nil {
+			return nil, fmt.Errorf("config: streams[%d].format: %w", i, err)
+		}
+		pc.Streams = append(pc.Streams, pipeline.Stream{Name: name, Topic: s.Topic, Format: s.Format, Vendor: s.Vendor})
+	}
+	return pipeline.New(pc, w, log)
+}
+
+// consume runs the consumer group until ctx is done or the pipeline
+// reports a fatal error.
+func consume(ctx context.Context, cfg config.Config, p *pipeline.Pipeline, log *slog.Logger) error {
+	c, err := ingest.NewConsumer(ingest.Config{
+		Brokers:       cfg.Kafka.Brokers,
+		Group:         cfg.Kafka.Group,
+		Topics:        p.Topics(),
+		StartEarliest: cfg.Kafka.StartOffset == "earliest",
+		FetchMaxBytes: cfg.Kafka.FetchMaxBytes,
+		FetchMaxWait:  cfg.Kafka.FetchMaxWait,
+	}, log)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var fatal error
+	go func() {
+		select {
+		case fatal = <-p.Fatal():
+			log.Error("stopping: a stream cannot go on", "err", fatal)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	log.Info("consuming", "brokers", strings.Join(cfg.Kafka.Brokers, ","), "group", cfg.Kafka.Group, "topics", strings.Join(p.Topics(), ","))
+	start := time.Now()
+	err = c.Run(ctx, p)
+	log.Info("stopped", "records", p.Stats.Records.Load(), "rows", p.Stats.Rows.Load(), "rejected", p.Stats.Rejected.Load(), "elapsed", time.Since(start).Round(time.Millisecond))
+	if fatal != nil {
+		return fatal
+	}
+	return err
+}
+
+func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	return migrateDB(ctx, cfg, stdout, log)
+}
+
+// migrateDB creates the database if needed and applies the migrations.
+func migrateDB(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger) error {
+	o := sinkOptions(cfg)
+	if err := sink.CreateDatabase(ctx, o); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	conn, err := sink.Open(ctx, o)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+	applied, err := schemas.Migrate(ctx, conn)
+	for _, m := range applied {
+		fmt.Fprintf(out, "applied %04d_%s\n", m.Version, m.Name)
+		log.Info("migration applied", "version", m.Version, "name", m.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(out, "schema is up to date")
+	}
+	return nil
+}

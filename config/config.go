@@ -1,0 +1,390 @@
+// Package config loads and validates logpipe's configuration: one YAML file
+// whose every field can be overridden by an environment variable.
+//
+// The environment variable for a field is LOGPIPE_ followed by the YAML path
+// in upper case with dots and dashes turned into underscores, for example
+// LOGPIPE_CLICKHOUSE_ADDR or LOGPIPE_BATCH_MAX_ROWS. Streams are addressed by
+// their index: LOGPIPE_STREAMS_0_TOPIC.
+package config
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of a logpipe process.
+type Config struct {
+	Kafka      Kafka      `yaml:"kafka"`
+	ClickHouse ClickHouse `yaml:"clickhouse"`
+	Batch      Batch      `yaml:"batch"`
+	Hash       Hash       `yaml:"hash"`
+	Streams    []Stream   `yaml:"streams"`
+	Enrich     Enrich     `yaml:"enrich"`
+}
+
+// Kafka says where to consume from.
+type Kafka struct {
+	Brokers []string `yaml:"brokers"`
+	Group   string   `yaml:"group"`
+	// StartOffset is where a partition without a committed offset starts:
+	// "earliest" (default) or "latest".
+	StartOffset string `yaml:"start_offset"`
+	// MaxRecordBytes is the largest record accepted; larger ones go to
+	// ingest_errors with their first bytes only.
+	MaxRecordBytes int `yaml:"max_record_bytes"`
+	// FetchMaxBytes bounds one fetch of one partition.
+	FetchMaxBytes int `yaml:"fetch_max_bytes"`
+	// FetchMaxWait bounds how long a fetch waits for data.
+	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
+}
+
+// ClickHouse says where to write.
+type ClickHouse struct {
+	Addr     []string `yaml:"addr"`
+	Database string   `yaml:"database"`
+	User     string   `yaml:"user"`
+	Password string   `yaml:"password"`
+	// PasswordFile, when set, is read for the password (trailing newline
+	// trimmed), so that the secret lives outside the config file.
+	PasswordFile string        `yaml:"password_file"`
+	DialTimeout  time.Duration `yaml:"dial_timeout"`
+	// InsertTimeout bounds one INSERT, retries excluded.
+	InsertTimeout time.Duration `yaml:"insert_timeout"`
+}
+
+// Batch bounds what is buffered before an INSERT. A batch is flushed when
+// any limit is reached.
+type Batch struct {
+	MaxRows  int           `yaml:"max_rows"`
+	MaxBytes int           `yaml:"max_bytes"`
+	MaxAge   time.Duration `yaml:"max_age"`
+	// RetryMax is the longest pause between two attempts at an INSERT.
+	RetryMax time.Duration `yaml:"retry_max"`
+}
+
+// Hash holds the key of the keyed hash (HMAC-SHA256) applied to cookies,
+// tokens and client IP addresses before they are stored.
+type Hash struct {
+	// Key is the key itself (at least 16 bytes); prefer KeyFile or the
+	// LOGPIPE_HASH_KEY environment variable over writing it here.
+	Key string `yaml:"key"`
+	// KeyFile is a file holding the key.
+	KeyFile string `yaml:"key_file"`
+}
+
+// Stream maps one Kafka topic to a format and a ClickHouse table.
+type Stream struct {
+	Name   string `yaml:"name"`
+	Topic  string `yaml:"topic"`
+	Format string `yaml:"format"`
+	// Vendor labels CDN rows (fastly, cloudfront, ...); formats that know
+	// their vendor set it themselves.
+	Vendor string `yaml:"vendor"`
+}
+
+// Enrich configures the enrichment of CDN requests.
+type Enrich struct {
+	// SessionCookies are the cookie names whose value identifies a session.
+	SessionCookies []string `yaml:"session_cookies"`
+	// PathClasses assign a class (e.g. "personal") to path patterns. The
+	// first matching rule wins. A pattern is a path prefix, or a prefix
+	// ending in "*".
+	PathClasses []PathClass `yaml:"path_classes"`
+	// DropQueryParams are query-string parameters removed before storage
+	// (tokens, e-mail addresses, ...).
+	DropQueryParams []string `yaml:"drop_query_params"`
+	// PathTemplates are user rules tried before the built-in id rules:
+	// a regular expression and its replacement.
+	PathTemplates []PathTemplate `yaml:"path_templates"`
+}
+
+// PathClass is one path-classification rule.
+type PathClass struct {
+	Class    string   `yaml:"class"`
+	Patterns []string `yaml:"patterns"`
+}
+
+// PathTemplate is one user rule that turns paths into templates.
+type PathTemplate struct {
+	Match   string `yaml:"match"`
+	Replace string `yaml:"replace"`
+}
+
+// Default returns the configuration used where the file says nothing.
+func Default() Config {
+	return Config{
+		Kafka: Kafka{
+			Group:          "logpipe",
+			StartOffset:    "earliest",
+			MaxRecordBytes: 1 << 20,
+			FetchMaxBytes:  16 << 20,
+			FetchMaxWait:   500 * time.Millisecond,
+		},
+		ClickHouse: ClickHouse{
+			Addr:          []string{"127.0.0.1:9000"},
+			Database:      "logpipe",
+			User:          "default",
+			DialTimeout:   5 * time.Second,
+			InsertTimeout: 60 * time.Second,
+		},
+		Batch: Batch{
+			MaxRows:  100_000,
+			MaxBytes: 32 << 20,
+			MaxAge:   time.Second,
+			RetryMax: 30 * time.Second,
+		},
+		Enrich: Enrich{
+			SessionCookies: []string{"session", "sessionid", "session_id", "sid", "PHPSESSID", "JSESSIONID", "_session"},
+			PathClasses: []PathClass{
+				{Class: "personal", Patterns: []string{"/mypage*", "/my/*", "/account*", "/transaction*", "/api/users/me*", "/settings*", "/orders*", "/cart*", "/checkout*"}},
+				{Class: "auth", Patterns: []string{"/login*", "/logout*", "/signup*", "/oauth*", "/auth*"}},
+				{Class: "api", Patterns: []string{"/api/*"}},
+			},
+			DropQueryParams: []string{"token", "access_token", "id_token", "code", "password", "email", "mail", "key", "api_key", "apikey", "signature", "sig", "session", "sessionid"},
+		},
+	}
+}
+
+// Load reads the YAML file at path (if path is not empty) over the
+// defaults, applies environment overrides from env (use os.Environ), reads
+// secret files, and validates the result.
+func Load(path string, env []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		if err := Parse(b, &cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := ApplyEnv(&cfg, env); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.readSecrets(); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML into cfg strictly: unknown fields are errors.
+func Parse(b []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: empty file
+		return err
+	}
+	return nil
+}
+
+func (c *Config) readSecrets() error {
+	if c.Hash.KeyFile != "" && c.Hash.Key == "" {
+		b, err := os.ReadFile(c.Hash.KeyFile)
+		if err != nil {
+			return fmt.Errorf("hash.key_file: %w", err)
+		}
+		c.Hash.Key = strings.TrimRight(string(b), "\r\n")
+	}
+	if c.ClickHouse.PasswordFile != "" && c.ClickHouse.Password == "" {
+		b, err := os.ReadFile(c.ClickHouse.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("clickhouse.password_file: %w", err)
+		}
+		c.ClickHouse.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	return nil
+}
+
+// HashKey returns the hash key as bytes: hex-decoded when it is hex,
+// otherwise the string's bytes.
+func (c Config) HashKey() []byte {
+	if b, err := hex.DecodeString(c.Hash.Key); err == nil && len(b) >= 16 {
+		return b
+	}
+	return []byte(c.Hash.Key)
+}
+
+// Validate reports the first field that is missing or wrong, by its YAML
+// path.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		bad("kafka.brokers", "at least one broker address is required")
+	}
+	for i, b := range c.Kafka.Brokers {
+		if !strings.Contains(b, ":") {
+			bad(fmt.Sprintf("kafka.brokers[%d]", i), "%q is not host:port", b)
+		}
+	}
+	if c.Kafka.Group == "" {
+		bad("kafka.group", "a consumer group name is required")
+	}
+	if c.Kafka.StartOffset != "earliest" && c.Kafka.StartOffset != "latest" {
+		bad("kafka.start_offset", "%q is neither earliest nor latest", c.Kafka.StartOffset)
+	}
+	if c.Kafka.MaxRecordBytes <= 0 {
+		bad("kafka.max_record_bytes", "must be positive")
+	}
+	if len(c.ClickHouse.Addr) == 0 {
+		bad("clickhouse.addr", "at least one address is required")
+	}
+	if !validIdent(c.ClickHouse.Database) {
+		bad("clickhouse.database", "%q is not a valid database name (letters, digits, _)", c.ClickHouse.Database)
+	}
+	if c.Batch.MaxRows <= 0 {
+		bad("batch.max_rows", "must be positive")
+	}
+	if c.Batch.MaxBytes <= 0 {
+		bad("batch.max_bytes", "must be positive")
+	}
+	if c.Batch.MaxAge <= 0 {
+		bad("batch.max_age", "must be positive")
+	}
+	if len(c.HashKey()) < 16 {
+		bad("hash.key", "a key of at least 16 bytes is required (set hash.key_file or LOGPIPE_HASH_KEY)")
+	}
+	if len(c.Streams) == 0 {
+		bad("streams", "at least one stream is required")
+	}
+	seen := map[string]bool{}
+	for i, s := range c.Streams {
+		f := fmt.Sprintf("streams[%d]", i)
+		if s.Topic == "" {
+			bad(f+".topic", "a topic is required")
+		}
+		if seen[s.Topic] {
+			bad(f+".topic", "topic %q is already read by another stream", s.Topic)
+		}
+		seen[s.Topic] = true
+		if s.Format == "" {
+			bad(f+".format", "a format is required")
+		}
+	}
+	for i, pc := range c.Enrich.PathClasses {
+		if pc.Class == "" {
+			bad(fmt.Sprintf("enrich.path_classes[%d].class", i), "a class name is required")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9') {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// ApplyEnv overrides fields from LOGPIPE_* variables in env.
+func ApplyEnv(cfg *Config, env []string) error {
+	vars := map[string]string{}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && strings.HasPrefix(k, "LOGPIPE_") {
+			vars[k] = v
+		}
+	}
+	if len(vars) == 0 {
+		return nil
+	}
+	return applyEnv(reflect.ValueOf(cfg).Elem(), "LOGPIPE", vars)
+}
+
+func applyEnv(v reflect.Value, prefix string, vars map[string]string) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(tag))
+		fv := v.Field(i)
+		switch fv.Kind() {
+		case reflect.Struct:
+			if err := applyEnv(fv, name, vars); err != nil {
+				return err
+			}
+			continue
+		case reflect.Slice:
+			if fv.Type().Elem().Kind() == reflect.Struct {
+				for j := 0; j < fv.Len(); j++ {
+					if err := applyEnv(fv.Index(j), fmt.Sprintf("%s_%d", name, j), vars); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+		}
+		s, ok := vars[name]
+		if !ok {
+			continue
+		}
+		if err := setScalar(fv, s); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func setScalar(v reflect.Value, s string) error {
+	switch v.Interface().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		v.SetInt(n)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		v.SetBool(b)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("cannot set %s from the environment", v.Type())
+		}
+		parts := strings.Split(s, ",")
+		for i := range parts {
+			parts[i] = strings.TrimSpace(parts[i])
+		}
+		v.Set(reflect.ValueOf(parts))
+	default:
+		return fmt.Errorf("cannot set %s from the environment", v.Type())
+	}
+	return nil
+}

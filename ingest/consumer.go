@@ -1,0 +1,250 @@
+// Package ingest consumes Kafka topics as a member of a consumer group
+// (segmentio/kafka-go's ConsumerGroup and Generation API) and hands each
+// assigned partition to a Handler, with the means to commit offsets for
+// that partition only while it is still assigned.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Config configures a Consumer.
+type Config struct {
+	Brokers []string
+	Group   string
+	Topics  []string
+	// StartEarliest starts partitions without a committed offset at the
+	// first offset (true) or at the end (false).
+	StartEarliest bool
+	// FetchMaxBytes bounds one fetch response of one partition.
+	FetchMaxBytes int
+	// FetchMaxWait bounds how long the broker holds a fetch for data.
+	FetchMaxWait time.Duration
+	// QueueRecords bounds the records fetched ahead of the handler, per
+	// partition.
+	QueueRecords int
+	// Dialer sets TLS and SASL; nil means plain TCP.
+	Dialer *kafka.Dialer
+	// SessionTimeout, HeartbeatInterval and RebalanceTimeout tune the
+	// group membership; zero keeps kafka-go's defaults.
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
+	RebalanceTimeout  time.Duration
+	// DrainTimeout bounds how long a graceful stop waits for handlers to
+	// flush and commit.
+	DrainTimeout time.Duration
+}
+
+// Record is one Kafka record.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Time      time.Time
+}
+
+// Handler consumes the partitions assigned to this member.
+type Handler interface {
+	// ConsumePartition runs in its own goroutine for each partition of
+	// each generation. It reads records from c in offset order. It must
+	// return soon after ctx is done (the partition was revoked: what is
+	// not committed will be read again by its next owner) or after
+	// c.Stopping() is closed (a graceful stop: flush, commit, return).
+	ConsumePartition(ctx context.Context, c *Claim)
+}
+
+// Consumer is one member of a consumer group.
+type Consumer struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// NewConsumer checks cfg and returns a Consumer.
+func NewConsumer(cfg Config, log *slog.Logger) (*Consumer, error) {
+	if len(cfg.Brokers) == 0 || cfg.Group == "" || len(cfg.Topics) == 0 {
+		return nil, errors.New("ingest: brokers, group and topics are required")
+	}
+	if cfg.FetchMaxBytes == 0 {
+		cfg.FetchMaxBytes = 16 << 20
+	}
+	if cfg.FetchMaxWait == 0 {
+		cfg.FetchMaxWait = 500 * time.Millisecond
+	}
+	if cfg.QueueRecords == 0 {
+		cfg.QueueRecords = 10_000
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 30 * time.Second
+	}
+	return &Consumer{cfg: cfg, log: log}, nil
+}
+
+// Run joins the group and consumes until ctx is done, then stops
+// gracefully: handlers are told to flush and commit, and the member leaves
+// the group. It returns nil after a graceful stop.
+func (c *Consumer) Run(ctx context.Context, h Handler) error {
+	start := kafka.LastOffset
+	if c.cfg.StartEarliest {
+		start = kafka.FirstOffset
+	}
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                c.cfg.Group,
+		Brokers:           c.cfg.Brokers,
+		Dialer:            c.cfg.Dialer,
+		Topics:            c.cfg.Topics,
+		StartOffset:       start,
+		SessionTimeout:    c.cfg.SessionTimeout,
+		HeartbeatInterval: c.cfg.HeartbeatInterval,
+		RebalanceTimeout:  c.cfg.RebalanceTimeout,
+		JoinGroupBackoff:  time.Second,
+		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { c.log.Debug("kafka: " + fmt.Sprintf(msg, args...)) }),
+	})
+	if err != nil {
+		return fmt.Errorf("ingest: consumer group %s: %w", c.cfg.Group, err)
+	}
+	stopping := make(chan struct{})
+	var handlers sync.WaitGroup
+	for {
+		gen, err := group.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			c.log.Warn("consumer group: joining failed, will retry", "group", c.cfg.Group, "err", err)
+			continue
+		}
+		n := 0
+		for topic, parts := range gen.Assignments {
+			for _, p := range parts {
+				n++
+				claim := &Claim{
+					Topic:       topic,
+					Partition:   int32(p.ID),
+					StartOffset: p.Offset,
+					gen:         gen,
+					stopping:    stopping,
+				}
+				handlers.Add(1)
+				gen.Start(func(gctx context.Context) {
+					c.consume(gctx, claim, h)
+					handlers.Done()
+					// Returning ends the generation for every partition:
+					// after a graceful drain, wait until the group closes.
+					<-gctx.Done()
+				})
+			}
+		}
+		c.log.Info("consumer group: generation started", "group", c.cfg.Group, "generation", gen.ID, "member", gen.MemberID, "partitions", n)
+	}
+	close(stopping)
+	drained := make(chan struct{})
+	go func() { handlers.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(c.cfg.DrainTimeout):
+		c.log.Error("graceful stop: handlers did not drain in time; uncommitted records will be read again", "timeout", c.cfg.DrainTimeout)
+	}
+	return group.Close()
+}
+
+// consume runs one claim: a reader for its partition feeding h.
+func (c *Consumer) consume(gctx context.Context, claim *Claim, h Handler) {
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:       c.cfg.Brokers,
+		Dialer:        c.cfg.Dialer,
+		Topic:         claim.Topic,
+		Partition:     int(claim.Partition),
+		MinBytes:      1,
+		MaxBytes:      c.cfg.FetchMaxBytes,
+		MaxWait:       c.cfg.FetchMaxWait,
+		QueueCapacity: 1024,
+		ErrorLogger:   kafka.LoggerFunc(func(msg string, args ...any) { c.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) }),
+	})
+	defer reader.Close()
+	if err := reader.SetOffset(claim.StartOffset); err != nil {
+		c.log.Error("set offset", "topic", claim.Topic, "partition", claim.Partition, "offset", claim.StartOffset, "err", err)
+		return
+	}
+	fctx, cancel := context.WithCancel(gctx)
+	defer cancel()
+	records := make(chan Record, c.cfg.QueueRecords)
+	claim.records = records
+	fetchDone := make(chan struct{})
+	go func() {
+		defer close(fetchDone)
+		defer close(records)
+		for {
+			m, err := reader.FetchMessage(fctx)
+			if err != nil {
+				if fctx.Err() == nil {
+					c.log.Error("fetch failed", "topic", claim.Topic, "partition", claim.Partition, "err", err)
+					claim.setErr(err)
+				}
+				return
+			}
+			select {
+			case records <- Record{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time}:
+			case <-fctx.Done():
+				return
+			}
+		}
+	}()
+	h.ConsumePartition(gctx, claim)
+	cancel()
+	<-fetchDone
+}
+
+// Claim is one partition assigned to this member for one generation.
+type Claim struct {
+	Topic     string
+	Partition int32
+	// StartOffset is where reading starts: the committed offset, or
+	// kafka-go's FirstOffset (-2) / LastOffset (-1) when none is.
+	StartOffset int64
+
+	gen      *kafka.Generation
+	records  chan Record
+	stopping chan struct{}
+	mu       sync.Mutex
+	err      error
+}
+
+// Records delivers the partition's records in offset order. It is closed
+// when the claim ends or fetching fails (see Err).
+func (c *Claim) Records() <-chan Record { return c.records }
+
+// Stopping is closed when the process stops gracefully: flush what is
+// buffered, commit, and return from ConsumePartition.
+func (c *Claim) Stopping() <-chan struct{} { return c.stopping }
+
+// Commit records that every record before next has been stored. It fails
+// when the partition is no longer assigned to this member.
+func (c *Claim) Commit(next int64) error {
+	err := c.gen.CommitOffsets(map[string]map[int]int64{c.Topic: {int(c.Partition): next}})
+	if err != nil {
+		return fmt.Errorf("commit %s/%d offset %d: %w", c.Topic, c.Partition, next, err)
+	}
+	return nil
+}
+
+// Err is the error that ended fetching, if any.
+func (c *Claim) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *Claim) setErr(err error) {
+	c.mu.Lock()
+	c.err = err
+	c.mu.Unlock()
+}

@@ -1,0 +1,332 @@
+// Package pipeline wires the stages together: records from ingest are
+// parsed and enriched by transform and written by sink, one partition at a
+// time, and a partition's offset is committed only after ClickHouse has
+// acknowledged every row built from the records before it.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/logpipe/logpipe/ingest"
+	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/transform"
+)
+
+// Stream maps one topic to a format.
+type Stream struct {
+	Name   string
+	Topic  string
+	Format string
+	Vendor string
+}
+
+// Limits bound a partition's batches.
+type Limits struct {
+	MaxRows        int
+	MaxBytes       int
+	MaxAge         time.Duration
+	MaxRecordBytes int
+}
+
+// Config configures a Pipeline.
+type Config struct {
+	Streams []Stream
+	Limits  Limits
+	Enrich  transform.EnrichConfig
+}
+
+// Stats counts what the pipeline has done, for the demo, tests and
+// metrics. All fields are updated atomically.
+type Stats struct {
+	Records  atomic.Int64 // Kafka records consumed
+	Lines    atomic.Int64 // lines parsed (a record may hold several)
+	Rows     atomic.Int64 // rows inserted into data tables
+	Rejected atomic.Int64 // lines sent to ingest_errors
+	Batches  atomic.Int64 // INSERTs that succeeded
+	Commits  atomic.Int64 // offset commits that succeeded
+}
+
+// Pipeline implements ingest.Handler.
+type Pipeline struct {
+	cfg     Config
+	streams map[string]stream
+	writer  *sink.Writer
+	log     *slog.Logger
+	fatal   chan error
+	Stats   Stats
+}
+
+type stream struct {
+	Stream
+	parser transform.Parser
+}
+
+// New checks cfg (formats exist, enrichment is valid) and returns a
+// Pipeline writing through w.
+func New(cfg Config, w *sink.Writer, log *slog.Logger) (*Pipeline, error) {
+	if cfg.Limits.MaxRows <= 0 || cfg.Limits.MaxBytes <= 0 || cfg.Limits.MaxAge <= 0 || cfg.Limits.MaxRecordBytes <= 0 {
+		return nil, errors.New("pipeline: batch limits must be positive")
+	}
+	if _, err := transform.NewEnricher(cfg.Enrich); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, writer: w, log: log, fatal: make(chan error, 1)}
+	for _, s := range cfg.Streams {
+		parser, err := transform.NewParser(s.Format)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
+		}
+		p.streams[s.Topic] = stream{Stream: s, parser: parser}
+	}
+	return p, nil
+}
+
+// Topics lists the topics the pipeline reads.
+func (p *Pipeline) Topics() []string {
+	var ts []string
+	for _, s := range p.cfg.Streams {
+		ts = append(ts, s.Topic)
+	}
+	return ts
+}
+
+// Fatal delivers the first error that stopped a partition for good (a
+// non-retryable insert error such as a schema mismatch). The process
+// should stop: going on would skip or lose data.
+func (p *Pipeline) Fatal() <-chan error { return p.fatal }
+
+func (p *Pipeline) fail(err error) {
+	select {
+	case p.fatal <- err:
+	default:
+	}
+}
+
+// ConsumePartition implements ingest.Handler.
+func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
+	st, ok := p.streams[c.Topic]
+	if !ok {
+		p.fail(fmt.Errorf("pipeline: assigned topic %s has no stream", c.Topic))
+		<-ctx.Done()
+		return
+	}
+	w, err := newWorker(p, st, c)
+	if err != nil {
+		p.fail(err)
+		<-ctx.Done()
+		return
+	}
+	log := p.log.With("topic", c.Topic, "partition", c.Partition)
+	log.Debug("partition assigned", "start_offset", c.StartOffset)
+	tick := time.NewTicker(min(p.cfg.Limits.MaxAge/4, 250*time.Millisecond))
+	defer tick.Stop()
+	// flush stores the pending rows and commits; false means stop.
+	flush := func() bool {
+		if err := w.flush(ctx); err != nil {
+			if ctx.Err() != nil {
+				return false // revoked while retrying: the next owner re-reads
+			}
+			p.fail(err)
+			log.Error("partition stopped: insert failed for good", "err", err)
+			return false
+		}
+		return true
+	}
+	for {
+		select {
+		case rec, ok := <-c.Records():
+			if !ok {
+				// Fetching ended (an error, or the claim is over): keep
+				// what was read, then hand the partition back.
+				flush()
+				if err := c.Err(); err != nil {
+					log.Warn("partition fetch ended", "err", err)
+				}
+				return
+			}
+			w.add(rec)
+			if w.full() && !flush() {
+				<-ctx.Done()
+				return
+			}
+		case <-tick.C:
+			if w.due() && !flush() {
+				<-ctx.Done()
+				return
+			}
+		case <-c.Stopping():
+			flush()
+			return
+		case <-ctx.Done():
+			// Revoked: drop what is buffered; it is not committed, so the
+			// partition's next owner reads it again.
+			log.Debug("partition revoked", "dropped_rows", w.pending())
+			return
+		}
+	}
+}
+
+// worker holds one partition's batches.
+type worker struct {
+	p        *Pipeline
+	st       stream
+	claim    *ingest.Claim
+	enricher *transform.Enricher
+	jobs     *sink.JobEvents
+	cdn      *sink.CDNRequests
+	errs     *sink.IngestErrors
+	job      transform.JobEvent
+	req      transform.CDNRequest
+	next     int64     // offset to commit after the next flush; -1 = nothing read
+	first    time.Time // when the oldest pending record arrived
+	records  int
+	bytes    int
+}
+
+func newWorker(p *Pipeline, st stream, c *ingest.Claim) (*worker, error) {
+	e, err := transform.NewEnricher(p.cfg.Enrich)
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{p: p, st: st, claim: c, enricher: e, errs: sink.NewIngestErrors(), next: -1}
+	switch st.parser.Kind() {
+	case transform.KindJob:
+		w.jobs = sink.NewJobEvents()
+	case transform.KindCDN:
+		w.cdn = sink.NewCDNRequests()
+	}
+	return w, nil
+}
+
+func (w *worker) pending() int { return w.records }
+
+func (w *worker) full() bool {
+	l := w.p.cfg.Limits
+	return w.records >= l.MaxRows || w.bytes >= l.MaxBytes
+}
+
+func (w *worker) due() bool {
+	return w.records > 0 && time.Since(w.first) >= w.p.cfg.Limits.MaxAge
+}
+
+// add parses one record (one or more lines) into the batches.
+func (w *worker) add(rec ingest.Record) {
+	if w.records == 0 {
+		w.first = time.Now()
+	}
+	w.records++
+	w.bytes += len(rec.Value)
+	w.next = rec.Offset + 1
+	w.p.Stats.Records.Add(1)
+	meta := sink.Meta{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
+	now := time.Now().UTC().Truncate(time.Second)
+	limit := w.p.cfg.Limits.MaxRecordBytes
+	if len(rec.Value) > limit {
+		w.reject(meta, 0, fmt.Sprintf("record of %d bytes exceeds max_record_bytes %d", len(rec.Value), limit), rec.Value, now)
+		return
+	}
+	lines := 0
+	transform.EachLine(rec.Value, func(n int, line []byte) {
+		lines++
+		w.p.Stats.Lines.Add(1)
+		if err := w.parse(line, meta, now); err != nil {
+			if errors.Is(err, transform.ErrSkip) {
+				return
+			}
+			w.reject(meta, n, err.Error(), line, now)
+		}
+	})
+	if lines == 0 {
+		w.reject(meta, 0, "empty record", rec.Value, now)
+	}
+}
+
+func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
+	defer func() {
+		// A parser bug must cost one line, never the partition.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("parser panic: %v", r)
+		}
+	}()
+	switch parser := w.st.parser.(type) {
+	case transform.JobParser:
+		w.job.Reset()
+		if err := parser.ParseJob(line, &w.job); err != nil {
+			return err
+		}
+		w.enricher.Job(&w.job)
+		w.jobs.Append(&w.job, meta, now, len(line))
+	case transform.CDNParser:
+		w.req.Reset()
+		if err := parser.ParseCDN(line, &w.req); err != nil {
+			return err
+		}
+		if w.req.Vendor == "" {
+			w.req.Vendor = w.st.Vendor
+		}
+		w.enricher.CDN(&w.req)
+		w.cdn.Append(&w.req, meta, now, len(line))
+	default:
+		return fmt.Errorf("format %s has no parser", w.st.Format)
+	}
+	return nil
+}
+
+// maxRawError is how much of a rejected line ingest_errors keeps.
+const maxRawError = 64 << 10
+
+func (w *worker) reject(meta sink.Meta, line int, reason string, raw []byte, now time.Time) {
+	w.p.Stats.Rejected.Add(1)
+	size := len(raw)
+	if len(raw) > maxRawError {
+		raw = raw[:maxRawError]
+	}
+	raw = w.enricher.Redact(raw)
+	w.errs.Append(w.st.Name, w.st.Format, line, reason, raw, size, meta, now)
+	w.p.log.Debug("line rejected", "topic", meta.Topic, "partition", meta.Partition, "offset", meta.Offset, "line", line, "reason", reason)
+}
+
+// flush inserts the pending batches, then commits the offset after the
+// last record read. Nothing is committed unless every insert succeeded.
+func (w *worker) flush(ctx context.Context) error {
+	if w.records == 0 {
+		return nil
+	}
+	for _, b := range []sink.Batch{w.dataBatch(), w.errs} {
+		if b == nil || b.Len() == 0 {
+			continue
+		}
+		if err := w.p.writer.Insert(ctx, b); err != nil {
+			return fmt.Errorf("%s/%d offsets up to %d: %w", w.claim.Topic, w.claim.Partition, w.next-1, err)
+		}
+		w.p.Stats.Batches.Add(1)
+		if b != sink.Batch(w.errs) {
+			w.p.Stats.Rows.Add(int64(b.Len()))
+		}
+		b.Reset()
+	}
+	if err := w.claim.Commit(w.next); err != nil {
+		// The rows are stored; the partition moved on. Its next owner
+		// starts from the last commit that succeeded.
+		w.p.log.Warn("commit failed", "err", err)
+	} else {
+		w.p.Stats.Commits.Add(1)
+	}
+	w.records, w.bytes = 0, 0
+	return nil
+}
+
+func (w *worker) dataBatch() sink.Batch {
+	if w.jobs != nil {
+		return w.jobs
+	}
+	if w.cdn != nil {
+		return w.cdn
+	}
+	return nil
+}

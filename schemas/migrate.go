@@ -1,0 +1,197 @@
+// Package schemas holds logpipe's ClickHouse schema: numbered migrations
+// embedded in the binary, the analysts' query catalogue, and the code that
+// applies migrations.
+//
+// A migration is migrations/NNNN_name.sql: statements separated by a line
+// holding only ";". Migrations are applied in order, once each; applied
+// ones are recorded in schema_migrations with a checksum, so running
+// migrate twice is safe and an edited, already-applied migration is
+// reported instead of silently skipped.
+package schemas
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migration is one numbered schema change.
+type Migration struct {
+	Version    int
+	Name       string
+	Statements []string
+	Checksum   string
+}
+
+// Migrations returns the embedded migrations in order.
+func Migrations() ([]Migration, error) {
+	return loadMigrations(migrationFiles, "migrations")
+}
+
+func loadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	var ms []Migration
+	seen := map[int]string{}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".sql") {
+			continue
+		}
+		base := strings.TrimSuffix(e.Name(), ".sql")
+		num, name, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql", e.Name())
+		}
+		if prev, dup := seen[v]; dup {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", prev, e.Name(), v)
+		}
+		seen[v] = e.Name()
+		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(b)
+		ms = append(ms, Migration{
+			Version:    v,
+			Name:       name,
+			Statements: SplitStatements(string(b)),
+			Checksum:   hex.EncodeToString(sum[:8]),
+		})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
+	return ms, nil
+}
+
+// SplitStatements splits SQL text at lines holding only ";" and drops
+// statements that are empty or only comments.
+func SplitStatements(sql string) []string {
+	var out []string
+	var cur strings.Builder
+	flush := func() {
+		s := strings.TrimSpace(cur.String())
+		cur.Reset()
+		if s == "" || onlyComments(s) {
+			return
+		}
+		out = append(out, s)
+	}
+	for _, line := range strings.Split(sql, "\n") {
+		if strings.TrimSpace(line) == ";" {
+			flush()
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+	}
+	flush()
+	return out
+}
+
+func onlyComments(s string) bool {
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		if l != "" && !strings.HasPrefix(l, "--") {
+			return false
+		}
+	}
+	return true
+}
+
+// Execer runs one DDL statement. *sink.Conn satisfies it.
+type Execer interface {
+	Exec(ctx context.Context, query string, args ...any) error
+	QueryStrings(ctx context.Context, query string, args ...any) ([][]string, error)
+}
+
+// Applied is one migration already recorded on the server.
+type Applied struct {
+	Version  int
+	Name     string
+	Checksum string
+}
+
+const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations
+(
+    version    UInt32   COMMENT 'Migration number',
+    name       String   COMMENT 'Migration name',
+    checksum   String   COMMENT 'First 8 bytes of the SHA-256 of the migration file, hex',
+    applied_at DateTime COMMENT 'When it was applied'
+)
+ENGINE = MergeTree()
+ORDER BY version`
+
+// Migrate applies the pending migrations and returns the ones it applied.
+// It fails, applying nothing, if an applied migration's checksum differs
+// from the embedded one.
+func Migrate(ctx context.Context, db Execer) ([]Migration, error) {
+	ms, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	return apply(ctx, db, ms)
+}
+
+func apply(ctx context.Context, db Execer, ms []Migration) ([]Migration, error) {
+	if err := db.Exec(ctx, migrationsTable); err != nil {
+		return nil, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	done, err := AppliedMigrations(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	byVersion := map[int]Applied{}
+	for _, a := range done {
+		byVersion[a.Version] = a
+	}
+	for _, m := range ms {
+		if a, ok := byVersion[m.Version]; ok && a.Checksum != m.Checksum {
+			return nil, fmt.Errorf("migration %04d_%s was changed after it was applied (checksum %s on the server, %s here): add a new migration instead", m.Version, m.Name, a.Checksum, m.Checksum)
+		}
+	}
+	var applied []Migration
+	for _, m := range ms {
+		if _, ok := byVersion[m.Version]; ok {
+			continue
+		}
+		for i, st := range m.Statements {
+			if err := db.Exec(ctx, st); err != nil {
+				return applied, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
+			}
+		}
+		// INSERT ... SELECT: the server needs no data block from the client.
+		rec := fmt.Sprintf("INSERT INTO schema_migrations (version, name, checksum, applied_at) SELECT %d, %s, %s, now()",
+			m.Version, quoteString(m.Name), quoteString(m.Checksum))
+		if err := db.Exec(ctx, rec); err != nil {
+			return applied, fmt.Errorf("record migration %04d_%s: %w", m.Version, m.Name, err)
+		}
+		applied = append(applied, m)
+	}
+	return applied, nil
+}
+
+// AppliedMigrations lists the migrations recorded on the server.
+func AppliedMigrations(ctx context.Context, db Execer) ([]Applied, error) {
+	rows, err := db.QueryStrings(ctx, "SELECT toString(version), name, checksum FROM schema_migrations ORDER BY version")
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	out := make([]Applied, 0, len(rows))
+	for _, r := range rows {
+		v, _ := strconv.Atoi(r[0])
+		out = append(out, Applied{Version: v, Name: r[1], Checksum: r[2]})
+	}
+	return out, nil
+}

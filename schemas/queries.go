@@ -1,0 +1,219 @@
+package schemas
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed queries/*.sql
+var queryFiles embed.FS
+
+// Query is one entry of the analysts' query catalogue: a file
+// queries/NAME.sql whose header comment says what it answers.
+//
+// Header lines, before the SQL:
+//
+//	-- question: Which jobs take longest?
+//	-- param: since DateTime = now() - INTERVAL 7 DAY  -- a comment
+//	-- example:
+//	--   job  p50_s  p95_s
+//
+// In the SQL, {name:Type} is replaced by the parameter's value as a
+// quoted literal of that type (ClickHouse 18.16 has no server-side query
+// parameters, so logpipe binds them itself, safely). A default that is an
+// expression (now() - INTERVAL 7 DAY) is inserted as written.
+type Query struct {
+	Name     string
+	Question string
+	Params   []Param
+	Example  string
+	SQL      string
+}
+
+// Param is one parameter of a catalogue query.
+type Param struct {
+	Name    string
+	Type    string // String, DateTime, Date, UInt64, Int64, Float64
+	Default string // SQL expression used when no value is given; "" = required
+	Doc     string
+}
+
+// Queries returns the catalogue, by name.
+func Queries() ([]Query, error) {
+	entries, err := fs.ReadDir(queryFiles, "queries")
+	if err != nil {
+		return nil, err
+	}
+	var qs []Query
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".sql") {
+			continue
+		}
+		b, err := fs.ReadFile(queryFiles, "queries/"+e.Name())
+		if err != nil {
+			return nil, err
+		}
+		q, err := ParseQuery(strings.TrimSuffix(e.Name(), ".sql"), string(b))
+		if err != nil {
+			return nil, err
+		}
+		qs = append(qs, q)
+	}
+	sort.Slice(qs, func(i, j int) bool { return qs[i].Name < qs[j].Name })
+	return qs, nil
+}
+
+// LookupQuery returns the catalogue query called name.
+func LookupQuery(name string) (Query, error) {
+	qs, err := Queries()
+	if err != nil {
+		return Query{}, err
+	}
+	var names []string
+	for _, q := range qs {
+		if q.Name == name {
+			return q, nil
+		}
+		names = append(names, q.Name)
+	}
+	return Query{}, fmt.Errorf("no query %q in the catalogue (have: %s)", name, strings.Join(names, ", "))
+}
+
+var paramLine = regexp.MustCompile(`^(\w+)\s+(\w+)(?:\s*=\s*(.*?))?(?:\s+--\s*(.*))?$`)
+
+// ParseQuery reads a catalogue file.
+func ParseQuery(name, text string) (Query, error) {
+	q := Query{Name: name}
+	lines := strings.Split(text, "\n")
+	i := 0
+	inExample := false
+	var example []string
+	for ; i < len(lines); i++ {
+		l := strings.TrimSpace(lines[i])
+		if !strings.HasPrefix(l, "--") {
+			if l == "" && i+1 < len(lines) {
+				continue
+			}
+			break
+		}
+		body := strings.TrimPrefix(strings.TrimPrefix(l, "--"), " ")
+		switch {
+		case strings.HasPrefix(body, "question:"):
+			inExample = false
+			q.Question = strings.TrimSpace(strings.TrimPrefix(body, "question:"))
+		case strings.HasPrefix(body, "param:"):
+			inExample = false
+			m := paramLine.FindStringSubmatch(strings.TrimSpace(strings.TrimPrefix(body, "param:")))
+			if m == nil {
+				return q, fmt.Errorf("query %s line %d: param must be 'name Type [= default] [-- doc]'", name, i+1)
+			}
+			q.Params = append(q.Params, Param{Name: m[1], Type: m[2], Default: strings.TrimSpace(m[3]), Doc: m[4]})
+		case strings.HasPrefix(body, "example:"):
+			inExample = true
+		case inExample:
+			example = append(example, strings.TrimPrefix(body, " "))
+		}
+	}
+	q.Example = strings.TrimRight(strings.Join(example, "\n"), "\n ")
+	q.SQL = strings.TrimSpace(strings.Join(lines[i:], "\n"))
+	q.SQL = strings.TrimSuffix(q.SQL, ";")
+	if q.Question == "" {
+		return q, fmt.Errorf("query %s: header has no '-- question:' line", name)
+	}
+	if q.SQL == "" {
+		return q, fmt.Errorf("query %s: no SQL after the header", name)
+	}
+	for _, ref := range placeholder.FindAllStringSubmatch(q.SQL, -1) {
+		if q.param(ref[1]) == nil {
+			return q, fmt.Errorf("query %s: {%s:%s} is not declared with '-- param:'", name, ref[1], ref[2])
+		}
+	}
+	return q, nil
+}
+
+func (q Query) param(name string) *Param {
+	for i := range q.Params {
+		if q.Params[i].Name == name {
+			return &q.Params[i]
+		}
+	}
+	return nil
+}
+
+var placeholder = regexp.MustCompile(`\{(\w+):(\w+)\}`)
+
+// Render binds values to the query's parameters and returns the SQL to
+// run. Unknown or malformed values are errors naming the parameter.
+func (q Query) Render(values map[string]string) (string, error) {
+	for k := range values {
+		if q.param(k) == nil {
+			return "", fmt.Errorf("query %s has no parameter %q", q.Name, k)
+		}
+	}
+	bound := map[string]string{}
+	for _, p := range q.Params {
+		v, ok := values[p.Name]
+		if !ok {
+			if p.Default == "" {
+				return "", fmt.Errorf("query %s: parameter %s (%s) is required", q.Name, p.Name, p.Type)
+			}
+			bound[p.Name] = "(" + p.Default + ")"
+			continue
+		}
+		lit, err := literal(p.Type, v)
+		if err != nil {
+			return "", fmt.Errorf("query %s: parameter %s: %w", q.Name, p.Name, err)
+		}
+		bound[p.Name] = lit
+	}
+	return placeholder.ReplaceAllStringFunc(q.SQL, func(m string) string {
+		return bound[placeholder.FindStringSubmatch(m)[1]]
+	}), nil
+}
+
+// literal renders v as a ClickHouse literal of type t.
+func literal(t, v string) (string, error) {
+	switch t {
+	case "String":
+		return quoteString(v), nil
+	case "DateTime":
+		for _, l := range []string{"2006-01-02 15:04:05", time.RFC3339, "2006-01-02T15:04:05", "2006-01-02"} {
+			if tm, err := time.Parse(l, v); err == nil {
+				return fmt.Sprintf("toDateTime('%s', 'UTC')", tm.UTC().Format("2006-01-02 15:04:05")), nil
+			}
+		}
+		return "", fmt.Errorf("%q is not a date-time (2006-01-02 15:04:05 or RFC 3339)", v)
+	case "Date":
+		if _, err := time.Parse("2006-01-02", v); err != nil {
+			return "", fmt.Errorf("%q is not a date (2006-01-02)", v)
+		}
+		return fmt.Sprintf("toDate('%s')", v), nil
+	case "UInt64", "UInt32":
+		if _, err := strconv.ParseUint(v, 10, 64); err != nil {
+			return "", fmt.Errorf("%q is not an unsigned integer", v)
+		}
+		return v, nil
+	case "Int64", "Int32":
+		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			return "", fmt.Errorf("%q is not an integer", v)
+		}
+		return v, nil
+	case "Float64":
+		if _, err := strconv.ParseFloat(v, 64); err != nil {
+			return "", fmt.Errorf("%q is not a number", v)
+		}
+		return v, nil
+	}
+	return "", fmt.Errorf("type %s is not supported", t)
+}
+
+func quoteString(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	return "'" + r.Replace(s) + "'"
+}

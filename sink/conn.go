@@ -1,0 +1,228 @@
+// Package sink writes records to ClickHouse in columnar batches over the
+// native protocol (clickhouse-go/v2), with retries for the errors that are
+// worth retrying.
+package sink
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"reflect"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Options says how to reach ClickHouse.
+type Options struct {
+	Addr        []string
+	Database    string
+	User        string
+	Password    string
+	DialTimeout time.Duration
+	TLS         *tls.Config
+	// MaxOpenConns bounds the connections kept open; default 8.
+	MaxOpenConns int
+}
+
+// Conn is a connection pool to one ClickHouse server (or cluster entry).
+type Conn struct {
+	conn     driver.Conn
+	database string
+}
+
+// Open connects to ClickHouse and checks that the server answers.
+func Open(ctx context.Context, o Options) (*Conn, error) {
+	if o.MaxOpenConns == 0 {
+		o.MaxOpenConns = 8
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 5 * time.Second
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr: o.Addr,
+		Auth: clickhouse.Auth{Database: o.Database, Username: o.User, Password: o.Password},
+		TLS:  o.TLS,
+		Compression: &clickhouse.Compression{
+			Method: clickhouse.CompressionLZ4,
+		},
+		DialTimeout:     o.DialTimeout,
+		MaxOpenConns:    o.MaxOpenConns,
+		MaxIdleConns:    o.MaxOpenConns,
+		ConnMaxLifetime: time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse %v: %w", o.Addr, err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("clickhouse %v: %w", o.Addr, err)
+	}
+	return &Conn{conn: conn, database: o.Database}, nil
+}
+
+// CreateDatabase creates the database if it is missing, using a
+// connection to the server's default database.
+func CreateDatabase(ctx context.Context, o Options) error {
+	db := o.Database
+	o.Database = "default"
+	c, err := Open(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(db))
+}
+
+// Close closes the pool.
+func (c *Conn) Close() error { return c.conn.Close() }
+
+// Database is the database the connection works in.
+func (c *Conn) Database() string { return c.database }
+
+// Driver returns the underlying clickhouse-go connection.
+func (c *Conn) Driver() driver.Conn { return c.conn }
+
+// Exec runs a statement that returns no rows.
+func (c *Conn) Exec(ctx context.Context, query string, args ...any) error {
+	return c.conn.Exec(ctx, query, args...)
+}
+
+// ServerVersion returns the server's version as major, minor.
+func (c *Conn) ServerVersion(ctx context.Context) (major, minor int, err error) {
+	v, err := c.conn.ServerVersion()
+	if err != nil {
+		return 0, 0, err
+	}
+	return int(v.Version.Major), int(v.Version.Minor), nil
+}
+
+// Query runs a query and returns the column names and every row, each
+// value formatted as text (NULL as "\N"). It is meant for small results:
+// the catalogue, tests and admin commands.
+func (c *Conn) Query(ctx context.Context, query string, args ...any) (cols []string, out [][]string, err error) {
+	rows, err := c.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	cols = rows.Columns()
+	types := rows.ColumnTypes()
+	dest := make([]any, len(types))
+	for i, t := range types {
+		dest[i] = reflect.New(t.ScanType()).Interface()
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return cols, out, err
+		}
+		row := make([]string, len(dest))
+		for i, d := range dest {
+			row[i] = FormatValue(reflect.ValueOf(d).Elem().Interface())
+			if tn := types[i].DatabaseTypeName(); (tn == "Date" || tn == "Nullable(Date)") && len(row[i]) == 19 {
+				row[i] = row[i][:10]
+			}
+		}
+		out = append(out, row)
+	}
+	return cols, out, rows.Err()
+}
+
+// QueryStrings is Query without the column names.
+func (c *Conn) QueryStrings(ctx context.Context, query string, args ...any) ([][]string, error) {
+	_, rows, err := c.Query(ctx, query, args...)
+	return rows, err
+}
+
+// FormatValue formats one scanned value as ClickHouse's TSV output would.
+func FormatValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return `\N`
+	case time.Time:
+		return x.UTC().Format("2006-01-02 15:04:05")
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer:
+		if rv.IsNil() {
+			return `\N`
+		}
+		return FormatValue(rv.Elem().Interface())
+	case reflect.Slice, reflect.Array:
+		parts := make([]string, rv.Len())
+		for i := range parts {
+			e := rv.Index(i).Interface()
+			if s, ok := e.(string); ok {
+				parts[i] = "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
+			} else {
+				parts[i] = FormatValue(e)
+			}
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	}
+	return fmt.Sprint(v)
+}
+
+// Retryable reports whether an insert that failed with err may succeed if
+// sent again: network failures, timeouts, a restarting server, too many
+// parts, memory pressure. Schema errors and authentication failures are
+// not retryable.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) {
+		switch ex.Code {
+		case 3, // UNEXPECTED_END_OF_FILE
+			159, // TIMEOUT_EXCEEDED
+			164, // READONLY (replica in read-only mode)
+			202, // TOO_MANY_SIMULTANEOUS_QUERIES
+			209, // SOCKET_TIMEOUT
+			210, // NETWORK_ERROR
+			241, // MEMORY_LIMIT_EXCEEDED
+			242, // TABLE_IS_READ_ONLY
+			252, // TOO_MANY_PARTS
+			285, // TOO_FEW_LIVE_REPLICAS
+			319, // UNKNOWN_STATUS_OF_INSERT
+			425, // SYSTEM_ERROR
+			999: // KEEPER_EXCEPTION
+			return true
+		}
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"connection refused", "connection reset", "broken pipe", "i/o timeout", "EOF", "acquire conn timeout", "bad connection"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func quoteIdent(s string) string {
+	return "`" + strings.ReplaceAll(s, "`", "\\`") + "`"
+}

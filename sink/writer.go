@@ -1,0 +1,80 @@
+package sink
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// Writer inserts batches, retrying retryable failures with capped
+// exponential backoff and jitter. A retry sends the identical block, so a
+// replicated table de-duplicates a retry of an insert that did succeed.
+type Writer struct {
+	conn *Conn
+	log  *slog.Logger
+	// Timeout bounds one attempt.
+	Timeout time.Duration
+	// RetryMin and RetryMax bound the pause between attempts.
+	RetryMin, RetryMax time.Duration
+	// OnRetry, if set, is called before each pause (for metrics).
+	OnRetry func(table string, attempt int, err error)
+}
+
+// NewWriter returns a Writer on conn.
+func NewWriter(conn *Conn, log *slog.Logger) *Writer {
+	return &Writer{
+		conn:     conn,
+		log:      log,
+		Timeout:  60 * time.Second,
+		RetryMin: 100 * time.Millisecond,
+		RetryMax: 30 * time.Second,
+	}
+}
+
+// Insert sends b as one INSERT. It retries retryable errors until ctx is
+// done, and returns at once on any other error. It does not reset b.
+func (w *Writer) Insert(ctx context.Context, b Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	pause := w.RetryMin
+	for attempt := 1; ; attempt++ {
+		err := w.send(ctx, b)
+		if err == nil {
+			return nil
+		}
+		if !Retryable(err) || ctx.Err() != nil {
+			return fmt.Errorf("insert %d rows into %s: %w", b.Len(), b.Table(), err)
+		}
+		if w.OnRetry != nil {
+			w.OnRetry(b.Table(), attempt, err)
+		}
+		// Full jitter over an exponentially growing cap.
+		sleep := time.Duration(rand.Int64N(int64(pause))) + pause/2
+		w.log.Warn("insert failed, will retry", "table", b.Table(), "rows", b.Len(), "attempt", attempt, "pause", sleep.Round(time.Millisecond), "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("insert %d rows into %s: gave up after %d attempts: %w", b.Len(), b.Table(), attempt, err)
+		case <-time.After(sleep):
+		}
+		pause = min(pause*2, w.RetryMax)
+	}
+}
+
+func (w *Writer) send(ctx context.Context, b Batch) error {
+	ctx, cancel := context.WithTimeout(ctx, w.Timeout)
+	defer cancel()
+	batch, err := w.conn.conn.PrepareBatch(ctx, insertQuery(b))
+	if err != nil {
+		return err
+	}
+	defer batch.Abort()
+	for i, c := range b.columns() {
+		if err := batch.Column(i).Append(c.values()); err != nil {
+			return fmt.Errorf("column %s: %w", c.name(), err)
+		}
+	}
+	return batch.Send()
+}
