@@ -301,7 +301,8 @@ func headerVar(h string) string {
 func newAccessLog(format, vendor string, toks []alToken) (*AccessLog, error) {
 	var time, req, status bool
 	for i, t := range toks {
-		if t.isVar && i > 0 && toks[i-1].isVar {
+		// $host$request_uri is fine: the path starts at the first "/".
+		if t.isVar && i > 0 && toks[i-1].isVar && t.v != alRequestURI && t.v != alURI {
 			return nil, fmt.Errorf("log format %q: %s directly follows %s with nothing between them; the line cannot be split", format, t.name, toks[i-1].name)
 		}
 		switch t.v {
@@ -337,7 +338,13 @@ func (a *AccessLog) ParseCDN(line []byte, r *CDNRequest) error {
 			continue
 		}
 		end := len(s)
-		if i+1 < len(a.toks) {
+		if i+1 < len(a.toks) && a.toks[i+1].isVar {
+			end = strings.IndexByte(s[pos:], '/')
+			if end < 0 {
+				return fmt.Errorf("%s line has no \"/\" to end %s before %s", a.vendor, t.name, a.toks[i+1].name)
+			}
+			end += pos
+		} else if i+1 < len(a.toks) {
 			end = scanTo(s, pos, a.toks[i+1].lit)
 			if end < 0 {
 				return fmt.Errorf("%s line ends inside %s (no %q after byte %d)", a.vendor, t.name, a.toks[i+1].lit, pos)

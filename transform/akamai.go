@@ -86,7 +86,7 @@ func (AkamaiDS2) ParseCDN(line []byte, r *CDNRequest) error {
 		r.CacheStatus = CacheError
 	}
 	r.Secret.ClientIP = a.CliIP
-	r.Secret.Cookie = percentDecode(a.Cookie)
+	r.Secret.Cookie = formDecode(a.Cookie)
 	return nil
 }
 
