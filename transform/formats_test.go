@@ -169,3 +169,95 @@ func firstDiff(want, got string) string {
 	}
 	return ""
 }
+
+func TestNewParserWithRejectsBadOptions(t *testing.T) {
+	cases := []struct {
+		format string
+		opts   ParserOptions
+		want   string
+	}{
+		{"nope", ParserOptions{}, `unknown format "nope"`},
+		{"cloudflare-json", ParserOptions{LogFormat: "$status"}, `format "cloudflare-json" takes no log_format option`},
+		{"nginx-combined", ParserOptions{LogFormat: "$status"}, `format "nginx-combined" takes no log_format option`},
+		{"fastly-json", ParserOptions{Fields: []string{"a"}}, `format "fastly-json" takes no fields option`},
+		{"nginx", ParserOptions{FieldMap: map[string]string{"job": "x"}}, `format "nginx" takes no field_map option`},
+		{"nginx", ParserOptions{LogFormat: `$remote_addr $status`}, `must log a time`},
+		{"nginx", ParserOptions{LogFormat: `$time_local $request$status`}, `$status directly follows $request`},
+		{"nginx", ParserOptions{LogFormat: `${time_local $request $status`}, `unclosed ${`},
+		{"apache", ParserOptions{LogFormat: `%{%d/%b}t "%r" %>s`}, `custom time format`},
+		{"cloudfront-realtime", ParserOptions{Fields: []string{"c-ip", "sc-status"}}, `must include "timestamp"`},
+		{"cloudfront-realtime", ParserOptions{Fields: []string{"timestamp", "sc-status", "sc-status"}}, `"sc-status" listed twice`},
+		{"cloudfront-standard", ParserOptions{Fields: []string{"date", "time"}}, `must include "sc-status"`},
+		{"job-json", ParserOptions{FieldMap: map[string]string{"jobname": "x"}}, `unknown field "jobname"`},
+		{"job-logfmt", ParserOptions{FieldMap: map[string]string{"job": ""}}, `field "job" has an empty key`},
+	}
+	for _, c := range cases {
+		p, err := NewParserWith(c.format, c.opts)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("NewParserWith(%s, %+v) = %v, %v; want error containing %q", c.format, c.opts, p, err, c.want)
+		}
+		if err != nil && p != nil {
+			t.Errorf("NewParserWith(%s) returned a parser with its error", c.format)
+		}
+	}
+	for _, name := range Formats() {
+		if _, err := NewParser(name); err != nil {
+			t.Errorf("NewParser(%s): %v", name, err)
+		}
+	}
+}
+
+// TestIncidentRowsAreFlagged parses, per vendor, the golden line of the
+// June 2017 incident shape (a personal page with a session cookie served
+// from cache) and checks that enrichment flags it.
+func TestIncidentRowsAreFlagged(t *testing.T) {
+	enr, err := NewEnricher(EnrichConfig{
+		HashKey:        []byte("0123456789abcdef0123456789abcdef"),
+		SessionCookies: []string{"session_id"},
+		PathClasses:    []PathClassRule{{Class: "personal", Patterns: []string{"/mypage/*", "/transaction/*", "/api/users/me"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		file string
+		line int
+		opts ParserOptions
+	}{
+		{"testdata/cloudfront-standard/standard.log", 4, ParserOptions{}},
+		{"testdata/cloudfront-realtime/default.log", 1, ParserOptions{}},
+		{"testdata/cloudflare-json/http_requests.log", 1, ParserOptions{}},
+		{"testdata/akamai-datastream2/datastream2.log", 1, ParserOptions{}},
+		{"testdata/fastly-json/fastly.log", 1, ParserOptions{}},
+		{"testdata/nginx/cache.log", 1, ParserOptions{LogFormat: nginxCacheFormat}},
+		{"testdata/apache/cache.log", 1, ParserOptions{LogFormat: apacheCacheFormat}},
+	}
+	for _, c := range cases {
+		p, err := NewParserWith(filepath.Base(filepath.Dir(c.file)), c.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := os.ReadFile(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r CDNRequest
+		EachLine(in, func(n int, line []byte) {
+			if n == c.line {
+				if err := p.(CDNParser).ParseCDN(line, &r); err != nil {
+					t.Fatalf("%s:%d: %v", c.file, n, err)
+				}
+			}
+		})
+		enr.CDN(&r)
+		if !r.FromCache || !r.FlagPersonalCached || r.PathClass != "personal" {
+			t.Errorf("%s:%d: from_cache=%v personal_cached=%v class=%q, want a flagged personal cache hit", c.file, c.line, r.FromCache, r.FlagPersonalCached, r.PathClass)
+		}
+		if r.Secret != (Secrets{}) || r.ClientIPHash == 0 {
+			t.Errorf("%s:%d: secrets not hashed: %+v ip_hash=%d", c.file, c.line, r.Secret, r.ClientIPHash)
+		}
+		if c.file != "testdata/apache/cache.log" && (!r.HasSessionCookie || !r.FlagAuthCached) {
+			t.Errorf("%s:%d: session cookie not seen (has_session_cookie=%v auth_cached=%v)", c.file, c.line, r.HasSessionCookie, r.FlagAuthCached)
+		}
+	}
+}
