@@ -131,6 +131,9 @@ func scalarString(raw json.RawMessage) (string, error) {
 	}
 	switch raw[0] {
 	case '"':
+		if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+			return string(raw[1 : len(raw)-1]), nil // no escapes: the common case, one allocation
+		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return "", err
