@@ -45,6 +45,7 @@ const (
 	cfDate
 	cfTime
 	cfTimestamp
+	cfTimestampMs
 	cfEdgeLocation
 	cfScBytes
 	cfClientIP
@@ -79,6 +80,8 @@ func cloudFrontField(name string) cfField {
 		return cfTime
 	case "timestamp":
 		return cfTimestamp
+	case "timestamp(ms)":
+		return cfTimestampMs
 	case "x-edge-location":
 		return cfEdgeLocation
 	case "sc-bytes":
@@ -174,12 +177,12 @@ func newCloudFront(fields []string, realtime bool) (*CloudFront, error) {
 		seen[f] = true
 		c.cols[i] = f
 		switch f {
-		case cfDate, cfTime, cfTimestamp, cfStatus:
+		case cfDate, cfTime, cfTimestamp, cfTimestampMs, cfStatus:
 			c.minCols = i + 1
 		}
 	}
-	if realtime && !seen[cfTimestamp] {
-		return nil, fmt.Errorf("cloudfront real-time fields must include \"timestamp\"")
+	if realtime && !seen[cfTimestamp] && !seen[cfTimestampMs] {
+		return nil, fmt.Errorf("cloudfront real-time fields must include \"timestamp\" or \"timestamp(ms)\"")
 	}
 	if !realtime && (!seen[cfDate] || !seen[cfTime]) {
 		return nil, fmt.Errorf("cloudfront standard fields must include \"date\" and \"time\"")
@@ -233,6 +236,12 @@ func (c *CloudFront) ParseCDN(line []byte, r *CDNRequest) error {
 				return fmt.Errorf("%s \"timestamp\": %w", what, err)
 			}
 			r.Time = t
+		case cfTimestampMs:
+			ms, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || ms <= 0 || ms > 1e14 {
+				return fmt.Errorf("%s \"timestamp(ms)\" %q is not epoch milliseconds", what, truncate(v, 32))
+			}
+			r.Time = time.UnixMilli(ms).UTC()
 		case cfEdgeLocation:
 			r.POP = v
 		case cfScBytes:

@@ -53,6 +53,7 @@ var formatNames = [...]string{
 	"fastly-json",
 	"job-json",
 	"job-logfmt",
+	"k8s-job-events",
 	"logpipe-job",
 	"nginx",
 	"nginx-combined",
@@ -108,6 +109,8 @@ func NewParserWith(name string, opts ParserOptions) (Parser, error) {
 			f = ApacheCombined
 		}
 		return parserOrNil(NewApache(f))
+	case "k8s-job-events":
+		return K8sJobEvents{}, nil
 	case "job-json":
 		return parserOrNil(NewJobFields(opts.FieldMap, false))
 	case "job-logfmt":

@@ -23,6 +23,7 @@ func BenchmarkParse(b *testing.B) {
 		{"logpipe-job", "", ParserOptions{}},
 		{"job-json", "loggers", ParserOptions{}},
 		{"job-logfmt", "", ParserOptions{}},
+		{"k8s-job-events", "", ParserOptions{}},
 	}
 	for _, c := range cases {
 		b.Run(c.format, func(b *testing.B) {

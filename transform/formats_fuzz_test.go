@@ -103,6 +103,8 @@ func FuzzJobJSON(f *testing.F) { fuzzFormat(f, "job-json", ParserOptions{}, "log
 
 func FuzzJobLogfmt(f *testing.F) { fuzzFormat(f, "job-logfmt", ParserOptions{}, "") }
 
+func FuzzK8sJobEvents(f *testing.F) { fuzzFormat(f, "k8s-job-events", ParserOptions{}, "") }
+
 // FuzzNginxFormatString fuzzes the log_format compiler with a line.
 func FuzzNginxFormatString(f *testing.F) {
 	f.Add(NginxCombined, []byte(`203.0.113.24 - - [15/Jun/2017:18:41:07 +0900] "GET / HTTP/1.1" 200 1 "-" "-"`))
