@@ -91,7 +91,7 @@ func newPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipelin
 		}
 		opts := transform.ParserOptions{LogFormat: s.LogFormat, Fields: s.Fields, FieldMap: s.FieldMap}
 		if _, err := transform.NewParserWith(s.Format, opts); err != nil {
-			return nil, fmt.Errorf("config: streams[%d].format: %w", i, err)
+			return nil, fmt.Errorf("config: streams[%d] (format %s): %w", i, s.Format, err)
 		}
 		pc.Streams = append(pc.Streams, pipeline.Stream{Name: name, Topic: s.Topic, Format: s.Format, Vendor: s.Vendor, Options: opts})
 	}
