@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -58,6 +59,18 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer f.Close()
 		in = f
+	}
+	// CloudFront and most log shippers deliver gzip files: read them as they are.
+	br := bufio.NewReader(in)
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("check: %s: %w", fs.Arg(0), err)
+		}
+		defer zr.Close()
+		in = zr
+	} else {
+		in = br
 	}
 	// A throwaway key: check shows that hashing happens, not real hashes.
 	key := make([]byte, 32)

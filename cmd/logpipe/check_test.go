@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -94,4 +95,25 @@ func TestCheckEveryFormat(t *testing.T) {
 func lastLine(s string) string {
 	s = strings.TrimRight(s, "\n")
 	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// TestCheckReadsGzip: CloudFront delivers standard logs gzipped.
+func TestCheckReadsGzip(t *testing.T) {
+	plain, err := os.ReadFile("../../transform/testdata/cloudfront-realtime/default.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(plain)
+	zw.Close()
+	name := filepath.Join(t.TempDir(), "E1ABCDEF2GHIJK.2017-06-15-09.gz")
+	if err := os.WriteFile(name, z.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	err = cmdCheck(context.Background(), []string{"-format", "cloudfront-realtime", name}, &stdout, &stderr)
+	if err == nil || !strings.HasSuffix(stderr.String(), "3 lines parsed, 2 rejected\n") {
+		t.Fatalf("check on gzip: %v; stderr:\n%s", err, stderr.String())
+	}
 }
