@@ -89,6 +89,16 @@ type Stream struct {
 	// Vendor labels CDN rows (fastly, cloudfront, ...); formats that know
 	// their vendor set it themselves.
 	Vendor string `yaml:"vendor"`
+	// LogFormat is the nginx log_format (format "nginx") or Apache
+	// LogFormat (format "apache") the lines were written with.
+	LogFormat string `yaml:"log_format"`
+	// Fields lists CloudFront's tab-separated fields in order (formats
+	// "cloudfront-realtime", "cloudfront-standard"), as configured in the
+	// real-time log configuration.
+	Fields []string `yaml:"fields"`
+	// FieldMap says which keys of a job log mean job, run_id, event,
+	// exit_code, ... (formats "job-json", "job-logfmt").
+	FieldMap map[string]string `yaml:"field_map"`
 }
 
 // Enrich configures the enrichment of CDN requests.

@@ -23,6 +23,9 @@ type Stream struct {
 	Topic  string
 	Format string
 	Vendor string
+	// Options configure formats that need it (log_format, fields,
+	// field_map).
+	Options transform.ParserOptions
 }
 
 // Limits bound a partition's batches.
@@ -77,7 +80,7 @@ func New(cfg Config, w *sink.Writer, log *slog.Logger) (*Pipeline, error) {
 	}
 	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, writer: w, log: log, fatal: make(chan error, 1)}
 	for _, s := range cfg.Streams {
-		parser, err := transform.NewParser(s.Format)
+		parser, err := transform.NewParserWith(s.Format, s.Options)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
 		}

@@ -94,14 +94,14 @@ func (FastlyJSON) ParseCDN(line []byte, r *CDNRequest) error {
 	r.CacheRaw = f.ResponseState
 	r.CacheStatus, r.Collapsed = FastlyState(f.ResponseState)
 	r.BytesSent, _ = rawUint64(f.ResponseBodySize)
-	r.CacheControl = f.CacheControl
-	r.Expires = f.Expires
+	r.CacheControl = nullable(f.CacheControl)
+	r.Expires = nullable(f.Expires)
 	age, _ := rawUint64(f.Age)
 	r.Age = uint32(min(age, 1<<32-1))
-	r.Vary = f.Vary
+	r.Vary = nullable(f.Vary)
 	r.SetCookie = f.SetCookie != "" && f.SetCookie != "(null)"
-	r.ContentType = f.ContentType
-	r.ETag = f.ETag
+	r.ContentType = nullable(f.ContentType)
+	r.ETag = nullable(f.ETag)
 	if us, err := rawFloat(f.ElapsedUsec); err == nil {
 		r.DurationMs = us / 1000
 	}

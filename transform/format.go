@@ -2,7 +2,7 @@ package transform
 
 import (
 	"fmt"
-	"sort"
+	"strings"
 )
 
 // Parser is what every format implements: which table its records go to.
@@ -27,27 +27,105 @@ type CDNParser interface {
 // no error either (comments, header lines, blank lines).
 var ErrSkip = fmt.Errorf("line carries no record")
 
-// formats lists the built-in formats by name.
-var formats = map[string]func() Parser{
-	"logpipe-job": func() Parser { return JobJSON{} },
-	"fastly-json": func() Parser { return FastlyJSON{} },
+// ParserOptions configure the formats that need it. The zero value gives
+// each format's documented default.
+type ParserOptions struct {
+	// LogFormat is an nginx log_format string (format "nginx") or an
+	// Apache LogFormat string (format "apache").
+	LogFormat string `json:"log_format,omitempty"`
+	// Fields lists the tab-separated fields of CloudFront logs in order
+	// (formats "cloudfront-realtime" and "cloudfront-standard").
+	Fields []string `json:"fields,omitempty"`
+	// FieldMap says which keys of a job log mean what (formats "job-json"
+	// and "job-logfmt"): logpipe name (job, run_id, event, exit_code, ...)
+	// to the user's key.
+	FieldMap map[string]string `json:"field_map,omitempty"`
 }
 
-// NewParser returns a parser of the named format.
+// formatNames lists the built-in formats, sorted.
+var formatNames = [...]string{
+	"akamai-datastream2",
+	"apache",
+	"apache-combined",
+	"cloudflare-json",
+	"cloudfront-realtime",
+	"cloudfront-standard",
+	"fastly-json",
+	"job-json",
+	"job-logfmt",
+	"logpipe-job",
+	"nginx",
+	"nginx-combined",
+}
+
+// NewParser returns a parser of the named format with its default options.
 func NewParser(name string) (Parser, error) {
-	f, ok := formats[name]
-	if !ok {
-		return nil, fmt.Errorf("unknown format %q (known: %v)", name, Formats())
+	return NewParserWith(name, ParserOptions{})
+}
+
+// NewParserWith returns a parser of the named format configured by opts.
+// Options a format does not use are an error, so that a misplaced option
+// in the config is not silently ignored.
+func NewParserWith(name string, opts ParserOptions) (Parser, error) {
+	unused := func(what string) error {
+		return fmt.Errorf("format %q takes no %s option", name, what)
 	}
-	return f(), nil
+	if opts.LogFormat != "" && name != "nginx" && name != "apache" {
+		return nil, unused("log_format")
+	}
+	if len(opts.Fields) > 0 && name != "cloudfront-realtime" && name != "cloudfront-standard" {
+		return nil, unused("fields")
+	}
+	if len(opts.FieldMap) > 0 && name != "job-json" && name != "job-logfmt" {
+		return nil, unused("field_map")
+	}
+	switch name {
+	case "logpipe-job":
+		return JobJSON{}, nil
+	case "fastly-json":
+		return FastlyJSON{}, nil
+	case "cloudfront-standard":
+		return parserOrNil(NewCloudFrontStandard(opts.Fields))
+	case "cloudfront-realtime":
+		return parserOrNil(NewCloudFrontRealtime(opts.Fields))
+	case "cloudflare-json":
+		return CloudflareJSON{}, nil
+	case "akamai-datastream2":
+		return AkamaiDS2{}, nil
+	case "nginx-combined":
+		return parserOrNil(NewNginx(NginxCombined, "nginx"))
+	case "nginx":
+		f := opts.LogFormat
+		if f == "" {
+			f = NginxCombined
+		}
+		return parserOrNil(NewNginx(f, "nginx"))
+	case "apache-combined":
+		return parserOrNil(NewApache(ApacheCombined))
+	case "apache":
+		f := opts.LogFormat
+		if f == "" {
+			f = ApacheCombined
+		}
+		return parserOrNil(NewApache(f))
+	case "job-json":
+		return parserOrNil(NewJobFields(opts.FieldMap, false))
+	case "job-logfmt":
+		return parserOrNil(NewJobFields(opts.FieldMap, true))
+	}
+	return nil, fmt.Errorf("unknown format %q (known: %s)", name, strings.Join(Formats(), ", "))
 }
 
 // Formats lists the known format names.
 func Formats() []string {
-	names := make([]string, 0, len(formats))
-	for n := range formats {
-		names = append(names, n)
+	return append([]string(nil), formatNames[:]...)
+}
+
+// parserOrNil keeps a failed constructor's typed nil out of the Parser
+// interface.
+func parserOrNil[P Parser](p P, err error) (Parser, error) {
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(names)
-	return names
+	return p, nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	json "github.com/goccy/go-json"
 
@@ -25,13 +26,27 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	format := fs.String("format", "", "log format (logpipe formats lists them)")
 	asJSON := fs.Bool("json", false, "print rows as JSON lines instead of a summary line per row")
 	vendor := fs.String("vendor", "", "vendor label for formats that do not set it")
+	logFormat := fs.String("log-format", "", "nginx log_format (format nginx) or Apache LogFormat (format apache)")
+	fields := fs.String("fields", "", "CloudFront fields in order, comma- or space-separated (cloudfront-realtime, cloudfront-standard)")
+	fieldMap := fs.String("field-map", "", "job log keys, e.g. job=service,run_id=run,exit_code=code (job-json, job-logfmt)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *format == "" || fs.NArg() != 1 {
 		return usageError{errors.New("check: want -format NAME and one FILE (or - for stdin)")}
 	}
-	parser, err := transform.NewParser(*format)
+	opts := transform.ParserOptions{LogFormat: *logFormat, Fields: strings.FieldsFunc(*fields, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })}
+	if *fieldMap != "" {
+		opts.FieldMap = map[string]string{}
+		for _, pair := range strings.Split(*fieldMap, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			if !ok {
+				return usageError{fmt.Errorf("check: -field-map entry %q is not name=key", pair)}
+			}
+			opts.FieldMap[k] = v
+		}
+	}
+	parser, err := transform.NewParserWith(*format, opts)
 	if err != nil {
 		return err
 	}

@@ -89,10 +89,11 @@ func newPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipelin
 		if name == "" {
 			name = s.Topic
 		}
-		if _, err := transform.NewParser(s.Format); err != nil {
+		opts := transform.ParserOptions{LogFormat: s.LogFormat, Fields: s.Fields, FieldMap: s.FieldMap}
+		if _, err := transform.NewParserWith(s.Format, opts); err != nil {
 			return nil, fmt.Errorf("config: streams[%d].format: %w", i, err)
 		}
-		pc.Streams = append(pc.Streams, pipeline.Stream{Name: name, Topic: s.Topic, Format: s.Format, Vendor: s.Vendor})
+		pc.Streams = append(pc.Streams, pipeline.Stream{Name: name, Topic: s.Topic, Format: s.Format, Vendor: s.Vendor, Options: opts})
 	}
 	return pipeline.New(pc, w, log)
 }
