@@ -163,7 +163,11 @@ func (q Query) Render(values map[string]string) (string, error) {
 			if p.Default == "" {
 				return "", fmt.Errorf("query %s: parameter %s (%s) is required", q.Name, p.Name, p.Type)
 			}
-			bound[p.Name] = "(" + p.Default + ")"
+			if lit, err := literal(p.Type, p.Default); err == nil && p.Type != "String" {
+				bound[p.Name] = lit // a plain value: LIMIT wants a bare number
+			} else {
+				bound[p.Name] = "(" + p.Default + ")"
+			}
 			continue
 		}
 		lit, err := literal(p.Type, v)

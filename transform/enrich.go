@@ -234,14 +234,15 @@ func segmentTemplate(seg string) string {
 	if seg == "" {
 		return seg
 	}
+	if strings.Contains(seg, "@") && strings.Contains(seg, ".") {
+		return ":email"
+	}
 	// Keep a file extension: /img/123.png -> /img/:id.png
 	base, ext := seg, ""
 	if k := strings.LastIndexByte(seg, '.'); k > 0 && len(seg)-k <= 6 && isAlpha(seg[k+1:]) {
 		base, ext = seg[:k], seg[k:]
 	}
 	switch {
-	case strings.Contains(base, "@") && strings.Contains(base, "."):
-		return ":email" + ext
 	case allDigits(base):
 		return ":id" + ext
 	case isUUID(base):

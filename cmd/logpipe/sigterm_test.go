@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/logpipe/logpipe/internal/chserver"
+	"github.com/logpipe/logpipe/internal/kafkabroker"
+	"github.com/logpipe/logpipe/sink"
+)
+
+func TestMain(m *testing.M) { chserver.Main(m) }
+
+// buildBinary compiles logpipe into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "logpipe")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestRunStopsGracefully runs the real binary against kfake and the local
+// ClickHouse, sends SIGTERM once everything is stored, and checks that it
+// exits 0 having committed every offset.
+func TestRunStopsGracefully(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Kafka and ClickHouse")
+	}
+	srv := chserver.Shared(t)
+	bin := buildBinary(t)
+	broker, err := kafkabroker.Start(kafkabroker.Options{Partitions: 2, Topics: []string{"jobs"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	const n = 1000
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Key: []byte(fmt.Sprint(i % 10)), Value: []byte(fmt.Sprintf(
+			`{"time":"2026-11-20T01:%02d:%02dZ","job":"j%d","run_id":"r%d","event":"started"}`, i/60%60, i%60, i%10, i))}
+	}
+	ctx := context.Background()
+	if err := broker.Produce(ctx, "jobs", msgs...); err != nil {
+		t.Fatal(err)
+	}
+
+	b := make([]byte, 4)
+	rand.Read(b)
+	db := "sigterm_" + hex.EncodeToString(b)
+	cfg := filepath.Join(t.TempDir(), "logpipe.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+kafka: {brokers: [%q], group: sigterm}
+clickhouse: {addr: [%q], database: %s}
+batch: {max_rows: 300, max_age: 10s}
+streams: [{name: jobs, topic: jobs, format: logpipe-job}]
+`, broker.Addrs[0], srv.TCPAddr, db)), 0o600)
+	cmd := exec.Command(bin, "run", "-config", cfg, "-migrate")
+	cmd.Env = append(os.Environ(), "LOGPIPE_HASH_KEY=sigterm-test-key-0123456789")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	// Batches flush at 300 rows or after 10 s: wait for the full ones,
+	// then SIGTERM must flush the rest before exiting.
+	conn := openDB(t, srv.TCPAddr, db)
+	waitFor(t, 60*time.Second, func() bool {
+		rows, err := conn.QueryStrings(ctx, "SELECT toString(count() >= 600) FROM job_events")
+		return err == nil && rows[0][0] == "1"
+	})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("logpipe exited with %v after SIGTERM\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("logpipe did not exit within 30 s of SIGTERM\n%s", stderr.String())
+	}
+	rows, err := conn.QueryStrings(ctx, "SELECT count(), uniqExact(_partition, _offset) FROM job_events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[0][0] != fmt.Sprint(n) || rows[0][1] != fmt.Sprint(n) {
+		t.Errorf("after SIGTERM: %s rows, %s distinct offsets; want %d each", rows[0][0], rows[0][1], n)
+	}
+	// Every offset is committed: the group's committed offsets sum to n.
+	client := &kafka.Client{Addr: kafka.TCP(broker.Addrs...)}
+	resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: "sigterm", Topics: map[string][]int{"jobs": {0, 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed int64
+	for _, p := range resp.Topics["jobs"] {
+		committed += p.CommittedOffset
+	}
+	if committed != n {
+		t.Errorf("committed offsets sum to %d, want %d", committed, n)
+	}
+}
+
+func openDB(t *testing.T, addr, db string) *sink.Conn {
+	t.Helper()
+	var conn *sink.Conn
+	waitFor(t, 30*time.Second, func() bool {
+		c, err := sink.Open(context.Background(), sink.Options{Addr: []string{addr}, Database: db})
+		if err != nil {
+			return false
+		}
+		conn = c
+		return true
+	})
+	t.Cleanup(func() {
+		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+		conn.Close()
+	})
+	return conn
+}
+
+func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", limit)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,84 @@
+package schemas
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSplitStatements(t *testing.T) {
+	sql := "-- header\nCREATE TABLE a (x UInt8) ENGINE = Memory\n;\n-- only a comment\n;\nCREATE VIEW b AS SELECT 1\n;\n"
+	got := SplitStatements(sql)
+	if len(got) != 2 || !strings.HasPrefix(got[0], "-- header\nCREATE TABLE a") || got[1] != "CREATE VIEW b AS SELECT 1" {
+		t.Fatalf("SplitStatements = %q", got)
+	}
+}
+
+func TestMigrationsLoad(t *testing.T) {
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) == 0 || ms[0].Version != 1 {
+		t.Fatalf("migrations = %+v", ms)
+	}
+	for i, m := range ms {
+		if i > 0 && m.Version <= ms[i-1].Version {
+			t.Errorf("migration %d out of order", m.Version)
+		}
+		if len(m.Statements) == 0 {
+			t.Errorf("migration %04d_%s has no statements", m.Version, m.Name)
+		}
+		for _, st := range m.Statements {
+			// Settings belong in the server profile, never in DDL.
+			if strings.Contains(strings.ToLower(st), "allow_experimental") {
+				t.Errorf("migration %04d_%s sets an experimental setting in DDL", m.Version, m.Name)
+			}
+		}
+	}
+}
+
+func TestQueryRender(t *testing.T) {
+	q, err := ParseQuery("t", "-- question: q?\n-- param: since DateTime = now() - INTERVAL 1 DAY -- from\n-- param: name String\n-- param: n UInt64 = 5\nSELECT {name:String}, {since:DateTime} LIMIT {n:UInt64};\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		params  map[string]string
+		want    string
+		wantErr string
+	}{
+		{map[string]string{"name": "o'hare"}, `SELECT 'o\'hare', (now() - INTERVAL 1 DAY) LIMIT 5`, ""},
+		{map[string]string{"name": "x", "since": "2026-11-20 01:02:03", "n": "2"}, `SELECT 'x', toDateTime('2026-11-20 01:02:03', 'UTC') LIMIT 2`, ""},
+		{map[string]string{}, "", "name (String) is required"},
+		{map[string]string{"name": "x", "n": "1; DROP TABLE x"}, "", "not an unsigned integer"},
+		{map[string]string{"name": "x", "since": "yesterday"}, "", "not a date-time"},
+		{map[string]string{"name": "x", "bogus": "1"}, "", "no parameter \"bogus\""},
+	}
+	for _, tt := range tests {
+		got, err := q.Render(tt.params)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Render(%v) err = %v, want %q", tt.params, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Render(%v) = %q, %v; want %q", tt.params, got, err, tt.want)
+		}
+	}
+	if _, err := ParseQuery("bad", "-- question: q\nSELECT {x:String}"); err == nil {
+		t.Error("undeclared placeholder accepted")
+	}
+}
+
+func TestCatalogueParses(t *testing.T) {
+	qs, err := Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		if _, err := q.Render(nil); err != nil && !strings.Contains(err.Error(), "required") {
+			t.Errorf("%s: %v", q.Name, err)
+		}
+	}
+}
