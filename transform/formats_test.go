@@ -261,3 +261,26 @@ func TestIncidentRowsAreFlagged(t *testing.T) {
 		}
 	}
 }
+
+// TestParsersAreSafeForConcurrentUse: the pipeline shares one parser per
+// stream between its partition workers (run with -race).
+func TestParsersAreSafeForConcurrentUse(t *testing.T) {
+	logs, _ := filepath.Glob("testdata/*/*.log")
+	for _, logFile := range logs {
+		p := parserFor(t, logFile)
+		in, err := os.ReadFile(logFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		for g := 0; g < 4; g++ {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				EachLine(in, func(_ int, line []byte) { parseLine(p, line) })
+			}()
+		}
+		for g := 0; g < 4; g++ {
+			<-done
+		}
+	}
+}
