@@ -302,8 +302,8 @@ func flattenInto(kvs []jobKV, prefix string, m map[string]json.RawMessage, depth
 		case '[':
 			kvs = append(kvs, jobKV{key: key, val: string(raw)})
 		case '"':
-			var s string
-			if err := json.Unmarshal(raw, &s); err != nil {
+			s, err := scalarString(raw)
+			if err != nil {
 				return nil, fmt.Errorf("key %q: %w", truncate(key, 32), err)
 			}
 			kvs = append(kvs, jobKV{key: key, val: s})
