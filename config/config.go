@@ -168,6 +168,16 @@ func Default() Config {
 // defaults, applies environment overrides from env (use os.Environ), reads
 // secret files, and validates the result.
 func Load(path string, env []string) (Config, error) {
+	return load(path, env, Config.Validate)
+}
+
+// LoadClickHouse is Load for commands that only talk to ClickHouse
+// (migrate, query, ...): only the clickhouse section must be valid.
+func LoadClickHouse(path string, env []string) (Config, error) {
+	return load(path, env, Config.ValidateClickHouse)
+}
+
+func load(path string, env []string, validate func(Config) error) (Config, error) {
 	cfg := Default()
 	if path != "" {
 		b, err := os.ReadFile(path)
@@ -184,10 +194,22 @@ func Load(path string, env []string) (Config, error) {
 	if err := cfg.readSecrets(); err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := validate(cfg); err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
 	}
 	return cfg, nil
+}
+
+// ValidateClickHouse checks the clickhouse section only.
+func (c Config) ValidateClickHouse() error {
+	var errs []error
+	if len(c.ClickHouse.Addr) == 0 {
+		errs = append(errs, errors.New("clickhouse.addr: at least one address is required"))
+	}
+	if !validIdent(c.ClickHouse.Database) {
+		errs = append(errs, fmt.Errorf("clickhouse.database: %q is not a valid database name (letters, digits, _)", c.ClickHouse.Database))
+	}
+	return errors.Join(errs...)
 }
 
 // Parse decodes YAML into cfg strictly: unknown fields are errors.

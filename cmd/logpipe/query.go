@@ -40,7 +40,7 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
-	cfg, err := loadConfig(fs, args)
+	cfg, err := loadClickHouseConfig(fs, args)
 	if name == "" && fs.NArg() > 0 {
 		name = fs.Arg(0)
 		if err == nil && fs.NArg() > 1 {

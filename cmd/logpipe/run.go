@@ -26,6 +26,16 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	return config.Load(*path, os.Environ())
 }
 
+// loadClickHouseConfig is loadConfig for commands that only need the
+// clickhouse section (no brokers, streams or hash key).
+func loadClickHouseConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
+	path := fs.String("config", os.Getenv("LOGPIPE_CONFIG"), "config file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	return config.LoadClickHouse(*path, os.Environ())
+}
+
 func sinkOptions(cfg config.Config) sink.Options {
 	return sink.Options{
 		Addr:        cfg.ClickHouse.Addr,
@@ -135,7 +145,7 @@ func consume(ctx context.Context, cfg config.Config, p *pipeline.Pipeline, log *
 
 func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	cfg, err := loadConfig(fs, args)
+	cfg, err := loadClickHouseConfig(fs, args)
 	if err != nil {
 		return err
 	}
