@@ -29,6 +29,23 @@ type Config struct {
 	Hash       Hash       `yaml:"hash"`
 	Streams    []Stream   `yaml:"streams"`
 	Enrich     Enrich     `yaml:"enrich"`
+	// Schedules say when each job is expected to run (logpipe schedules
+	// sync writes the expected run times for missed-run detection).
+	Schedules []JobSchedule `yaml:"schedules"`
+}
+
+// JobSchedule is when one job should run.
+type JobSchedule struct {
+	Job string `yaml:"job"`
+	// Cron is a 5-field cron expression or "@every 15m", "@hourly", "@daily".
+	Cron     string `yaml:"cron"`
+	Timezone string `yaml:"timezone"` // IANA zone the cron fields are read in; default UTC
+	// Calendar is "all" (default) or "business-days" (Monday to Friday,
+	// minus Holidays).
+	Calendar string        `yaml:"calendar"`
+	Holidays []string      `yaml:"holidays"` // 2006-01-02 dates in Timezone
+	Grace    time.Duration `yaml:"grace"`    // allowed start delay before a run counts as missed; default 10m
+	Expected time.Duration `yaml:"expected"` // expected duration, for documentation and overrun checks
 }
 
 // Kafka says where to consume from.

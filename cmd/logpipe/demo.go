@@ -73,6 +73,13 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		{Name: "jobs", Topic: jobsTopic, Format: "logpipe-job"},
 		{Name: "cdn-fastly", Topic: cdnTopic, Format: "fastly-json"},
 	}
+	cfg.Schedules = []config.JobSchedule{
+		{Job: "payout-close", Cron: "0 0 * * *", Calendar: "business-days", Grace: 30 * time.Minute},
+		{Job: "search-index", Cron: "@hourly", Grace: 10 * time.Minute},
+		{Job: "mail-digest", Cron: "*/15 * * * *", Grace: 5 * time.Minute},
+		{Job: "report-export", Cron: "0 */6 * * *", Grace: 15 * time.Minute},
+		{Job: "image-gc", Cron: "*/30 * * * *", Grace: 10 * time.Minute},
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -89,13 +96,14 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	say("schema migrated into database logpipe_demo")
 
 	now := time.Now().UTC().Truncate(time.Minute)
+	incidentFrom, incidentTo := now.Add(-50*time.Minute), now.Add(-20*time.Minute)
 	jobs, jsum := sample.Jobs(1, now.Add(-time.Duration(*days)*24*time.Hour), time.Duration(*days)*24*time.Hour)
 	cdn, csum := sample.CDN(2, sample.CDNOptions{
 		Requests:     *cdnLines,
 		Start:        now.Add(-2 * time.Hour),
 		Span:         2 * time.Hour,
-		IncidentFrom: now.Add(-50 * time.Minute),
-		IncidentTo:   now.Add(-20 * time.Minute),
+		IncidentFrom: incidentFrom,
+		IncidentTo:   incidentTo,
 	})
 	// A few lines that cannot be parsed: they must land in ingest_errors.
 	bad := []sample.Line{
@@ -156,20 +164,33 @@ wait:
 		p.Stats.Records.Load(), elapsed.Round(time.Millisecond), float64(p.Stats.Records.Load())/elapsed.Seconds(),
 		p.Stats.Rows.Load(), p.Stats.Rejected.Load())
 
-	for _, a := range []struct{ title, query string }{
-		{"Slowest jobs (p50/p95 of finished runs)", "slowest_jobs"},
-		{"Failed runs (newest first)", "failed_runs"},
-		{"Personal pages served from cache or collapsed (the incident signature)", "personal_cache_hits"},
+	scheds, err := parseSchedules(cfg.Schedules)
+	if err != nil {
+		return err
+	}
+	if _, err := syncSchedules(ctx, conn, scheds, cfg.Schedules, now.Add(-time.Duration(*days)*24*time.Hour), now); err != nil {
+		return err
+	}
+	say("schedules synced: expected run times written to job_expected_runs (%d run left out on purpose: %v)", len(jsum.Missed), jsum.Missed)
+
+	window := map[string]string{"since": incidentFrom.Add(-10 * time.Minute).Format(time.DateTime), "until": now.Format(time.DateTime)}
+	for _, a := range []struct {
+		title, query string
+		params       map[string]string
+	}{
+		{"Slowest jobs (p50/p95 of finished runs)", "slowest_jobs", nil},
+		{"Failed runs (newest first)", "failed_runs", map[string]string{"limit": "8"}},
+		{"Runs expected by the schedule but never started", "missed_runs", map[string]string{"since": now.Add(-time.Duration(*days) * 24 * time.Hour).Format(time.DateTime)}},
+		{"Personal pages served from cache or collapsed (the incident signature)", "personal_cache_hits", nil},
+		{"Incident report: sessions that received a page generated for someone else", "incident_summary", window},
+		{"Hit-ratio jumps against the trailing baseline", "hit_ratio_jumps", map[string]string{"at": incidentTo.Format(time.DateTime), "min_requests": "20"}},
+		{"CDN configuration versions (first seen in the logs)", "config_changes", nil},
 	} {
 		q, err := schemas.LookupQuery(a.query)
 		if err != nil {
 			return err
 		}
-		params := map[string]string{}
-		if a.query == "failed_runs" {
-			params["limit"] = "10"
-		}
-		sql, err := q.Render(params)
+		sql, err := q.Render(a.params)
 		if err != nil {
 			return err
 		}
@@ -178,6 +199,10 @@ wait:
 			return fmt.Errorf("demo: query %s: %w", a.query, err)
 		}
 		fmt.Fprintf(stdout, "\n--- %s  [logpipe query %s]\n", a.title, a.query)
+		if len(rows) > 10 {
+			fmt.Fprintf(stdout, "(first 10 of %d rows)\n", len(rows))
+			rows = rows[:10]
+		}
 		if err := printRows(stdout, "table", cols, rows); err != nil {
 			return err
 		}

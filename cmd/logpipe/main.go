@@ -28,6 +28,7 @@ Usage:
   logpipe check   -format NAME [-json] FILE|-    parse lines without Kafka or ClickHouse
   logpipe query   -config FILE [-format table|csv|json] NAME [-param k=v ...]
   logpipe queries                                list the query catalogue
+  logpipe schedules sync -config FILE            write expected run times for missed-run detection
   logpipe demo    [-dir DIR]                     run the whole pipeline on sample data locally
   logpipe formats                                list the log formats
 
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdQuery(ctx, rest, stdout, log)
 	case "queries":
 		return cmdQueries(stdout)
+	case "schedules":
+		return cmdSchedules(ctx, rest, stdout, log)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, log)
 	case "formats":
