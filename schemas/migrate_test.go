@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -79,6 +80,27 @@ func TestCatalogueParses(t *testing.T) {
 	for _, q := range qs {
 		if _, err := q.Render(nil); err != nil && !strings.Contains(err.Error(), "required") {
 			t.Errorf("%s: %v", q.Name, err)
+		}
+	}
+}
+
+// TestAnalystDocsCoverCatalogue keeps docs/analysts.md in step with the
+// catalogue and the tables.
+func TestAnalystDocsCoverCatalogue(t *testing.T) {
+	b, err := os.ReadFile("../docs/analysts.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	qs, _ := Queries()
+	for _, q := range qs {
+		if !strings.HasPrefix(q.Name, "watch_") && !strings.Contains(doc, "`"+q.Name+"`") {
+			t.Errorf("docs/analysts.md does not describe catalogue query %s", q.Name)
+		}
+	}
+	for _, tbl := range []string{"job_runs", "job_steps", "job_daily", "job_events", "cdn_requests", "cdn_hourly", "ingest_errors", "job_expected_runs", "cdn_config_changes"} {
+		if !strings.Contains(doc, "`"+tbl+"`") {
+			t.Errorf("docs/analysts.md does not describe table %s", tbl)
 		}
 	}
 }

@@ -28,10 +28,18 @@ FROM
         groupUniqArrayIf(config_version, hour >= r_start) AS recent_versions
     FROM
     (
-        SELECT *, toStartOfHour({at:DateTime}) - {recent_hours:UInt64} * 3600 + 3600 AS r_start
-        FROM cdn_hourly
+        SELECT
+            host,
+            path_template,
+            hour,
+            config_version,
+            countMerge(requests_state)  AS requests,
+            sumMerge(from_cache_state)  AS from_cache,
+            toStartOfHour({at:DateTime}) - {recent_hours:UInt64} * 3600 + 3600 AS r_start
+        FROM cdn_hourly_state
         WHERE hour >= toStartOfHour({at:DateTime}) - ({recent_hours:UInt64} + {baseline_hours:UInt64}) * 3600 + 3600
           AND hour <= toStartOfHour({at:DateTime})
+        GROUP BY host, path_template, hour, config_version
     )
     GROUP BY host, path_template
 )
