@@ -62,6 +62,11 @@ type Kafka struct {
 	FetchMaxBytes int `yaml:"fetch_max_bytes"`
 	// FetchMaxWait bounds how long a fetch waits for data.
 	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
+	// SessionTimeout is how long the group waits for a silent member
+	// (e.g. a killed process) before giving its partitions to others.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// RebalanceTimeout bounds how long a rebalance waits for members.
+	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
 }
 
 // ClickHouse says where to write.
@@ -150,11 +155,13 @@ type PathTemplate struct {
 func Default() Config {
 	return Config{
 		Kafka: Kafka{
-			Group:          "logpipe",
-			StartOffset:    "earliest",
-			MaxRecordBytes: 1 << 20,
-			FetchMaxBytes:  16 << 20,
-			FetchMaxWait:   500 * time.Millisecond,
+			Group:            "logpipe",
+			StartOffset:      "earliest",
+			MaxRecordBytes:   1 << 20,
+			FetchMaxBytes:    16 << 20,
+			FetchMaxWait:     500 * time.Millisecond,
+			SessionTimeout:   10 * time.Second,
+			RebalanceTimeout: 30 * time.Second,
 		},
 		ClickHouse: ClickHouse{
 			Addr:          []string{"127.0.0.1:9000"},

@@ -52,6 +52,7 @@ type Stats struct {
 	Rejected atomic.Int64 // lines sent to ingest_errors
 	Batches  atomic.Int64 // INSERTs that succeeded
 	Commits  atomic.Int64 // offset commits that succeeded
+	Skipped  atomic.Int64 // rows not inserted again: already stored (watermark)
 }
 
 // Pipeline implements ingest.Handler.
@@ -126,6 +127,9 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 	}
 	log := p.log.With("topic", c.Topic, "partition", c.Partition)
 	log.Debug("partition assigned", "start_offset", c.StartOffset)
+	if err := w.loadWatermarks(ctx); err != nil {
+		return // revoked before ClickHouse answered
+	}
 	tick := time.NewTicker(min(p.cfg.Limits.MaxAge/4, 250*time.Millisecond))
 	defer tick.Stop()
 	// flush stores the pending rows and commits; false means stop.
@@ -186,9 +190,13 @@ type worker struct {
 	job      transform.JobEvent
 	req      transform.CDNRequest
 	next     int64     // offset to commit after the next flush; -1 = nothing read
+	firstOff int64     // offset of the oldest pending record
 	first    time.Time // when the oldest pending record arrived
-	records  int
-	bytes    int
+	// wm is, per table, the highest offset of this partition already
+	// stored there: rows at or below it are not inserted again.
+	wm      map[string]int64
+	records int
+	bytes   int
 }
 
 func newWorker(p *Pipeline, st stream, c *ingest.Claim) (*worker, error) {
@@ -221,6 +229,7 @@ func (w *worker) due() bool {
 func (w *worker) add(rec ingest.Record) {
 	if w.records == 0 {
 		w.first = time.Now()
+		w.firstOff = rec.Offset
 	}
 	w.records++
 	w.bytes += len(rec.Value)
@@ -262,6 +271,9 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 		if err := parser.ParseJob(line, &w.job); err != nil {
 			return err
 		}
+		if w.stored(w.jobs.Table(), meta.Offset) {
+			return nil
+		}
 		w.enricher.Job(&w.job)
 		w.jobs.Append(&w.job, meta, now, len(line))
 	case transform.CDNParser:
@@ -271,6 +283,9 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 		}
 		if w.req.Vendor == "" {
 			w.req.Vendor = w.st.Vendor
+		}
+		if w.stored(w.cdn.Table(), meta.Offset) {
+			return nil
 		}
 		w.enricher.CDN(&w.req)
 		w.cdn.Append(&w.req, meta, now, len(line))
@@ -284,6 +299,9 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 const maxRawError = 64 << 10
 
 func (w *worker) reject(meta sink.Meta, line int, reason string, raw []byte, now time.Time) {
+	if w.stored(w.errs.Table(), meta.Offset) {
+		return
+	}
 	w.p.Stats.Rejected.Add(1)
 	size := len(raw)
 	if len(raw) > maxRawError {
@@ -304,7 +322,8 @@ func (w *worker) flush(ctx context.Context) error {
 		if b == nil || b.Len() == 0 {
 			continue
 		}
-		if err := w.p.writer.Insert(ctx, b); err != nil {
+		id := sink.InsertID(b.Table(), w.claim.Topic, w.claim.Partition, w.firstOff)
+		if err := w.p.writer.InsertAs(ctx, b, id); err != nil {
 			return fmt.Errorf("%s/%d offsets up to %d: %w", w.claim.Topic, w.claim.Partition, w.next-1, err)
 		}
 		w.p.Stats.Batches.Add(1)
@@ -322,6 +341,40 @@ func (w *worker) flush(ctx context.Context) error {
 	}
 	w.records, w.bytes = 0, 0
 	return nil
+}
+
+// stored reports whether the row of offset for table is already in
+// ClickHouse (re-delivered after a crash or a rebalance).
+func (w *worker) stored(table string, offset int64) bool {
+	if wm, ok := w.wm[table]; ok && offset <= wm {
+		w.p.Stats.Skipped.Add(1)
+		return true
+	}
+	return false
+}
+
+// loadWatermarks waits until no INSERT of this partition by an earlier
+// owner is still running on the server, then reads how far each table got.
+// It retries while ClickHouse is unreachable, until ctx is done.
+func (w *worker) loadWatermarks(ctx context.Context) error {
+	conn := w.p.writer.Conn()
+	pause := 100 * time.Millisecond
+	for {
+		err := conn.WaitInserts(ctx, w.claim.Topic, w.claim.Partition, 30*time.Second)
+		if err == nil {
+			w.wm, err = conn.Watermarks(ctx, w.claim.Topic, w.claim.Partition)
+			if err == nil {
+				return nil
+			}
+		}
+		w.p.log.Warn("reading watermarks failed, will retry", "topic", w.claim.Topic, "partition", w.claim.Partition, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(pause*2, 10*time.Second)
+	}
 }
 
 func (w *worker) dataBatch() sink.Batch {

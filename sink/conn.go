@@ -192,6 +192,7 @@ func Retryable(err error) bool {
 			159, // TIMEOUT_EXCEEDED
 			164, // READONLY (replica in read-only mode)
 			202, // TOO_MANY_SIMULTANEOUS_QUERIES
+			216, // QUERY_WITH_SAME_ID_IS_ALREADY_RUNNING (an earlier attempt still runs)
 			209, // SOCKET_TIMEOUT
 			210, // NETWORK_ERROR
 			241, // MEMORY_LIMIT_EXCEEDED

@@ -33,15 +33,25 @@ func NewWriter(conn *Conn, log *slog.Logger) *Writer {
 	}
 }
 
+// Conn is the connection the writer inserts through.
+func (w *Writer) Conn() *Conn { return w.conn }
+
 // Insert sends b as one INSERT. It retries retryable errors until ctx is
 // done, and returns at once on any other error. It does not reset b.
 func (w *Writer) Insert(ctx context.Context, b Batch) error {
+	return w.InsertAs(ctx, b, "")
+}
+
+// InsertAs is Insert with a query id (see InsertID). A retry reuses it, so
+// the server refuses a retry while an earlier attempt is still running
+// instead of running both.
+func (w *Writer) InsertAs(ctx context.Context, b Batch, queryID string) error {
 	if b.Len() == 0 {
 		return nil
 	}
 	pause := w.RetryMin
 	for attempt := 1; ; attempt++ {
-		err := w.send(ctx, b)
+		err := w.send(withQueryID(ctx, queryID), b)
 		if err == nil {
 			return nil
 		}
@@ -64,7 +74,10 @@ func (w *Writer) Insert(ctx context.Context, b Batch) error {
 }
 
 func (w *Writer) send(ctx context.Context, b Batch) error {
-	ctx, cancel := context.WithTimeout(ctx, w.Timeout)
+	// An attempt under way is not abandoned when ctx is cancelled (a
+	// revoked partition): cutting an INSERT midway leaves it unknown
+	// whether it was stored. The timeout still bounds it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.Timeout)
 	defer cancel()
 	batch, err := w.conn.conn.PrepareBatch(ctx, insertQuery(b))
 	if err != nil {

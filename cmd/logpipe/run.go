@@ -112,12 +112,15 @@ func newPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipelin
 // reports a fatal error.
 func consume(ctx context.Context, cfg config.Config, p *pipeline.Pipeline, log *slog.Logger) error {
 	c, err := ingest.NewConsumer(ingest.Config{
-		Brokers:       cfg.Kafka.Brokers,
-		Group:         cfg.Kafka.Group,
-		Topics:        p.Topics(),
-		StartEarliest: cfg.Kafka.StartOffset == "earliest",
-		FetchMaxBytes: cfg.Kafka.FetchMaxBytes,
-		FetchMaxWait:  cfg.Kafka.FetchMaxWait,
+		Brokers:           cfg.Kafka.Brokers,
+		Group:             cfg.Kafka.Group,
+		Topics:            p.Topics(),
+		StartEarliest:     cfg.Kafka.StartOffset == "earliest",
+		FetchMaxBytes:     cfg.Kafka.FetchMaxBytes,
+		FetchMaxWait:      cfg.Kafka.FetchMaxWait,
+		SessionTimeout:    cfg.Kafka.SessionTimeout,
+		HeartbeatInterval: cfg.Kafka.SessionTimeout / 4,
+		RebalanceTimeout:  cfg.Kafka.RebalanceTimeout,
 	}, log)
 	if err != nil {
 		return err
