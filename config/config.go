@@ -32,6 +32,9 @@ type Config struct {
 	// Schedules say when each job is expected to run (logpipe schedules
 	// sync writes the expected run times for missed-run detection).
 	Schedules []JobSchedule `yaml:"schedules"`
+
+	// Warnings found while loading (not errors), for the caller to log.
+	Warnings []string `yaml:"-"`
 }
 
 // JobSchedule is when one job should run.
@@ -67,6 +70,28 @@ type Kafka struct {
 	SessionTimeout time.Duration `yaml:"session_timeout"`
 	// RebalanceTimeout bounds how long a rebalance waits for members.
 	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
+	TLS              TLS           `yaml:"tls"`
+	SASL             SASL          `yaml:"sasl"`
+}
+
+// TLS configures a TLS client connection.
+type TLS struct {
+	Enabled bool   `yaml:"enabled"`
+	CAFile  string `yaml:"ca_file"`   // PEM CA bundle; empty = system roots
+	Cert    string `yaml:"cert_file"` // client certificate (mutual TLS)
+	Key     string `yaml:"key_file"`
+	// ServerName overrides the name checked in the server's certificate.
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// SASL configures Kafka authentication.
+type SASL struct {
+	// Mechanism is "", "plain", "scram-sha-256" or "scram-sha-512".
+	Mechanism    string `yaml:"mechanism"`
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
 }
 
 // ClickHouse says where to write.
@@ -79,6 +104,7 @@ type ClickHouse struct {
 	// trimmed), so that the secret lives outside the config file.
 	PasswordFile string        `yaml:"password_file"`
 	DialTimeout  time.Duration `yaml:"dial_timeout"`
+	TLS          TLS           `yaml:"tls"`
 	// InsertTimeout bounds one INSERT, retries excluded.
 	InsertTimeout time.Duration `yaml:"insert_timeout"`
 }
@@ -211,6 +237,9 @@ func load(path string, env []string, validate func(Config) error) (Config, error
 		if err := Parse(b, &cfg); err != nil {
 			return cfg, fmt.Errorf("config %s: %w", path, err)
 		}
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 && cfg.SecretsInFile(b) {
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("config %s holds secrets and is readable by group or others (mode %v): chmod 600 it, or move the secrets to *_file settings or LOGPIPE_* variables", path, fi.Mode().Perm()))
+		}
 	}
 	if err := ApplyEnv(&cfg, env); err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
@@ -254,6 +283,13 @@ func (c *Config) readSecrets() error {
 		}
 		c.Hash.Key = strings.TrimRight(string(b), "\r\n")
 	}
+	if c.Kafka.SASL.PasswordFile != "" && c.Kafka.SASL.Password == "" {
+		b, err := os.ReadFile(c.Kafka.SASL.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("kafka.sasl.password_file: %w", err)
+		}
+		c.Kafka.SASL.Password = strings.TrimRight(string(b), "\r\n")
+	}
 	if c.ClickHouse.PasswordFile != "" && c.ClickHouse.Password == "" {
 		b, err := os.ReadFile(c.ClickHouse.PasswordFile)
 		if err != nil {
@@ -262,6 +298,22 @@ func (c *Config) readSecrets() error {
 		c.ClickHouse.Password = strings.TrimRight(string(b), "\r\n")
 	}
 	return nil
+}
+
+// SecretsInFile reports whether the YAML file itself holds a secret (hash
+// key, passwords), so that its permissions matter.
+func (c Config) SecretsInFile(raw []byte) bool {
+	var f struct {
+		Hash       struct{ Key string }      `yaml:"hash"`
+		ClickHouse struct{ Password string } `yaml:"clickhouse"`
+		Kafka      struct {
+			SASL struct{ Password string } `yaml:"sasl"`
+		} `yaml:"kafka"`
+	}
+	if yaml.Unmarshal(raw, &f) != nil {
+		return false
+	}
+	return f.Hash.Key != "" || f.ClickHouse.Password != "" || f.Kafka.SASL.Password != ""
 }
 
 // HashKey returns the hash key as bytes: hex-decoded when it is hex,
@@ -293,6 +345,14 @@ func (c Config) Validate() error {
 	}
 	if c.Kafka.StartOffset != "earliest" && c.Kafka.StartOffset != "latest" {
 		bad("kafka.start_offset", "%q is neither earliest nor latest", c.Kafka.StartOffset)
+	}
+	switch c.Kafka.SASL.Mechanism {
+	case "", "plain", "scram-sha-256", "scram-sha-512":
+	default:
+		bad("kafka.sasl.mechanism", "%q is not plain, scram-sha-256 or scram-sha-512", c.Kafka.SASL.Mechanism)
+	}
+	if c.Kafka.SASL.Mechanism != "" && c.Kafka.SASL.Username == "" {
+		bad("kafka.sasl.username", "a user name is required with SASL")
 	}
 	if c.Kafka.MaxRecordBytes <= 0 {
 		bad("kafka.max_record_bytes", "must be positive")

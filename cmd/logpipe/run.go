@@ -37,13 +37,28 @@ func loadClickHouseConfig(fs *flag.FlagSet, args []string) (config.Config, error
 }
 
 func sinkOptions(cfg config.Config) sink.Options {
+	// An unreadable CA or key file was reported by checkTLS at start.
+	tlsCfg, _ := cfg.ClickHouse.TLS.Config()
 	return sink.Options{
 		Addr:        cfg.ClickHouse.Addr,
 		Database:    cfg.ClickHouse.Database,
 		User:        cfg.ClickHouse.User,
 		Password:    cfg.ClickHouse.Password,
 		DialTimeout: cfg.ClickHouse.DialTimeout,
+		TLS:         tlsCfg,
 	}
+}
+
+// checkConfig reports what loading found worth a warning and fails on TLS
+// files that cannot be read.
+func checkConfig(cfg config.Config, log *slog.Logger) error {
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	if _, err := cfg.ClickHouse.TLS.Config(); err != nil {
+		return fmt.Errorf("config: clickhouse.%w", err)
+	}
+	return nil
 }
 
 func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
@@ -51,6 +66,9 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	migrate := fs.Bool("migrate", false, "apply pending migrations before consuming")
 	cfg, err := loadConfig(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := checkConfig(cfg, log); err != nil {
 		return err
 	}
 	if *migrate {
@@ -111,7 +129,12 @@ func newPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipelin
 // consume runs the consumer group until ctx is done or the pipeline
 // reports a fatal error.
 func consume(ctx context.Context, cfg config.Config, p *pipeline.Pipeline, log *slog.Logger) error {
+	dialer, err := kafkaDialer(cfg.Kafka)
+	if err != nil {
+		return err
+	}
 	c, err := ingest.NewConsumer(ingest.Config{
+		Dialer:            dialer,
 		Brokers:           cfg.Kafka.Brokers,
 		Group:             cfg.Kafka.Group,
 		Topics:            p.Topics(),
@@ -150,6 +173,9 @@ func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	cfg, err := loadClickHouseConfig(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := checkConfig(cfg, log); err != nil {
 		return err
 	}
 	return migrateDB(ctx, cfg, stdout, log)
