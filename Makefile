@@ -5,7 +5,7 @@ GO        ?= go
 DEMO_DIR  ?= .logpipe-demo
 FUZZTIME  ?= 30s
 
-.PHONY: all build demo test test-unit vet bench fuzz clickhouse demo-stop clean
+.PHONY: all build demo test test-unit vet bench fuzz clickhouse demo-stop clean soak
 
 all: build
 
@@ -45,3 +45,10 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+# Larger crash / outage / rebalance runs (not part of make test).
+SOAK_RECORDS ?= 300000
+SOAK_KILLS   ?= 20
+soak: clickhouse
+	LOGPIPE_SOAK_RECORDS=$(SOAK_RECORDS) LOGPIPE_SOAK_KILLS=$(SOAK_KILLS) \
+	  $(GO) test -count=1 -timeout 60m -v -run 'TestCrashLoop|TestClickHouseOutage|TestRebalance|TestRedelivery' ./cmd/logpipe/ ./pipeline/ 2>&1 | grep -E '^(=== RUN|--- |    .*(kill|crash loop|consumed|peak))|^ok|^FAIL'
