@@ -34,8 +34,12 @@ vet:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./transform/ ./sink/
+# Transform micro-benchmarks (ns and allocs per record, per format), then the
+# whole path: preloaded Kafka -> logpipe -> local ClickHouse, and latency.
+BENCH_RECORDS ?= 1000000
+bench: clickhouse
+	$(GO) test -run '^$$' -bench . -benchmem ./transform/
+	$(GO) run ./cmd/logpipe bench -records $(BENCH_RECORDS)
 
 fuzz:
 	@for pkg in ./transform/; do \

@@ -31,6 +31,7 @@ Usage:
   logpipe schedules sync -config FILE            write expected run times for missed-run detection
   logpipe demo    [-dir DIR]                     run the whole pipeline on sample data locally
   logpipe formats                                list the log formats
+  logpipe bench   [-records N]                   measure throughput and latency locally
 
 Every config field can be overridden by an environment variable, e.g.
 LOGPIPE_CLICKHOUSE_ADDR, LOGPIPE_KAFKA_BROKERS, LOGPIPE_HASH_KEY.
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdQuery(ctx, rest, stdout, log)
 	case "queries":
 		return cmdQueries(stdout)
+	case "bench":
+		return cmdBench(ctx, rest, stdout, log)
 	case "schedules":
 		return cmdSchedules(ctx, rest, stdout, log)
 	case "demo":
