@@ -270,3 +270,7 @@ func (b *IngestErrors) Append(stream, format string, line int, reason string, ra
 	b.offset.add(m.Offset)
 	b.added(len(raw))
 }
+
+// Raw returns the stored bytes of each rejected record, in order (for
+// checks: what reaches ClickHouse).
+func (b *IngestErrors) Raw() []string { return b.raw.v }
