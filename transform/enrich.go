@@ -38,6 +38,13 @@ type PathTemplateRule struct {
 // Enricher adds derived fields to records. It is not safe for concurrent
 // use: give each goroutine its own (New is cheap).
 type Enricher struct {
+	// Caches of derived values: user agents, paths and session values
+	// repeat a lot, and HMAC, templating and substring scans cost more
+	// than a map lookup. Each is emptied when it reaches cacheSize.
+	uaCache   map[string]string
+	pathCache map[string]pathInfo
+	hashCache map[string]uint64
+
 	mac       hash.Hash
 	sum       []byte
 	cookies   map[string]bool
@@ -57,10 +64,13 @@ func NewEnricher(cfg EnrichConfig) (*Enricher, error) {
 		return nil, fmt.Errorf("hash key has %d bytes, want at least 16", len(cfg.HashKey))
 	}
 	e := &Enricher{
-		mac:     hmac.New(sha256.New, cfg.HashKey),
-		cookies: map[string]bool{},
-		drop:    map[string]bool{},
-		classes: cfg.PathClasses,
+		mac:       hmac.New(sha256.New, cfg.HashKey),
+		uaCache:   map[string]string{},
+		pathCache: map[string]pathInfo{},
+		hashCache: map[string]uint64{},
+		cookies:   map[string]bool{},
+		drop:      map[string]bool{},
+		classes:   cfg.PathClasses,
 	}
 	for _, c := range cfg.SessionCookies {
 		e.cookies[strings.ToLower(c)] = true
@@ -78,15 +88,51 @@ func NewEnricher(cfg EnrichConfig) (*Enricher, error) {
 	return e, nil
 }
 
+const cacheSize = 1 << 16
+
+type pathInfo struct{ template, class string }
+
 // Hash returns the keyed hash (HMAC-SHA256, first 8 bytes) of s; 0 for "".
 func (e *Enricher) Hash(s string) uint64 {
 	if s == "" {
 		return 0
 	}
+	if h, ok := e.hashCache[s]; ok {
+		return h
+	}
 	e.mac.Reset()
 	e.mac.Write([]byte(s))
 	e.sum = e.mac.Sum(e.sum[:0])
-	return binary.BigEndian.Uint64(e.sum)
+	h := binary.BigEndian.Uint64(e.sum)
+	if len(e.hashCache) >= cacheSize {
+		clear(e.hashCache)
+	}
+	e.hashCache[s] = h
+	return h
+}
+
+func (e *Enricher) uaClass(ua string) string {
+	if c, ok := e.uaCache[ua]; ok {
+		return c
+	}
+	c := UAClass(ua)
+	if len(e.uaCache) >= cacheSize {
+		clear(e.uaCache)
+	}
+	e.uaCache[ua] = c
+	return c
+}
+
+func (e *Enricher) pathInfo(path string) pathInfo {
+	if pi, ok := e.pathCache[path]; ok {
+		return pi
+	}
+	pi := pathInfo{e.Template(path), e.Class(path)}
+	if len(e.pathCache) >= cacheSize {
+		clear(e.pathCache)
+	}
+	e.pathCache[path] = pi
+	return pi
 }
 
 // Job normalises a job event in place.
@@ -101,10 +147,10 @@ func (e *Enricher) CDN(r *CDNRequest) {
 	if r.Query != "" {
 		r.Query = e.cleanQuery(r.Query)
 	}
-	r.PathTemplate = e.Template(r.Path)
-	r.PathClass = e.Class(r.Path)
+	pi := e.pathInfo(r.Path)
+	r.PathTemplate, r.PathClass = pi.template, pi.class
 	if r.UAClass == "" {
-		r.UAClass = UAClass(r.UserAgent)
+		r.UAClass = e.uaClass(r.UserAgent)
 	}
 	r.Method = strings.ToUpper(r.Method)
 

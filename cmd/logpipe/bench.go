@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"syscall"
@@ -36,6 +37,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	partitions := fs.Int("partitions", 4, "partitions of the topic")
 	rate := fs.Int("rate", 0, "records/s for the latency phase (0 = half the measured throughput)")
 	latencyFor := fs.Duration("latency-for", 10*time.Second, "length of the latency phase")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the ingest phase to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,6 +94,15 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	done := make(chan error, 1)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	cpu0 := cpuTime()
 	start := time.Now()
 	go func() { done <- consume(runCtx, cfg, p, quiet) }()
@@ -104,6 +115,9 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	}
 	elapsed := time.Since(start)
 	cpu := cpuTime() - cpu0
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	throughput := float64(*records) / elapsed.Seconds()
 
 	// Latency: produce at a fixed rate in 100 ms steps and note when
