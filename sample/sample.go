@@ -4,6 +4,7 @@
 package sample
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -325,11 +326,20 @@ func CDN(seed uint64, o CDNOptions) ([]Line, CDNSummary) {
 		} else {
 			l.ElapsedUsec = 300 + r.IntN(5000)
 		}
-		b, _ := json.Marshal(l)
+		b := marshalPlain(l) // like Fastly's json.escape: no HTML escaping
 		lines = append(lines, Line{Key: []byte(l.URL), Value: b, Time: t})
 		sum.Requests++
 	}
 	return lines, sum
+}
+
+// marshalPlain encodes v as JSON without HTML escaping (& stays &).
+func marshalPlain(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+	return bytes.TrimRight(buf.Bytes(), "\n")
 }
 
 // pick chooses among (value, weight) pairs.

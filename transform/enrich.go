@@ -107,7 +107,7 @@ func (e *Enricher) Hash(s string) uint64 {
 	if len(e.hashCache) >= cacheSize {
 		clear(e.hashCache)
 	}
-	e.hashCache[s] = h
+	e.hashCache[strings.Clone(s)] = h // s may alias a buffer that is reused
 	return h
 }
 
@@ -119,7 +119,7 @@ func (e *Enricher) uaClass(ua string) string {
 	if len(e.uaCache) >= cacheSize {
 		clear(e.uaCache)
 	}
-	e.uaCache[ua] = c
+	e.uaCache[strings.Clone(ua)] = c
 	return c
 }
 
@@ -131,7 +131,7 @@ func (e *Enricher) pathInfo(path string) pathInfo {
 	if len(e.pathCache) >= cacheSize {
 		clear(e.pathCache)
 	}
-	e.pathCache[path] = pi
+	e.pathCache[strings.Clone(path)] = pi
 	return pi
 }
 

@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -56,8 +57,12 @@ func (FastlyJSON) Kind() Kind { return KindCDN }
 // ParseCDN implements CDNParser.
 func (FastlyJSON) ParseCDN(line []byte, r *CDNRequest) error {
 	var f fastlyJSON
-	if err := json.Unmarshal(line, &f); err != nil {
-		return fmt.Errorf("fastly line is not a JSON object: %w", err)
+	if !f.decode(line) {
+		slow := new(fastlyJSON) // a separate value, so that f stays on the stack
+		if err := json.Unmarshal(line, slow); err != nil {
+			return fmt.Errorf("fastly line is not a JSON object: %w", err)
+		}
+		f = *slow
 	}
 	r.Vendor = "fastly"
 	switch {
@@ -174,10 +179,14 @@ func FastlyState(s string) (status string, collapsed bool) {
 	return CacheUnknown, collapsed
 }
 
+// errMissing reports an absent or empty value (no allocation: parsers
+// ask for optional fields on every line).
+var errMissing = errors.New("missing")
+
 func rawUint16(raw json.RawMessage) (uint16, error) {
 	s, err := scalarString(raw)
 	if err != nil || s == "" {
-		return 0, fmt.Errorf("missing")
+		return 0, errMissing
 	}
 	n, err := strconv.ParseUint(s, 10, 16)
 	return uint16(n), err
@@ -186,7 +195,7 @@ func rawUint16(raw json.RawMessage) (uint16, error) {
 func rawUint64(raw json.RawMessage) (uint64, error) {
 	s, err := scalarString(raw)
 	if err != nil || s == "" || s == "-" {
-		return 0, fmt.Errorf("missing")
+		return 0, errMissing
 	}
 	return strconv.ParseUint(s, 10, 64)
 }
@@ -194,7 +203,7 @@ func rawUint64(raw json.RawMessage) (uint64, error) {
 func rawFloat(raw json.RawMessage) (float64, error) {
 	s, err := scalarString(raw)
 	if err != nil || s == "" || s == "-" {
-		return 0, fmt.Errorf("missing")
+		return 0, errMissing
 	}
 	return strconv.ParseFloat(s, 64)
 }

@@ -132,7 +132,9 @@ func scalarString(raw json.RawMessage) (string, error) {
 	switch raw[0] {
 	case '"':
 		if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
-			return string(raw[1 : len(raw)-1]), nil // no escapes: the common case, one allocation
+			// No escapes, the common case: alias the line (never modified
+			// while the record is in use) instead of copying.
+			return unsafeString(raw[1 : len(raw)-1]), nil
 		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
@@ -142,5 +144,5 @@ func scalarString(raw json.RawMessage) (string, error) {
 	case '{', '[':
 		return "", fmt.Errorf("want a string or number, got %s", truncate(string(raw), 32))
 	}
-	return string(raw), nil
+	return unsafeString(raw), nil // raw aliases the line, which is never modified
 }
