@@ -130,7 +130,14 @@ func (f *fastlyJSON) set(key string, raw []byte, isString bool) bool {
 	case "service_version":
 		r = &f.ServiceVersion
 	default:
-		return true // unknown keys are ignored, as by Unmarshal
+		// Unknown keys are ignored, as by Unmarshal, which also matches
+		// keys case-insensitively: leave keys with capitals to it.
+		for i := 0; i < len(key); i++ {
+			if key[i] >= 'A' && key[i] <= 'Z' {
+				return false
+			}
+		}
+		return true
 	}
 	if r != nil {
 		*r = raw
