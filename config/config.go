@@ -32,9 +32,18 @@ type Config struct {
 	// Schedules say when each job is expected to run (logpipe schedules
 	// sync writes the expected run times for missed-run detection).
 	Schedules []JobSchedule `yaml:"schedules"`
+	Retention Retention     `yaml:"retention"`
 
 	// Warnings found while loading (not errors), for the caller to log.
 	Warnings []string `yaml:"-"`
+}
+
+// Retention says how long rows are kept, per table ("30d", "12h").
+// Tables not listed are kept forever. `logpipe run` applies it every
+// Interval; `logpipe retention` shows (and with -apply does) the same.
+type Retention struct {
+	Tables   map[string]string `yaml:"tables"`
+	Interval time.Duration     `yaml:"interval"`
 }
 
 // JobSchedule is when one job should run.

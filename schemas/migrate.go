@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,4 +195,15 @@ func AppliedMigrations(ctx context.Context, db Execer) ([]Applied, error) {
 		out = append(out, Applied{Version: v, Name: r[1], Checksum: r[2]})
 	}
 	return out, nil
+}
+
+var createdName = regexp.MustCompile(`(?is)^\s*(?:--[^\n]*\n\s*)*CREATE\s+(?:MATERIALIZED\s+)?(?:TABLE|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z_][A-Za-z0-9_]*)`)
+
+// CreatedName returns the name of the table or view a CREATE statement
+// makes, or "".
+func CreatedName(statement string) string {
+	if m := createdName.FindStringSubmatch(statement); m != nil {
+		return m[1]
+	}
+	return ""
 }

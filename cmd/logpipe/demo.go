@@ -21,6 +21,7 @@ import (
 	"github.com/logpipe/logpipe/sample"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/warehouse"
 )
 
 // cmdDemo runs the whole path on this machine: an in-process Kafka broker
@@ -206,6 +207,17 @@ wait:
 		if err := printRows(stdout, "table", cols, rows); err != nil {
 			return err
 		}
+	}
+	// Which tables are read: the evidence `logpipe tables` gives before a
+	// table is retired.
+	ch.FlushLogs(ctx)
+	cols, rows, err := tableRows(ctx, warehouse.New(conn), false, 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n--- Tables, their size and who read them today  [logpipe tables]\n")
+	if err := printRows(stdout, "table", cols, rows); err != nil {
+		return err
 	}
 	script, _ := chserver.ScriptPath()
 	fmt.Fprintf(stdout, `

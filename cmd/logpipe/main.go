@@ -31,6 +31,9 @@ Usage:
   logpipe schedules sync -config FILE            write expected run times for missed-run detection
   logpipe demo    [-dir DIR]                     run the whole pipeline on sample data locally
   logpipe formats                                list the log formats
+  logpipe tables    -config FILE [-all] [-window 30d]   tables with size and reads (system.query_log)
+  logpipe retention -config FILE [-apply]             partitions past retention (dropped with -apply)
+  logpipe retire    -config FILE TABLE | -restore NAME | -drop [-apply]
   logpipe bench   [-records N]                   measure throughput and latency locally
 
 Every config field can be overridden by an environment variable, e.g.
@@ -74,6 +77,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdQuery(ctx, rest, stdout, log)
 	case "queries":
 		return cmdQueries(stdout)
+	case "retention":
+		return cmdRetention(ctx, rest, stdout, log)
+	case "tables":
+		return cmdTables(ctx, rest, stdout, log)
+	case "retire":
+		return cmdRetire(ctx, rest, stdout, log)
 	case "bench":
 		return cmdBench(ctx, rest, stdout, log)
 	case "schedules":

@@ -16,6 +16,7 @@ import (
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/transform"
+	"github.com/logpipe/logpipe/warehouse"
 )
 
 func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
@@ -84,6 +85,24 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	p, err := newPipeline(cfg, conn, log)
 	if err != nil {
 		return err
+	}
+	rules, err := retentionRules(cfg)
+	if err != nil {
+		return err
+	}
+	if len(rules) > 0 {
+		interval := cfg.Retention.Interval
+		if interval <= 0 {
+			interval = time.Hour
+		}
+		go warehouse.New(conn).Run(ctx, rules, interval, func(ps []warehouse.Partition, err error) {
+			for _, p := range ps {
+				log.Info("retention: partition dropped", "table", p.Table, "partition", p.Partition, "rows", p.Rows)
+			}
+			if err != nil {
+				log.Error("retention failed", "err", err)
+			}
+		})
 	}
 	return consume(ctx, cfg, p, log)
 }

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/user"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/logpipe/logpipe/config"
+	"github.com/logpipe/logpipe/schemas"
+	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/warehouse"
+)
+
+func retentionRules(cfg config.Config) (map[string]time.Duration, error) {
+	rules := map[string]time.Duration{}
+	for t, age := range cfg.Retention.Tables {
+		d, err := warehouse.ParseAge(age)
+		if err != nil {
+			return nil, fmt.Errorf("config: retention.tables.%s: %w", t, err)
+		}
+		rules[t] = d
+	}
+	return rules, nil
+}
+
+func openWarehouse(ctx context.Context, cfg config.Config) (*warehouse.Warehouse, *sink.Conn, error) {
+	conn, err := sink.Open(ctx, sinkOptions(cfg))
+	if err != nil {
+		return nil, nil, err
+	}
+	return warehouse.New(conn), conn, nil
+}
+
+// cmdRetention shows (and with -apply drops) the partitions past each
+// table's retention.
+func cmdRetention(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("retention", flag.ContinueOnError)
+	apply := fs.Bool("apply", false, "drop the partitions (default: only show them)")
+	cfg, err := loadClickHouseConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	rules, err := retentionRules(cfg)
+	if err != nil {
+		return err
+	}
+	if len(rules) == 0 {
+		return errors.New("retention: no retention.tables in the config: nothing to do")
+	}
+	w, conn, err := openWarehouse(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ps, err := w.Retention(ctx, rules, *apply)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "table\tpartition\trows\tbytes\tnewest possible data\tstate")
+	for _, p := range ps {
+		state := "would drop (dry run: add -apply)"
+		if p.Dropped {
+			state = "dropped"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", p.Table, p.Partition, p.Rows, p.Bytes, p.Newest.Format(time.DateTime), state)
+	}
+	if len(ps) == 0 {
+		fmt.Fprintln(tw, "(nothing past retention)")
+	}
+	tw.Flush()
+	return err
+}
+
+// managedTables are the tables and views logpipe's migrations create.
+func managedTables() (map[string]bool, error) {
+	ms, err := schemas.Migrations()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{"schema_migrations": true}
+	for _, m := range ms {
+		for _, st := range m.Statements {
+			if name := schemas.CreatedName(st); name != "" {
+				out[name] = true
+			}
+		}
+	}
+	return out, nil
+}
+
+// tableRows is `logpipe tables` as rows, for the command and the demo.
+func tableRows(ctx context.Context, w *warehouse.Warehouse, all bool, window time.Duration) ([]string, [][]string, error) {
+	var managed map[string]bool
+	if !all {
+		var err error
+		if managed, err = managedTables(); err != nil {
+			return nil, nil, err
+		}
+	}
+	ts, err := w.Tables(ctx, managed, window)
+	if err != nil {
+		return nil, nil, err
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+	cols := []string{"table", "engine", "rows", "MiB", "partitions", "newest part", "reads", "last read", "readers"}
+	var rows [][]string
+	for _, t := range ts {
+		mod, last := "", ""
+		if !t.Modified.IsZero() {
+			mod = t.Modified.Format(time.DateTime)
+		}
+		if !t.LastRead.IsZero() {
+			last = t.LastRead.Format(time.DateTime)
+		}
+		rows = append(rows, []string{t.Name, t.Engine, fmt.Sprint(t.Rows), fmt.Sprintf("%.1f", float64(t.Bytes)/(1<<20)),
+			fmt.Sprint(t.Partitions), mod, fmt.Sprint(t.Reads), last, strings.Join(t.Readers, ",")})
+	}
+	return cols, rows, nil
+}
+
+func cmdTables(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("tables", flag.ContinueOnError)
+	all := fs.Bool("all", false, "every table of the database, not only logpipe's")
+	window := fs.String("window", "30d", "count reads within this period")
+	cfg, err := loadClickHouseConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	win, err := warehouse.ParseAge(*window)
+	if err != nil {
+		return usageError{fmt.Errorf("tables: -window: %w", err)}
+	}
+	w, conn, err := openWarehouse(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if !w.QueryLogEnabled(ctx) {
+		fmt.Fprintln(stdout, "note: system.query_log is empty or off, so reads cannot be counted: set log_queries=1 in the users' profile (users.xml) and wait for queries")
+	}
+	cols, rows, err := tableRows(ctx, w, *all, win)
+	if err != nil {
+		return err
+	}
+	return printRows(stdout, "table", cols, rows)
+}
+
+func cmdRetire(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("retire", flag.ContinueOnError)
+	quiet := fs.String("quiet", "30d", "refuse when the table was read within this period")
+	grace := fs.String("grace", "14d", "with -drop: drop only tables retired longer ago than this")
+	reason := fs.String("reason", "", "why (recorded)")
+	restore := fs.String("restore", "", "rename this retired table back")
+	drop := fs.Bool("drop", false, "drop tables retired longer ago than -grace")
+	apply := fs.Bool("apply", false, "with -drop: really drop (default: only show)")
+	cfg, err := loadClickHouseConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	w, conn, err := openWarehouse(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	by := "unknown"
+	if u, err := user.Current(); err == nil {
+		by = u.Username
+	}
+	switch {
+	case *restore != "":
+		table, err := w.Restore(ctx, *restore, by)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "restored %s as %s\n", *restore, table)
+		return nil
+	case *drop:
+		g, err := warehouse.ParseAge(*grace)
+		if err != nil {
+			return usageError{fmt.Errorf("retire: -grace: %w", err)}
+		}
+		rs, err := w.DropRetired(ctx, g, by, *apply)
+		for _, r := range rs {
+			switch {
+			case r.Dropped:
+				fmt.Fprintf(stdout, "dropped %s (retired %s)\n", r.RetiredName, r.Since.Format(time.DateTime))
+			case r.Since.IsZero():
+				fmt.Fprintf(stdout, "kept %s: not retired through logpipe (no record in table_retirements)\n", r.RetiredName)
+			case r.Droppable:
+				fmt.Fprintf(stdout, "would drop %s (retired %s); keep a copy first:\n  clickhouse-client --query \"SELECT * FROM %s.%s FORMAT Native\" > %s.native\n  then run again with -apply\n",
+					r.RetiredName, r.Since.Format(time.DateTime), cfg.ClickHouse.Database, r.RetiredName, r.RetiredName)
+			default:
+				fmt.Fprintf(stdout, "kept %s: retired %s, grace period not over\n", r.RetiredName, r.Since.Format(time.DateTime))
+			}
+		}
+		if len(rs) == 0 {
+			fmt.Fprintln(stdout, "no retired tables")
+		}
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{errors.New("retire: want TABLE, -restore RETIRED_NAME, or -drop")}
+	}
+	q, err := warehouse.ParseAge(*quiet)
+	if err != nil {
+		return usageError{fmt.Errorf("retire: -quiet: %w", err)}
+	}
+	name, err := w.Retire(ctx, fs.Arg(0), q, by, *reason)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "retired %s as %s (no reads in the last %s)\nundo:  logpipe retire -config ... -restore %s\ndrop after the grace period:  logpipe retire -config ... -drop -apply\n", fs.Arg(0), name, *quiet, name)
+	return nil
+}

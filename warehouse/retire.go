@@ -1,0 +1,117 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+const retiredMark = "__retired_"
+
+// RetiredName is the name a table gets while retired.
+func RetiredName(table string, at time.Time) string {
+	return table + retiredMark + at.UTC().Format("20060102")
+}
+
+// RefusedError says a table was read within the quiet period.
+type RefusedError struct {
+	Table string
+	Quiet time.Duration
+	Usage Usage
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("retire %s: refused, it was read within the last %s: %s", e.Table, e.Quiet, e.Usage)
+}
+
+// Retire renames table to its retired name when nothing read it within
+// quiet, and records the step with its evidence. It returns the retired
+// name.
+func (w *Warehouse) Retire(ctx context.Context, table string, quiet time.Duration, by, reason string) (string, error) {
+	if strings.Contains(table, retiredMark) {
+		return "", fmt.Errorf("retire %s: already retired", table)
+	}
+	u, err := w.Usage(ctx, table, quiet)
+	if err != nil {
+		return "", err
+	}
+	if u.Reads > 0 {
+		return "", &RefusedError{Table: table, Quiet: quiet, Usage: u}
+	}
+	now := w.Now()
+	name := RetiredName(table, now)
+	if err := w.conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %s.%s TO %s.%s", ident(w.db), ident(table), ident(w.db), ident(name))); err != nil {
+		return "", fmt.Errorf("retire %s: %w", table, err)
+	}
+	evidence := fmt.Sprintf("no reads in the %s before %s", quiet, now.Format(time.DateTime))
+	return name, w.record(ctx, now, table, name, "rename", by, reason, evidence)
+}
+
+// Restore renames a retired table back to its name.
+func (w *Warehouse) Restore(ctx context.Context, retired, by string) (string, error) {
+	table, _, ok := strings.Cut(retired, retiredMark)
+	if !ok || table == "" {
+		return "", fmt.Errorf("restore %s: not a retired table name (<table>%sYYYYMMDD)", retired, retiredMark)
+	}
+	if err := w.conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %s.%s TO %s.%s", ident(w.db), ident(retired), ident(w.db), ident(table))); err != nil {
+		return "", fmt.Errorf("restore %s: %w", retired, err)
+	}
+	return table, w.record(ctx, w.Now(), table, retired, "restore", by, "", "")
+}
+
+// Retired is a table waiting out its grace period.
+type Retired struct {
+	Table, RetiredName string
+	Since              time.Time
+	Droppable          bool // retired longer ago than the grace period
+	Dropped            bool
+}
+
+// DropRetired lists retired tables and, with apply, drops those retired
+// longer ago than grace. Tables retired more recently are kept.
+func (w *Warehouse) DropRetired(ctx context.Context, grace time.Duration, by string, apply bool) ([]Retired, error) {
+	rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(`
+SELECT t.name, toString(r.since)
+FROM (SELECT name FROM system.tables WHERE database = %[1]s AND position(name, '%[2]s') > 0) AS t
+ALL LEFT JOIN (
+    SELECT retired_name AS name, max(time) AS since FROM %[3]s.table_retirements WHERE action = 'rename' GROUP BY retired_name
+) AS r USING (name)
+ORDER BY t.name`, quote(w.db), retiredMark, ident(w.db)))
+	if err != nil {
+		return nil, fmt.Errorf("retired tables: %w", err)
+	}
+	now := w.Now()
+	var out []Retired
+	for _, r := range rows {
+		table, _, _ := strings.Cut(r[0], retiredMark)
+		since, err := time.Parse(time.DateTime, r[1])
+		if err != nil || since.Unix() <= 0 {
+			// Renamed by hand, not through logpipe: never dropped automatically.
+			out = append(out, Retired{Table: table, RetiredName: r[0]})
+			continue
+		}
+		rt := Retired{Table: table, RetiredName: r[0], Since: since, Droppable: !since.After(now.Add(-grace))}
+		if rt.Droppable && apply {
+			if err := w.conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s", ident(w.db), ident(r[0]))); err != nil {
+				return out, fmt.Errorf("drop %s: %w", r[0], err)
+			}
+			if err := w.record(ctx, now, table, r[0], "drop", by, fmt.Sprintf("retired %s ago, grace %s", now.Sub(since).Round(time.Hour), grace), ""); err != nil {
+				return out, err
+			}
+			rt.Dropped = true
+		}
+		out = append(out, rt)
+	}
+	return out, nil
+}
+
+func (w *Warehouse) record(ctx context.Context, at time.Time, table, retired, action, by, reason, evidence string) error {
+	err := w.conn.Exec(ctx, fmt.Sprintf(
+		"INSERT INTO %s.table_retirements (time, table_name, retired_name, action, by, reason, evidence) SELECT toDateTime(%d), %s, %s, %s, %s, %s, %s",
+		ident(w.db), at.Unix(), quote(table), quote(retired), quote(action), quote(by), quote(reason), quote(evidence)))
+	if err != nil {
+		return fmt.Errorf("record %s of %s: %w", action, table, err)
+	}
+	return nil
+}

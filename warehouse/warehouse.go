@@ -1,0 +1,235 @@
+// Package warehouse keeps logpipe's ClickHouse tables healthy: it drops
+// partitions past their retention, reports which tables are read (from
+// system.query_log), and retires unused tables safely (rename first,
+// drop only after a grace period, with every step recorded).
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/logpipe/logpipe/sink"
+)
+
+// Warehouse works on one database.
+type Warehouse struct {
+	conn *sink.Conn
+	db   string
+	// Now is the clock (injectable for tests).
+	Now func() time.Time
+}
+
+// New returns a Warehouse for the connection's database.
+func New(conn *sink.Conn) *Warehouse {
+	return &Warehouse{conn: conn, db: conn.Database(), Now: func() time.Time { return time.Now().UTC() }}
+}
+
+// ParseAge reads a retention or period: "30d", "12h", "90m", or any Go
+// duration.
+func ParseAge(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		d, err := strconv.Atoi(n)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(d) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a duration (30d, 12h, 90m)", s)
+	}
+	return d, nil
+}
+
+// Partition is one partition of a table past its retention.
+type Partition struct {
+	Table     string
+	Partition string // as ClickHouse prints it: 2026-11-20 or 202611
+	ID        string // partition_id: 20261120 or 202611
+	Rows      uint64
+	Bytes     uint64
+	Newest    time.Time // the latest time the partition can hold
+	Dropped   bool
+}
+
+// Retention finds the partitions older than each table's retention and,
+// with apply, drops them. Partition keys understood: a date
+// (PARTITION BY toDate(time)) and a month (toYYYYMM(...)).
+func (w *Warehouse) Retention(ctx context.Context, rules map[string]time.Duration, apply bool) ([]Partition, error) {
+	now := w.Now()
+	var out []Partition
+	tables := make([]string, 0, len(rules))
+	for t := range rules {
+		tables = append(tables, t)
+	}
+	sort.Strings(tables)
+	for _, table := range tables {
+		keep := rules[table]
+		rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(
+			"SELECT partition, toString(sum(rows)), toString(sum(bytes_on_disk)), any(partition_id) FROM system.parts WHERE active AND database = %s AND table = %s GROUP BY partition ORDER BY partition",
+			quote(w.db), quote(table)))
+		if err != nil {
+			return out, fmt.Errorf("retention: parts of %s: %w", table, err)
+		}
+		for _, r := range rows {
+			end, ok := partitionEnd(r[0])
+			if !ok {
+				return out, fmt.Errorf("retention: table %s: partition %s is neither a date nor a month (YYYYMM)", table, r[0])
+			}
+			if end.After(now.Add(-keep)) {
+				continue
+			}
+			n, _ := strconv.ParseUint(r[1], 10, 64)
+			b, _ := strconv.ParseUint(r[2], 10, 64)
+			p := Partition{Table: table, Partition: r[0], ID: r[3], Rows: n, Bytes: b, Newest: end.Add(-time.Second)}
+			if apply {
+				if err := w.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION ID %s", ident(w.db), ident(table), quote(r[3]))); err != nil {
+					return out, fmt.Errorf("retention: drop partition %s of %s: %w", r[0], table, err)
+				}
+				p.Dropped = true
+			}
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// partitionEnd is the first instant after everything a partition can
+// hold.
+func partitionEnd(p string) (time.Time, bool) {
+	p = strings.Trim(p, "'")
+	if t, err := time.Parse("2006-01-02", p); err == nil {
+		return t.AddDate(0, 0, 1), true
+	}
+	if len(p) == 6 {
+		if t, err := time.Parse("200601", p); err == nil {
+			return t.AddDate(0, 1, 0), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// Run applies the retention rules every interval until ctx is done
+// (for `logpipe run`), logging through report.
+func (w *Warehouse) Run(ctx context.Context, rules map[string]time.Duration, interval time.Duration, report func([]Partition, error)) {
+	for {
+		report(w.Retention(ctx, rules, true))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+// Table is what is known of one table.
+type Table struct {
+	Name       string
+	Engine     string
+	Rows       uint64
+	Bytes      uint64 // compressed, on disk
+	Partitions int
+	Modified   time.Time // newest data part written
+	Usage
+}
+
+// Usage is the read evidence of a table from system.query_log.
+type Usage struct {
+	LastRead time.Time // zero: not read in the window
+	Readers  []string  // distinct users
+	Reads    uint64
+}
+
+func (u Usage) String() string {
+	if u.Reads == 0 {
+		return "no reads"
+	}
+	return fmt.Sprintf("%d reads, last %s, by %s", u.Reads, u.LastRead.Format(time.DateTime), strings.Join(u.Readers, ", "))
+}
+
+// Tables lists the tables of the database (only those in managed when it
+// is not nil) with their size and the reads within window.
+func (w *Warehouse) Tables(ctx context.Context, managed map[string]bool, window time.Duration) ([]Table, error) {
+	rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(`
+SELECT t.name, t.engine, toString(p.rows), toString(p.bytes), toString(p.partitions), toString(p.modified)
+FROM (SELECT name, engine FROM system.tables WHERE database = %[1]s) AS t
+ALL LEFT JOIN (
+    SELECT table AS name, sum(rows) AS rows, sum(bytes_on_disk) AS bytes, uniqExact(partition) AS partitions, max(modification_time) AS modified
+    FROM system.parts WHERE active AND database = %[1]s GROUP BY table
+) AS p USING (name)
+ORDER BY t.name`, quote(w.db)))
+	if err != nil {
+		return nil, fmt.Errorf("tables: %w", err)
+	}
+	var out []Table
+	for _, r := range rows {
+		if managed != nil && !managed[r[0]] {
+			continue
+		}
+		t := Table{Name: r[0], Engine: r[1]}
+		t.Rows, _ = strconv.ParseUint(r[2], 10, 64)
+		t.Bytes, _ = strconv.ParseUint(r[3], 10, 64)
+		t.Partitions, _ = strconv.Atoi(r[4])
+		if m, err := time.Parse(time.DateTime, r[5]); err == nil && m.Unix() > 0 {
+			t.Modified = m
+		}
+		if t.Usage, err = w.Usage(ctx, t.Name, window); err != nil {
+			return out, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Usage reads system.query_log for finished queries within window that
+// name table (alone or as db.table), leaving out inserts, DDL and system
+// statements. ClickHouse 18.x logs neither the tables a query read nor its
+// current database, so a query naming a table of the same name in another
+// database counts too: the evidence errs towards "in use", the safe side.
+func (w *Warehouse) Usage(ctx context.Context, table string, window time.Duration) (Usage, error) {
+	if !identRE.MatchString(table) {
+		return Usage{}, fmt.Errorf("usage: %q is not a table name", table)
+	}
+	since := w.Now().Add(-window)
+	rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(`
+SELECT toString(count()), toString(max(event_time)), arrayStringConcat(groupUniqArray(user), ',')
+FROM system.query_log
+WHERE toUInt8(type) = 2 AND event_time >= toDateTime(%d)
+  AND NOT match(query, '(?i)^\\s*(INSERT|CREATE|ALTER|DROP|RENAME|OPTIMIZE|SYSTEM|KILL|DETACH|ATTACH|TRUNCATE|SHOW|DESCRIBE|EXISTS)\\b')
+  AND position(query, 'system.') = 0
+  AND (match(query, %s) OR position(query, %s) > 0)`,
+		since.Unix(), quote(`\b`+table+`\b`), quote(w.db+"."+table)))
+	if err != nil {
+		if strings.Contains(err.Error(), "query_log") {
+			return Usage{}, fmt.Errorf("usage: system.query_log is not available (%v): enable query logging with log_queries=1 in the users' profile (users.xml) and read again", err)
+		}
+		return Usage{}, fmt.Errorf("usage of %s: %w", table, err)
+	}
+	var u Usage
+	u.Reads, _ = strconv.ParseUint(rows[0][0], 10, 64)
+	if u.Reads > 0 {
+		u.LastRead, _ = time.Parse(time.DateTime, rows[0][1])
+		u.Readers = strings.Split(rows[0][2], ",")
+		sort.Strings(u.Readers)
+	}
+	return u, nil
+}
+
+// QueryLogEnabled reports whether system.query_log exists and has rows.
+func (w *Warehouse) QueryLogEnabled(ctx context.Context) bool {
+	rows, err := w.conn.QueryStrings(ctx, "SELECT toString(count() > 0) FROM system.query_log")
+	return err == nil && rows[0][0] == "1"
+}
+
+func quote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+func ident(s string) string { return "`" + strings.ReplaceAll(s, "`", "\\`") + "`" }
