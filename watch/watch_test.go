@@ -31,6 +31,7 @@ type receiver struct {
 	mu    sync.Mutex
 	hooks []watch.Event
 	slack []string
+	fail  bool // answer 500
 	srv   *httptest.Server
 }
 
@@ -40,6 +41,10 @@ func newReceiver(t *testing.T) *receiver {
 		b, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		if r.fail {
+			http.Error(w, "receiver down", http.StatusInternalServerError)
+			return
+		}
 		switch req.URL.Path {
 		case "/hook":
 			var e watch.Event
@@ -299,4 +304,84 @@ func TestWatchEndToEnd(t *testing.T) {
 	expect("reopen",
 		"firing cache_anomalies www.example.jp | /mypage",
 		"firing failed_runs etl | etl-0001")
+}
+
+// TestWatchSilenceAndDeliveryFailure: a silenced rule is tracked but not
+// sent until the silence ends; a notification the receiver refused is
+// sent again next cycle (and only then marked notified).
+func TestWatchSilenceAndDeliveryFailure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs ClickHouse")
+	}
+	ctx := context.Background()
+	conn := newDB(t)
+	t0 := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	insertFixture(t, conn, t0)
+	rec := newReceiver(t)
+	cfg := config.Watch{
+		Channels: []config.WatchChannel{{Name: "ops", URL: rec.srv.URL + "/hook"}},
+		Rules: []config.WatchRule{
+			{Name: "failed_runs", Params: map[string]string{"since": "now-24h"}, Key: []string{"job", "run_id"}},
+			{Name: "cache_anomalies", Severity: "critical", Params: map[string]string{"since": "now-1h"}},
+		},
+		Silence: []config.WatchSilence{{Rule: "cache_anomalies", Until: t0.Add(time.Hour), Reason: "known, fix deploying"}},
+	}
+	w, err := watch.New(conn, cfg, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(20 * time.Minute)
+	w.Now = func() time.Time { return now }
+
+	rec.fail = true
+	r, err := w.Cycle(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Opened != 2 || r.Sent != 0 || r.Failed != 1 {
+		t.Errorf("receiver down: %+v, want 2 opened, 1 failed (the other silenced)", r)
+	}
+	rec.take()
+
+	rec.fail = false
+	now = now.Add(time.Minute)
+	if r, err = w.Cycle(ctx); err != nil || r.Sent != 1 {
+		t.Errorf("receiver back: %+v %v, want 1 sent", r, err)
+	}
+	if got, _, _ := rec.take(); strings.Join(got, ";") != "firing failed_runs etl | etl-0001" {
+		t.Errorf("receiver back: got %v", got)
+	}
+
+	// The silence ends while the condition holds: sent once, as new.
+	now = t0.Add(61 * time.Minute)
+	if r, err = w.Cycle(ctx); err != nil || r.Sent != 1 {
+		t.Errorf("silence over: %+v %v, want 1 sent", r, err)
+	}
+	if got, _, _ := rec.take(); strings.Join(got, ";") != "firing cache_anomalies www.example.jp | /mypage" {
+		t.Errorf("silence over: got %v", got)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  config.Watch
+		want string
+	}{
+		{"unknown query", config.Watch{Rules: []config.WatchRule{{Name: "nope"}}}, `watch.rules[0].query: no query "nope"`},
+		{"bad param", config.Watch{Rules: []config.WatchRule{{Name: "failed_runs", Params: map[string]string{"limit": "ten"}}}}, `watch.rules[0].params: query failed_runs: parameter limit: "ten" is not an unsigned integer`},
+		{"unknown param", config.Watch{Rules: []config.WatchRule{{Name: "failed_runs", Params: map[string]string{"sinse": "now"}}}}, `watch.rules[0].params: query failed_runs has no parameter "sinse"`},
+		{"bad severity", config.Watch{Rules: []config.WatchRule{{Name: "failed_runs", Severity: "page"}}}, `watch.rules[0].severity: "page" is not one of info, warning, critical`},
+		{"unknown channel", config.Watch{Rules: []config.WatchRule{{Name: "failed_runs", Channels: []string{"pager"}}}}, `watch.rules[0].channels: no channel named "pager"`},
+		{"bad channel type", config.Watch{Channels: []config.WatchChannel{{Name: "x", Type: "email", URL: "http://x"}}}, `watch.channels[0].type: "email" is neither webhook nor slack`},
+		{"channel without url", config.Watch{Channels: []config.WatchChannel{{Name: "x"}}}, `watch.channels[0].url: an http(s) URL is required`},
+		{"silence unknown rule", config.Watch{Silence: []config.WatchSilence{{Rule: "failed_run"}}}, `watch.silence[0].rule: no rule named "failed_run"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := watch.New(nil, tc.cfg, nil, slog.New(slog.DiscardHandler))
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("got %v, want %s...", err, tc.want)
+			}
+		})
+	}
 }
