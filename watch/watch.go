@@ -169,7 +169,20 @@ func (w *Watcher) Cycle(ctx context.Context) (Report, error) {
 			rep.Resolved++
 		}
 	}
-	for _, a := range state {
+	configured := map[string]bool{}
+	for _, r := range w.rules {
+		configured[r.Name] = true
+	}
+	for id, a := range state {
+		if a.Open() && !configured[a.Rule] {
+			// Its rule was removed from the config: close it quietly
+			// rather than keep it open forever.
+			w.log.Info("closing alert of a rule no longer configured", "rule", a.Rule, "key", a.Key)
+			a.ResolvedAt = now
+			a.Version++
+			state[id] = a
+			changed = append(changed, a)
+		}
 		if a.Open() {
 			rep.Open++
 		}

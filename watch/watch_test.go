@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -359,6 +360,24 @@ func TestWatchSilenceAndDeliveryFailure(t *testing.T) {
 	}
 	if got, _, _ := rec.take(); strings.Join(got, ";") != "firing cache_anomalies www.example.jp | /mypage" {
 		t.Errorf("silence over: got %v", got)
+	}
+
+	// cache_anomalies is dropped from the config: its open alert is
+	// closed without a notification.
+	cfg.Rules, cfg.Silence = cfg.Rules[:1], nil
+	if w, err = watch.New(conn, cfg, nil, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	w.Now = func() time.Time { return now }
+	if r, err = w.Cycle(ctx); err != nil || r.Sent != 0 || r.Open != 1 {
+		t.Errorf("rule dropped: %+v %v, want 1 open, nothing sent", r, err)
+	}
+	rows, err := conn.QueryStrings(ctx, "SELECT rule, resolved_at FROM alerts FINAL ORDER BY rule")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(rows) != "[[cache_anomalies 2026-11-25 04:01:00] [failed_runs 1970-01-01 00:00:00]]" {
+		t.Errorf("alerts after dropping a rule: %v", rows)
 	}
 }
 
