@@ -15,6 +15,25 @@ import (
 	"github.com/logpipe/logpipe/sink"
 )
 
+// TestGrafanaDashboardUsesExposedMetrics: the same for the Prometheus
+// panels of the generated Grafana dashboard.
+func TestGrafanaDashboardUsesExposedMetrics(t *testing.T) {
+	b, err := os.ReadFile("../deploy/grafana/logpipe.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposed := exposedNames(t)
+	used := regexp.MustCompile(`logpipe_[a-z_]+`).FindAllString(string(b), -1)
+	if len(used) == 0 {
+		t.Fatal("no logpipe metric in the dashboard")
+	}
+	for _, u := range used {
+		if !exposed[u] {
+			t.Errorf("dashboard uses %s, which logpipe does not expose", u)
+		}
+	}
+}
+
 // TestPrometheusAlertsUseExposedMetrics: every logpipe_* name in
 // deploy/prometheus/alerts.yaml is a metric logpipe exposes, so renaming
 // a metric cannot silently blind an alert.

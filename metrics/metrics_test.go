@@ -289,3 +289,40 @@ func TestWriterHooks(t *testing.T) {
 		t.Errorf("/readyz with no checks: %d %q", code, body)
 	}
 }
+
+// BenchmarkScrape measures one /metrics scrape without the broker lag
+// collector (runtime, process, pipeline and insert metrics).
+func BenchmarkScrape(b *testing.B) {
+	m := metrics.New()
+	w := &sink.Writer{}
+	m.Writer(w)
+	for _, tbl := range []string{"job_events", "cdn_requests", "ingest_errors"} {
+		w.OnInsert(tbl, 1000, 30*time.Millisecond, nil)
+	}
+	m.Pipeline(&pipeline.Stats{})
+	hs, err := metrics.Start("127.0.0.1:0", metrics.Handler(m.Registry), slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer hs.Close()
+	url := "http://" + hs.Addr() + "/metrics"
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := http.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+}
+
+// BenchmarkInsertHook measures the per-INSERT cost of the metrics hook.
+func BenchmarkInsertHook(b *testing.B) {
+	m := metrics.New()
+	w := &sink.Writer{}
+	m.Writer(w)
+	for i := 0; i < b.N; i++ {
+		w.OnInsert("cdn_requests", 1000, 30*time.Millisecond, nil)
+	}
+}

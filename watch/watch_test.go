@@ -85,7 +85,7 @@ func (r *receiver) take() (events []string, full []watch.Event, slack []string) 
 	return events, full, slack
 }
 
-func newDB(t *testing.T) *sink.Conn {
+func newDB(t testing.TB) *sink.Conn {
 	t.Helper()
 	srv := chserver.Shared(t)
 	ctx := context.Background()
@@ -112,7 +112,7 @@ func newDB(t *testing.T) *sink.Conn {
 // insertFixture stores, through the parsers, enricher and sink batches the
 // pipeline uses, one failed run of job "etl" starting at t0 and one
 // personal page (/mypage) served from cache to a session at t0+10m.
-func insertFixture(t *testing.T, conn *sink.Conn, t0 time.Time) {
+func insertFixture(t testing.TB, conn *sink.Conn, t0 time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
@@ -402,5 +402,25 @@ func TestNewRejectsBadConfig(t *testing.T) {
 				t.Errorf("got %v, want %s...", err, tc.want)
 			}
 		})
+	}
+}
+
+// BenchmarkCycle measures one cycle of the six default rules on the
+// fixture (two open alerts, no notifications after the first cycle).
+func BenchmarkCycle(b *testing.B) {
+	conn := newDB(b)
+	t0 := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	insertFixture(b, conn, t0)
+	w, err := watch.New(conn, config.Watch{}, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.Now = func() time.Time { return t0.Add(20 * time.Minute) }
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if r, err := w.Cycle(ctx); err != nil || len(r.RuleErrors) > 0 || r.Open != 2 {
+			b.Fatalf("%+v %v", r, err)
+		}
 	}
 }
