@@ -34,6 +34,12 @@ type Config struct {
 	Schedules []JobSchedule `yaml:"schedules"`
 	Retention Retention     `yaml:"retention"`
 
+	// HTTP serves /metrics, /healthz and /readyz (logpipe run).
+	HTTP HTTP `yaml:"http"`
+	// Watch configures logpipe watch: catalogue queries run on a
+	// schedule, each result row an alert.
+	Watch Watch `yaml:"watch"`
+
 	// Warnings found while loading (not errors), for the caller to log.
 	Warnings []string `yaml:"-"`
 }
@@ -44,6 +50,63 @@ type Config struct {
 type Retention struct {
 	Tables   map[string]string `yaml:"tables"`
 	Interval time.Duration     `yaml:"interval"`
+}
+
+// HTTP configures the metrics and health server.
+type HTTP struct {
+	// Listen is host:port, e.g. "127.0.0.1:9464"; empty = no server.
+	Listen string `yaml:"listen"`
+}
+
+// Watch configures logpipe watch.
+type Watch struct {
+	// Interval is how often every rule runs; default 1m.
+	Interval time.Duration `yaml:"interval"`
+	// Renotify is how long an alert stays open before it is sent again;
+	// default 4h.
+	Renotify time.Duration `yaml:"renotify"`
+	// Channels are where alerts go.
+	Channels []WatchChannel `yaml:"channels"`
+	// Rules replace the default rules when not empty.
+	Rules []WatchRule `yaml:"rules"`
+	// Silence stops notifications for a rule (optionally one alert key)
+	// until a time; alerts are still tracked and resolved.
+	Silence []WatchSilence `yaml:"silence"`
+}
+
+// WatchChannel is one notification target.
+type WatchChannel struct {
+	Name string `yaml:"name"`
+	// Type is "webhook" (generic JSON) or "slack" (incoming webhook,
+	// {"text": ...}).
+	Type string `yaml:"type"`
+	URL  string `yaml:"url"`
+	// URLFile, when set, is read for the URL (webhook URLs are secrets).
+	URLFile string `yaml:"url_file"`
+}
+
+// WatchRule is one alert rule: a catalogue query whose rows are alerts.
+type WatchRule struct {
+	Name  string `yaml:"name"`
+	Query string `yaml:"query"` // catalogue name; default = Name
+	// Params bind the query's parameters; DateTime values may be "now",
+	// "now-1h", "now+1d" (relative to the watch clock).
+	Params   map[string]string `yaml:"params"`
+	Severity string            `yaml:"severity"` // info | warning | critical
+	// Channels are channel names; empty = every channel.
+	Channels []string `yaml:"channels"`
+	// Key lists the columns that identify one alert; default: the first
+	// two columns of the result.
+	Key []string `yaml:"key"`
+}
+
+// WatchSilence mutes notifications.
+type WatchSilence struct {
+	Rule  string    `yaml:"rule"`
+	Key   string    `yaml:"key"` // empty = every alert of the rule
+	Until time.Time `yaml:"until"`
+	// Reason is for the humans reading the config.
+	Reason string `yaml:"reason"`
 }
 
 // JobSchedule is when one job should run.

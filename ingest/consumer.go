@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -66,6 +67,17 @@ type Handler interface {
 type Consumer struct {
 	cfg Config
 	log *slog.Logger
+	// generation is the ID of the generation this member is in, -1 while
+	// it is in none (joining, rebalancing, stopped).
+	generation atomic.Int64
+}
+
+// Generation returns the ID of the consumer-group generation this member
+// currently belongs to, and false while it belongs to none (not yet
+// joined, rebalancing, or stopped). Readiness checks use it.
+func (c *Consumer) Generation() (int32, bool) {
+	g := c.generation.Load()
+	return int32(g), g >= 0
 }
 
 // NewConsumer checks cfg and returns a Consumer.
@@ -85,7 +97,9 @@ func NewConsumer(cfg Config, log *slog.Logger) (*Consumer, error) {
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 30 * time.Second
 	}
-	return &Consumer{cfg: cfg, log: log}, nil
+	c := &Consumer{cfg: cfg, log: log}
+	c.generation.Store(-1)
+	return c, nil
 }
 
 // Run joins the group and consumes until ctx is done, then stops
@@ -113,6 +127,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	}
 	stopping := make(chan struct{})
 	var handlers sync.WaitGroup
+	defer c.generation.Store(-1)
 	for {
 		gen, err := group.Next(ctx)
 		if err != nil {
@@ -122,6 +137,12 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 			c.log.Warn("consumer group: joining failed, will retry", "group", c.cfg.Group, "err", err)
 			continue
 		}
+		genID := int64(gen.ID)
+		c.generation.Store(genID)
+		gen.Start(func(gctx context.Context) {
+			<-gctx.Done()
+			c.generation.CompareAndSwap(genID, -1)
+		})
 		n := 0
 		for topic, parts := range gen.Assignments {
 			for _, p := range parts {

@@ -386,3 +386,7 @@ func (w *worker) dataBatch() sink.Batch {
 	}
 	return nil
 }
+
+// Writer is the writer the pipeline inserts through (to attach metrics
+// hooks before consuming starts).
+func (p *Pipeline) Writer() *sink.Writer { return p.writer }

@@ -20,6 +20,9 @@ type Writer struct {
 	RetryMin, RetryMax time.Duration
 	// OnRetry, if set, is called before each pause (for metrics).
 	OnRetry func(table string, attempt int, err error)
+	// OnInsert, if set, is called after each attempt with its duration
+	// and outcome (nil error = stored), for metrics.
+	OnInsert func(table string, rows int, d time.Duration, err error)
 }
 
 // NewWriter returns a Writer on conn.
@@ -51,7 +54,11 @@ func (w *Writer) InsertAs(ctx context.Context, b Batch, queryID string) error {
 	}
 	pause := w.RetryMin
 	for attempt := 1; ; attempt++ {
+		began := time.Now()
 		err := w.send(withQueryID(ctx, queryID), b)
+		if w.OnInsert != nil {
+			w.OnInsert(b.Table(), b.Len(), time.Since(began), err)
+		}
 		if err == nil {
 			return nil
 		}

@@ -112,7 +112,7 @@ streams:
 		t.Logf("kill %d: %d rows stored, %d distinct offsets", k+1, n, d)
 	}
 	cmd := start()
-	waitFor(t, 120*time.Second, func() bool { n, _ := stored(); return n >= records })
+	waitFor(t, 240*time.Second, func() bool { n, _ := stored(); return n >= records })
 	time.Sleep(time.Second) // anything duplicated would land now
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()

@@ -5,6 +5,7 @@
 //	logpipe migrate -config FILE          apply pending schema migrations
 //	logpipe check   -format NAME FILE|-   parse lines locally and show the rows
 //	logpipe query   -config FILE NAME     run a catalogue query
+//	logpipe watch   -config FILE          alert on catalogue query results
 //	logpipe demo                          everything, locally, with sample data
 package main
 
@@ -29,6 +30,7 @@ Usage:
   logpipe query   -config FILE [-format table|csv|json] NAME [-param k=v ...]
   logpipe queries                                list the query catalogue
   logpipe schedules sync -config FILE            write expected run times for missed-run detection
+  logpipe watch   -config FILE [-once] [-migrate] run alert rules (catalogue queries) and notify webhooks
   logpipe demo    [-dir DIR]                     run the whole pipeline on sample data locally
   logpipe formats                                list the log formats
   logpipe tables    -config FILE [-all] [-window 30d]   tables with size and reads (system.query_log)
@@ -87,6 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdBench(ctx, rest, stdout, log)
 	case "schedules":
 		return cmdSchedules(ctx, rest, stdout, log)
+	case "watch":
+		return cmdWatch(ctx, rest, stdout, log)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, log)
 	case "formats":

@@ -12,6 +12,7 @@ import (
 
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/ingest"
+	"github.com/logpipe/logpipe/metrics"
 	"github.com/logpipe/logpipe/pipeline"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
@@ -104,7 +105,31 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 			}
 		})
 	}
-	return consume(ctx, cfg, p, log)
+	c, err := newConsumer(cfg, p, log)
+	if err != nil {
+		return err
+	}
+	if cfg.HTTP.Listen != "" {
+		srv, err := serveMetrics(cfg, conn, p, c, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	return consumeWith(ctx, cfg, p, c, log)
+}
+
+// serveMetrics starts the /metrics, /healthz and /readyz server.
+func serveMetrics(cfg config.Config, conn *sink.Conn, p *pipeline.Pipeline, c *ingest.Consumer, log *slog.Logger) (*metrics.Server, error) {
+	m := metrics.New()
+	m.Writer(p.Writer())
+	if err := m.Pipeline(&p.Stats); err != nil {
+		return nil, err
+	}
+	if err := m.Register(metrics.NewLag(cfg.Kafka.Brokers, cfg.Kafka.Group, p.Topics(), log)); err != nil {
+		return nil, err
+	}
+	return metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn), metrics.ConsumerCheck(c)), log)
 }
 
 // newPipeline builds the pipeline that cfg describes, writing through conn.
@@ -148,11 +173,20 @@ func newPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipelin
 // consume runs the consumer group until ctx is done or the pipeline
 // reports a fatal error.
 func consume(ctx context.Context, cfg config.Config, p *pipeline.Pipeline, log *slog.Logger) error {
-	dialer, err := kafkaDialer(cfg.Kafka)
+	c, err := newConsumer(cfg, p, log)
 	if err != nil {
 		return err
 	}
-	c, err := ingest.NewConsumer(ingest.Config{
+	return consumeWith(ctx, cfg, p, c, log)
+}
+
+// newConsumer builds the consumer-group member that cfg describes for p.
+func newConsumer(cfg config.Config, p *pipeline.Pipeline, log *slog.Logger) (*ingest.Consumer, error) {
+	dialer, err := kafkaDialer(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	return ingest.NewConsumer(ingest.Config{
 		Dialer:            dialer,
 		Brokers:           cfg.Kafka.Brokers,
 		Group:             cfg.Kafka.Group,
@@ -164,9 +198,11 @@ func consume(ctx context.Context, cfg config.Config, p *pipeline.Pipeline, log *
 		HeartbeatInterval: cfg.Kafka.SessionTimeout / 4,
 		RebalanceTimeout:  cfg.Kafka.RebalanceTimeout,
 	}, log)
-	if err != nil {
-		return err
-	}
+}
+
+// consumeWith runs c until ctx is done or the pipeline reports a fatal
+// error.
+func consumeWith(ctx context.Context, cfg config.Config, p *pipeline.Pipeline, c *ingest.Consumer, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var fatal error
@@ -180,7 +216,7 @@ func consume(ctx context.Context, cfg config.Config, p *pipeline.Pipeline, log *
 	}()
 	log.Info("consuming", "brokers", strings.Join(cfg.Kafka.Brokers, ","), "group", cfg.Kafka.Group, "topics", strings.Join(p.Topics(), ","))
 	start := time.Now()
-	err = c.Run(ctx, p)
+	err := c.Run(ctx, p)
 	log.Info("stopped", "records", p.Stats.Records.Load(), "rows", p.Stats.Rows.Load(), "rejected", p.Stats.Rejected.Load(), "elapsed", time.Since(start).Round(time.Millisecond))
 	if fatal != nil {
 		return fatal

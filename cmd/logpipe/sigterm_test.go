@@ -84,6 +84,9 @@ streams: [{name: jobs, topic: jobs, format: logpipe-job}]
 		rows, err := conn.QueryStrings(ctx, "SELECT toString(count() >= 600) FROM job_events")
 		return err == nil && rows[0][0] == "1"
 	})
+	// The partial batches (up to 200 rows per partition) are read within
+	// milliseconds but wait for max_age: give the reads a second.
+	time.Sleep(time.Second)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +105,7 @@ streams: [{name: jobs, topic: jobs, format: logpipe-job}]
 		t.Fatal(err)
 	}
 	if rows[0][0] != fmt.Sprint(n) || rows[0][1] != fmt.Sprint(n) {
-		t.Errorf("after SIGTERM: %s rows, %s distinct offsets; want %d each", rows[0][0], rows[0][1], n)
+		t.Errorf("after SIGTERM: %s rows, %s distinct offsets; want %d each\n%s", rows[0][0], rows[0][1], n, stderr.String())
 	}
 	// Every offset is committed: the group's committed offsets sum to n.
 	client := &kafka.Client{Addr: kafka.TCP(broker.Addrs...)}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+
+	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/watch"
+)
+
+func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
+	once := fs.Bool("once", false, "run every rule once, print what happened, and exit")
+	migrate := fs.Bool("migrate", false, "apply pending migrations first (the alerts table)")
+	cfg, err := loadClickHouseConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	if *migrate {
+		if err := migrateDB(ctx, cfg, io.Discard, log); err != nil {
+			return err
+		}
+	}
+	conn, err := sink.Open(ctx, sinkOptions(cfg))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	w, err := watch.New(conn, cfg.Watch, nil, log)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if len(cfg.Watch.Channels) == 0 {
+		log.Warn("watch: no channels configured: alerts are tracked in the alerts table but nobody is told")
+	}
+	if !*once {
+		log.Info("watching", "rules", w.Rules(), "interval", cfg.Watch.Interval)
+		return w.Run(ctx)
+	}
+	r, err := w.Cycle(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "open %d, opened %d, resolved %d, notifications sent %d, failed %d\n", r.Open, r.Opened, r.Resolved, r.Sent, r.Failed)
+	var names []string
+	for n := range r.RuleErrors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(stdout, "rule %s failed: %v\n", n, r.RuleErrors[n])
+	}
+	if len(names) > 0 {
+		return fmt.Errorf("%d rules failed", len(names))
+	}
+	return nil
+}

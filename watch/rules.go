@@ -1,0 +1,149 @@
+// Package watch turns catalogue queries into alerts: each rule runs one
+// query of schemas/queries on a schedule, every result row is one alert
+// instance keyed by the rule's key columns, and notifications go to JSON or
+// Slack-compatible webhooks when an alert opens, is still open after the
+// re-notify interval, and resolves. Alert state lives in the ClickHouse
+// table alerts, so a restarted watch neither re-sends nor forgets.
+package watch
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/logpipe/logpipe/config"
+	"github.com/logpipe/logpipe/schemas"
+)
+
+// Severities, lowest first.
+var severities = []string{"info", "warning", "critical"}
+
+// DefaultRules are used when the config lists no rules.
+func DefaultRules() []config.WatchRule {
+	return []config.WatchRule{
+		{Name: "failed_runs", Severity: "warning", Key: []string{"job", "run_id"},
+			Params: map[string]string{"since": "now-24h", "until": "now+1h", "limit": "200"}},
+		{Name: "stuck_runs", Severity: "warning", Key: []string{"job", "run_id"}},
+		{Name: "missed_runs", Severity: "warning", Key: []string{"job", "expected_time"},
+			Params: map[string]string{"since": "now-24h"}},
+		{Name: "cache_anomalies", Severity: "critical", Key: []string{"host", "path_template"},
+			Params: map[string]string{"since": "now-1h", "until": "now+1h"}},
+		{Name: "session_mixing", Severity: "critical", Key: []string{"host", "path", "query"},
+			Params: map[string]string{"since": "now-1h", "until": "now+1h"}},
+		{Name: "hit_ratio_jumps", Severity: "warning", Key: []string{"host", "path_template"}},
+	}
+}
+
+// rule is a configured rule with its catalogue query.
+type rule struct {
+	config.WatchRule
+	query schemas.Query
+}
+
+func compileRules(rs []config.WatchRule, channels map[string]bool) ([]rule, error) {
+	if len(rs) == 0 {
+		rs = DefaultRules()
+	}
+	var out []rule
+	seen := map[string]bool{}
+	for i, r := range rs {
+		where := fmt.Sprintf("watch.rules[%d]", i)
+		if r.Name == "" {
+			return nil, fmt.Errorf("%s.name: a rule name is required", where)
+		}
+		if seen[r.Name] {
+			return nil, fmt.Errorf("%s.name: rule %q is defined twice", where, r.Name)
+		}
+		seen[r.Name] = true
+		if r.Query == "" {
+			r.Query = r.Name
+		}
+		q, err := schemas.LookupQuery(r.Query)
+		if err != nil {
+			return nil, fmt.Errorf("%s.query: %w", where, err)
+		}
+		if r.Severity == "" {
+			r.Severity = "warning"
+		}
+		if !contains(severities, r.Severity) {
+			return nil, fmt.Errorf("%s.severity: %q is not one of %s", where, r.Severity, strings.Join(severities, ", "))
+		}
+		for _, c := range r.Channels {
+			if !channels[c] {
+				return nil, fmt.Errorf("%s.channels: no channel named %q", where, c)
+			}
+		}
+		// Check the parameters now: a typo must fail at start, not at 3am.
+		if _, err := render(q, r.Params, time.Unix(0, 0)); err != nil {
+			return nil, fmt.Errorf("%s.params: %w", where, err)
+		}
+		out = append(out, rule{WatchRule: r, query: q})
+	}
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// relTime matches "now", "now-1h", "now+30m", "now-7d".
+var relTime = regexp.MustCompile(`^now(?:\s*([+-])\s*(\d+)([smhdw]))?$`)
+
+// defaultNow matches catalogue defaults relative to the server clock:
+// now(), now() - INTERVAL 7 DAY, now() + INTERVAL 1 HOUR.
+var defaultNow = regexp.MustCompile(`(?i)^now\(\)(?:\s*([+-])\s*INTERVAL\s+(\d+)\s+(SECOND|MINUTE|HOUR|DAY|WEEK))?$`)
+
+var units = map[string]time.Duration{
+	"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour,
+	"SECOND": time.Second, "MINUTE": time.Minute, "HOUR": time.Hour, "DAY": 24 * time.Hour, "WEEK": 7 * 24 * time.Hour,
+}
+
+func offset(now time.Time, sign, n, unit string) time.Time {
+	if sign == "" {
+		return now
+	}
+	k, _ := strconv.Atoi(n)
+	u, ok := units[unit]
+	if !ok {
+		u = units[strings.ToUpper(unit)]
+	}
+	d := time.Duration(k) * u
+	if sign == "-" {
+		d = -d
+	}
+	return now.Add(d)
+}
+
+// render binds the rule's parameters. Times relative to now (values such
+// as "now-1h", and catalogue defaults such as now() - INTERVAL 7 DAY) are
+// taken from the watch clock, not the server's, so that a cycle can be
+// run as of any time.
+func render(q schemas.Query, params map[string]string, now time.Time) (string, error) {
+	values := map[string]string{}
+	for k, v := range params {
+		values[k] = v
+	}
+	for _, p := range q.Params {
+		if p.Type != "DateTime" {
+			continue
+		}
+		v, given := values[p.Name]
+		if !given {
+			if m := defaultNow.FindStringSubmatch(strings.TrimSpace(p.Default)); m != nil {
+				values[p.Name] = offset(now, m[1], m[2], m[3]).UTC().Format(time.DateTime)
+			}
+			continue
+		}
+		if m := relTime.FindStringSubmatch(strings.TrimSpace(v)); m != nil {
+			values[p.Name] = offset(now, m[1], m[2], m[3]).UTC().Format(time.DateTime)
+		}
+	}
+	return q.Render(values)
+}

@@ -1,0 +1,89 @@
+package watch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/logpipe/logpipe/sink"
+)
+
+// Alert is the state of one (rule, key).
+type Alert struct {
+	Rule       string
+	Key        string
+	Severity   string
+	Summary    string
+	Evidence   Evidence
+	OpenedAt   time.Time
+	LastSeen   time.Time
+	ResolvedAt time.Time // zero (epoch) = open
+	NotifiedAt time.Time // zero (epoch) = not notified yet
+	Version    uint64
+}
+
+// Open reports whether the alert has not been resolved.
+func (a Alert) Open() bool { return unset(a.ResolvedAt) }
+
+func unset(t time.Time) bool { return t.Unix() <= 0 }
+
+// epoch is how an unset DateTime is stored.
+var epoch = time.Unix(0, 0).UTC()
+
+type alertID struct{ rule, key string }
+
+// loadAlerts reads the latest state of every alert.
+func loadAlerts(ctx context.Context, conn *sink.Conn) (map[alertID]Alert, error) {
+	rows, err := conn.Driver().Query(ctx, `SELECT rule, alert_key, severity, summary, evidence, opened_at, last_seen, resolved_at, notified_at, version FROM alerts FINAL`)
+	if err != nil {
+		return nil, fmt.Errorf("read alerts: %w", err)
+	}
+	defer rows.Close()
+	out := map[alertID]Alert{}
+	for rows.Next() {
+		var a Alert
+		var evidence string
+		if err := rows.Scan(&a.Rule, &a.Key, &a.Severity, &a.Summary, &evidence, &a.OpenedAt, &a.LastSeen, &a.ResolvedAt, &a.NotifiedAt, &a.Version); err != nil {
+			return nil, fmt.Errorf("read alerts: %w", err)
+		}
+		if evidence != "" {
+			if err := json.Unmarshal([]byte(evidence), &a.Evidence); err != nil {
+				return nil, fmt.Errorf("read alerts: rule %s key %q: evidence: %w", a.Rule, a.Key, err)
+			}
+		}
+		out[alertID{a.Rule, a.Key}] = a
+	}
+	return out, rows.Err()
+}
+
+// saveAlerts inserts the new state of as in one block.
+func saveAlerts(ctx context.Context, conn *sink.Conn, as []Alert) error {
+	if len(as) == 0 {
+		return nil
+	}
+	b, err := conn.Driver().PrepareBatch(ctx, `INSERT INTO alerts (rule, alert_key, severity, summary, evidence, opened_at, last_seen, resolved_at, notified_at, version)`)
+	if err != nil {
+		return fmt.Errorf("save alerts: %w", err)
+	}
+	defer b.Abort()
+	dt := func(t time.Time) time.Time {
+		if unset(t) {
+			return epoch
+		}
+		return t.UTC().Truncate(time.Second)
+	}
+	for _, a := range as {
+		ev, err := json.Marshal(a.Evidence)
+		if err != nil {
+			return err
+		}
+		if err := b.Append(a.Rule, a.Key, a.Severity, a.Summary, string(ev), dt(a.OpenedAt), dt(a.LastSeen), dt(a.ResolvedAt), dt(a.NotifiedAt), a.Version); err != nil {
+			return fmt.Errorf("save alert %s %q: %w", a.Rule, a.Key, err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("save %d alerts: %w", len(as), err)
+	}
+	return nil
+}

@@ -1,0 +1,355 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/logpipe/logpipe/config"
+	"github.com/logpipe/logpipe/sink"
+)
+
+// Watcher runs the rules and keeps the alerts.
+type Watcher struct {
+	conn     *sink.Conn
+	rules    []rule
+	channels map[string]Notifier
+	names    []string // channel names in config order
+	silences []config.WatchSilence
+	renotify time.Duration
+	interval time.Duration
+	log      *slog.Logger
+	// Now is the clock; tests move it.
+	Now func() time.Time
+	// QueryTimeout bounds one rule's query; default 60s.
+	QueryTimeout time.Duration
+}
+
+// New checks cfg (rules name catalogue queries with valid parameters,
+// channels exist) and returns a Watcher reading through conn. client may
+// be nil.
+func New(conn *sink.Conn, cfg config.Watch, client *http.Client, log *slog.Logger) (*Watcher, error) {
+	notifiers, err := NewNotifiers(cfg.Channels, client)
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	var names []string
+	for _, c := range cfg.Channels {
+		known[c.Name] = true
+		names = append(names, c.Name)
+	}
+	rules, err := compileRules(cfg.Rules, known)
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range cfg.Silence {
+		found := false
+		for _, r := range rules {
+			found = found || r.Name == s.Rule
+		}
+		if !found {
+			return nil, fmt.Errorf("watch.silence[%d].rule: no rule named %q", i, s.Rule)
+		}
+	}
+	w := &Watcher{
+		conn: conn, rules: rules, channels: notifiers, names: names, silences: cfg.Silence,
+		renotify: cfg.Renotify, interval: cfg.Interval, log: log,
+		Now: time.Now, QueryTimeout: 60 * time.Second,
+	}
+	if w.renotify <= 0 {
+		w.renotify = 4 * time.Hour
+	}
+	if w.interval <= 0 {
+		w.interval = time.Minute
+	}
+	return w, nil
+}
+
+// Rules lists the rule names, in order.
+func (w *Watcher) Rules() []string {
+	var out []string
+	for _, r := range w.rules {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
+// Run runs a cycle every interval until ctx is done. A failed cycle is
+// logged and the next one runs on time.
+func (w *Watcher) Run(ctx context.Context) error {
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	for {
+		r, err := w.Cycle(ctx)
+		if err != nil {
+			w.log.Error("watch cycle failed", "err", err)
+		} else {
+			w.log.Info("watch cycle", "open", r.Open, "opened", r.Opened, "resolved", r.Resolved, "sent", r.Sent, "failed_rules", len(r.RuleErrors))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Report says what one cycle did.
+type Report struct {
+	Open       int // alerts open after the cycle
+	Opened     int // alerts opened by the cycle
+	Resolved   int // alerts resolved by the cycle
+	Sent       int // notifications delivered
+	Failed     int // notifications that failed (retried next cycle)
+	RuleErrors map[string]error
+}
+
+// Cycle runs every rule once, as of w.Now(), notifies and saves the new
+// alert state. A rule whose query fails keeps its alerts as they are (a
+// broken query must not resolve them).
+func (w *Watcher) Cycle(ctx context.Context) (Report, error) {
+	now := w.Now().UTC().Truncate(time.Second)
+	rep := Report{RuleErrors: map[string]error{}}
+	state, err := loadAlerts(ctx, w.conn)
+	if err != nil {
+		return rep, err
+	}
+	var changed []Alert
+	for _, r := range w.rules {
+		found, err := w.evaluate(ctx, r, now)
+		if err != nil {
+			rep.RuleErrors[r.Name] = err
+			w.log.Error("watch rule failed", "rule", r.Name, "err", err)
+			continue
+		}
+		seen := map[string]bool{}
+		for _, f := range found {
+			if seen[f.key] {
+				continue
+			}
+			seen[f.key] = true
+			id := alertID{r.Name, f.key}
+			a, exists := state[id]
+			if !exists || !a.Open() {
+				a = Alert{Rule: r.Name, Key: f.key, OpenedAt: now, ResolvedAt: epoch, NotifiedAt: epoch, Version: a.Version}
+				rep.Opened++
+			}
+			a.Severity, a.Summary, a.Evidence, a.LastSeen = r.Severity, f.summary, f.evidence, now
+			a.Version++
+			if (unset(a.NotifiedAt) || now.Sub(a.NotifiedAt) >= w.renotify) && !w.silenced(r.Name, f.key, now) {
+				ev := w.event(r, a, "firing")
+				ev.Reminder = !unset(a.NotifiedAt)
+				if w.notify(ctx, r, ev, &rep) {
+					a.NotifiedAt = now
+				}
+			}
+			state[id] = a
+			changed = append(changed, a)
+		}
+		for id, a := range state {
+			if id.rule != r.Name || !a.Open() || seen[id.key] {
+				continue
+			}
+			// Gone: tell whoever was told it opened.
+			if !unset(a.NotifiedAt) && !w.silenced(r.Name, a.Key, now) {
+				a.ResolvedAt = now
+				if !w.notify(ctx, r, w.event(r, a, "resolved"), &rep) {
+					continue // stays open; the resolve is sent next cycle
+				}
+			}
+			a.ResolvedAt = now
+			a.Version++
+			state[id] = a
+			changed = append(changed, a)
+			rep.Resolved++
+		}
+	}
+	configured := map[string]bool{}
+	for _, r := range w.rules {
+		configured[r.Name] = true
+	}
+	for id, a := range state {
+		if a.Open() && !configured[a.Rule] {
+			// Its rule was removed from the config: close it quietly
+			// rather than keep it open forever.
+			w.log.Info("closing alert of a rule no longer configured", "rule", a.Rule, "key", a.Key)
+			a.ResolvedAt = now
+			a.Version++
+			state[id] = a
+			changed = append(changed, a)
+		}
+		if a.Open() {
+			rep.Open++
+		}
+	}
+	if err := saveAlerts(ctx, w.conn, changed); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+func (w *Watcher) silenced(rule, key string, now time.Time) bool {
+	for _, s := range w.silences {
+		if s.Rule == rule && (s.Key == "" || s.Key == key) && now.Before(s.Until) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *Watcher) event(r rule, a Alert, status string) Event {
+	e := Event{Status: status, Rule: a.Rule, Key: a.Key, Severity: a.Severity, Summary: a.Summary,
+		Question: r.query.Question, OpenedAt: a.OpenedAt, Evidence: a.Evidence}
+	if status == "resolved" {
+		e.ResolvedAt = a.ResolvedAt
+	}
+	return e
+}
+
+// notify sends e to the rule's channels; true when every one took it.
+func (w *Watcher) notify(ctx context.Context, r rule, e Event, rep *Report) bool {
+	names := r.Channels
+	if len(names) == 0 {
+		names = w.names
+	}
+	ok := true
+	for _, n := range names {
+		if err := w.channels[n].Notify(ctx, e); err != nil {
+			ok = false
+			rep.Failed++
+			w.log.Warn("notification failed, will retry next cycle", "channel", n, "rule", e.Rule, "key", e.Key, "status", e.Status, "err", err)
+			continue
+		}
+		rep.Sent++
+	}
+	return ok
+}
+
+// finding is one result row of a rule.
+type finding struct {
+	key      string
+	summary  string
+	evidence Evidence
+}
+
+// evaluate runs r's query as of now.
+func (w *Watcher) evaluate(ctx context.Context, r rule, now time.Time) ([]finding, error) {
+	sql, err := render(r.query, r.Params, now)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.QueryTimeout)
+	defer cancel()
+	rows, err := w.conn.Driver().Query(ctx, sql)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", r.query.Name, err)
+	}
+	defer rows.Close()
+	cols := rows.Columns()
+	types := rows.ColumnTypes()
+	keyIdx, err := keyColumns(r.Key, cols)
+	if err != nil {
+		return nil, fmt.Errorf("rule %s: %w", r.Name, err)
+	}
+	dest := make([]any, len(types))
+	for i, t := range types {
+		dest[i] = reflect.New(t.ScanType()).Interface()
+	}
+	var out []finding
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("query %s: %w", r.query.Name, err)
+		}
+		vals := make([]string, len(dest))
+		for i, d := range dest {
+			vals[i] = sink.FormatValue(reflect.ValueOf(d).Elem().Interface())
+			if tn := types[i].DatabaseTypeName(); strings.TrimSuffix(strings.TrimPrefix(tn, "Nullable("), ")") == "Date" && len(vals[i]) == 19 {
+				vals[i] = vals[i][:10]
+			}
+		}
+		var keyParts, conds, rest []string
+		for _, i := range keyIdx {
+			keyParts = append(keyParts, vals[i])
+			conds = append(conds, match(cols[i], types[i].DatabaseTypeName(), vals[i]))
+		}
+		for i, c := range cols {
+			if !containsInt(keyIdx, i) && len(rest) < 6 {
+				rest = append(rest, c+"="+vals[i])
+			}
+		}
+		key := strings.Join(keyParts, " | ")
+		summary := r.Name + ": " + key
+		if len(rest) > 0 {
+			summary += " (" + strings.Join(rest, ", ") + ")"
+		}
+		out = append(out, finding{
+			key:     key,
+			summary: summary,
+			evidence: Evidence{
+				Columns: cols, Values: vals,
+				SQL: "SELECT *\nFROM\n(\n" + sql + "\n)\nWHERE " + strings.Join(conds, "\n  AND "),
+			},
+		})
+	}
+	return out, rows.Err()
+}
+
+// keyColumns returns the positions of the key columns; default: the
+// first two columns (one if there is only one).
+func keyColumns(key []string, cols []string) ([]int, error) {
+	if len(key) == 0 {
+		n := min(2, len(cols))
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i
+		}
+		return out, nil
+	}
+	var out []int
+	for _, k := range key {
+		i := -1
+		for j, c := range cols {
+			if c == k {
+				i = j
+			}
+		}
+		if i < 0 {
+			return nil, fmt.Errorf("key column %q is not in the result (columns: %s)", k, strings.Join(cols, ", "))
+		}
+		out = append(out, i)
+	}
+	return out, nil
+}
+
+func containsInt(xs []int, x int) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// match renders "column equals value" for the evidence SQL. Strings are
+// compared through CAST(... AS String) (toString fails on LowCardinality
+// columns on 18.16); times as UTC literals.
+func match(col, typ, val string) string {
+	id := "`" + strings.ReplaceAll(col, "`", "\\`") + "`"
+	base := strings.TrimSuffix(strings.TrimPrefix(typ, "Nullable("), ")")
+	switch {
+	case strings.HasPrefix(base, "DateTime"):
+		return fmt.Sprintf("%s = toDateTime(%s, 'UTC')", id, quote(val))
+	case base == "Date":
+		return fmt.Sprintf("%s = toDate(%s)", id, quote(val))
+	}
+	return fmt.Sprintf("CAST(%s AS String) = %s", id, quote(val))
+}
+
+func quote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
