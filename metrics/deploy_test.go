@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"regexp"
 	"testing"
@@ -10,9 +11,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
+	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/metrics"
 	"github.com/logpipe/logpipe/pipeline"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/watch"
 )
 
 // TestGrafanaDashboardUsesExposedMetrics: the same for the Prometheus
@@ -86,6 +89,11 @@ func exposedNames(t *testing.T) map[string]bool {
 	if err := m.Pipeline(&pipeline.Stats{}); err != nil {
 		t.Fatal(err)
 	}
+	wt, err := watch.New(nil, config.Watch{}, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Watch(wt)
 	fams, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,8 @@ type Watcher struct {
 	Now func() time.Time
 	// QueryTimeout bounds one rule's query; default 60s.
 	QueryTimeout time.Duration
+	// OnCycle, if set, is called after each cycle Run runs (for metrics).
+	OnCycle func(r Report, d time.Duration, err error)
 }
 
 // New checks cfg (rules name catalogue queries with valid parameters,
@@ -85,7 +87,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
 	for {
+		began := time.Now()
 		r, err := w.Cycle(ctx)
+		if w.OnCycle != nil {
+			w.OnCycle(r, time.Since(began), err)
+		}
 		if err != nil {
 			w.log.Error("watch cycle failed", "err", err)
 		} else {
@@ -101,11 +107,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 // Report says what one cycle did.
 type Report struct {
-	Open       int // alerts open after the cycle
-	Opened     int // alerts opened by the cycle
-	Resolved   int // alerts resolved by the cycle
-	Sent       int // notifications delivered
-	Failed     int // notifications that failed (retried next cycle)
+	Open       int            // alerts open after the cycle
+	OpenByRule map[string]int // the same, per configured rule
+	Opened     int            // alerts opened by the cycle
+	Resolved   int            // alerts resolved by the cycle
+	Sent       int            // notifications delivered
+	Failed     int            // notifications that failed (retried next cycle)
 	RuleErrors map[string]error
 }
 
@@ -114,7 +121,7 @@ type Report struct {
 // broken query must not resolve them).
 func (w *Watcher) Cycle(ctx context.Context) (Report, error) {
 	now := w.Now().UTC().Truncate(time.Second)
-	rep := Report{RuleErrors: map[string]error{}}
+	rep := Report{RuleErrors: map[string]error{}, OpenByRule: map[string]int{}}
 	state, err := loadAlerts(ctx, w.conn)
 	if err != nil {
 		return rep, err
@@ -172,6 +179,7 @@ func (w *Watcher) Cycle(ctx context.Context) (Report, error) {
 	configured := map[string]bool{}
 	for _, r := range w.rules {
 		configured[r.Name] = true
+		rep.OpenByRule[r.Name] = 0
 	}
 	for id, a := range state {
 		if a.Open() && !configured[a.Rule] {
@@ -185,6 +193,7 @@ func (w *Watcher) Cycle(ctx context.Context) (Report, error) {
 		}
 		if a.Open() {
 			rep.Open++
+			rep.OpenByRule[a.Rule]++
 		}
 	}
 	if err := saveAlerts(ctx, w.conn, changed); err != nil {

@@ -201,6 +201,7 @@ func TestWatchEndToEnd(t *testing.T) {
 		}
 		return r
 	}
+	var lastSlack []string
 	expect := func(step string, want ...string) []watch.Event {
 		t.Helper()
 		got, full, slack := rec.take()
@@ -210,6 +211,7 @@ func TestWatchEndToEnd(t *testing.T) {
 		if len(slack) != len(want) {
 			t.Errorf("%s: slack got %d messages, want %d", step, len(slack), len(want))
 		}
+		lastSlack = slack
 		return full
 	}
 
@@ -224,7 +226,26 @@ func TestWatchEndToEnd(t *testing.T) {
 	events := expect("first cycle",
 		"firing cache_anomalies www.example.jp | /mypage",
 		"firing failed_runs etl | etl-0001")
+	slackFailed := ""
+	for _, m := range lastSlack {
+		if strings.Contains(m, "failed_runs") {
+			slackFailed = m
+		}
+	}
+	for _, want := range []string{":rotating_light: *FIRING* [warning] failed_runs: etl | etl-0001\n", "_Which runs failed?", "\nexit_code: 3\n", "\nerror: disk full\n", "Dig further:\n```\nSELECT *\nFROM\n(\nSELECT\n    job,", "WHERE CAST(`job` AS String) = 'etl'\n  AND CAST(`run_id` AS String) = 'etl-0001'\n```"} {
+		if !strings.Contains(slackFailed, want) {
+			t.Errorf("slack message lacks %q:\n%s", want, slackFailed)
+		}
+	}
 	for _, e := range events {
+		// The evidence SQL selects exactly this row again.
+		rows, err := conn.QueryStrings(ctx, e.Evidence.SQL)
+		if err != nil {
+			t.Fatalf("%s evidence SQL: %v\n%s", e.Rule, err, e.Evidence.SQL)
+		}
+		if len(rows) != 1 || strings.Join(rows[0], "\t") != strings.Join(e.Evidence.Values, "\t") {
+			t.Errorf("%s evidence SQL returned %v, want %v", e.Rule, rows, e.Evidence.Values)
+		}
 		if e.Rule != "failed_runs" {
 			continue
 		}
@@ -237,14 +258,6 @@ func TestWatchEndToEnd(t *testing.T) {
 		}
 		if row["exit_code"] != "3" || row["error_class"] != "IOError" || row["start_time"] != "2026-11-25 03:00:00" || row["duration_s"] != "95" {
 			t.Errorf("failed_runs evidence: %v", row)
-		}
-		// The evidence SQL selects exactly this row again.
-		rows, err := conn.QueryStrings(ctx, e.Evidence.SQL)
-		if err != nil {
-			t.Fatalf("evidence SQL: %v\n%s", err, e.Evidence.SQL)
-		}
-		if len(rows) != 1 || strings.Join(rows[0], "\t") != strings.Join(e.Evidence.Values, "\t") {
-			t.Errorf("evidence SQL returned %v, want %v", rows, e.Evidence.Values)
 		}
 	}
 

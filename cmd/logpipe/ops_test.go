@@ -114,6 +114,34 @@ watch:
 	if got, want := out.String(), "open 1, opened 1, resolved 0, notifications sent 0, failed 0\n"; got != want {
 		t.Errorf("watch -once printed %q, want %q", got, want)
 	}
+
+	// logpipe watch (continuous) serves its own metrics.
+	watchAddr := freePort(t)
+	t.Setenv("LOGPIPE_HTTP_LISTEN", watchAddr)
+	wctx, wcancel := context.WithCancel(ctx)
+	wdone := make(chan error, 1)
+	go func() { wdone <- run(wctx, []string{"watch", "-config", cfg}, io.Discard, io.Discard) }()
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		body := ""
+		if res, err := http.Get("http://" + watchAddr + "/metrics"); err == nil {
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			body = string(b)
+		}
+		if strings.Contains(body, "\nlogpipe_watch_alerts_open{rule=\"failed_runs\"} 1\n") &&
+			strings.Contains(body, "\nlogpipe_watch_rule_errors_total{rule=\"failed_runs\"} 0\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("watch metrics after 30s:\n%s", grep(body, "logpipe_watch"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	wcancel()
+	if err := <-wdone; err != nil {
+		t.Errorf("watch: %v", err)
+	}
 }
 
 func grep(s, prefix string) string {

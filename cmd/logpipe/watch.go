@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sort"
 
+	"github.com/logpipe/logpipe/metrics"
 	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/watch"
 )
@@ -38,6 +39,15 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		log.Warn("watch: no channels configured: alerts are tracked in the alerts table but nobody is told")
 	}
 	if !*once {
+		if cfg.HTTP.Listen != "" {
+			m := metrics.New()
+			m.Watch(w)
+			srv, err := metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn)), log)
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+		}
 		log.Info("watching", "rules", w.Rules(), "interval", cfg.Watch.Interval)
 		return w.Run(ctx)
 	}
