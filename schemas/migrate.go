@@ -32,7 +32,13 @@ type Migration struct {
 	Name       string
 	Statements []string
 	Checksum   string
+	// Retire lists tables this migration replaces ("-- retire: name"
+	// lines): they are scheduled for retirement in table_retirements
+	// instead of being dropped or left behind unnoticed.
+	Retire []string
 }
+
+var retireLine = regexp.MustCompile(`(?m)^\s*--\s*retire:\s*([A-Za-z_][A-Za-z0-9_]*)\s*$`)
 
 // Migrations returns the embedded migrations in order.
 func Migrations() ([]Migration, error) {
@@ -65,12 +71,16 @@ func loadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 			return nil, err
 		}
 		sum := sha256.Sum256(b)
-		ms = append(ms, Migration{
+		m := Migration{
 			Version:    v,
 			Name:       name,
 			Statements: SplitStatements(string(b)),
 			Checksum:   hex.EncodeToString(sum[:8]),
-		})
+		}
+		for _, r := range retireLine.FindAllStringSubmatch(string(b), -1) {
+			m.Retire = append(m.Retire, r[1])
+		}
+		ms = append(ms, m)
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
 	return ms, nil
@@ -180,7 +190,30 @@ func apply(ctx context.Context, db Execer, ms []Migration) ([]Migration, error) 
 		}
 		applied = append(applied, m)
 	}
+	// Tables replaced by what was applied are scheduled for retirement
+	// (logpipe retire shows them; they are renamed only after the quiet
+	// period without reads).
+	for _, m := range applied {
+		for _, t := range m.Retire {
+			rec := fmt.Sprintf("INSERT INTO table_retirements (time, table_name, retired_name, action, by, reason, evidence) SELECT now(), %s, '', 'scheduled', 'migration', %s, ''",
+				quoteString(t), quoteString(fmt.Sprintf("replaced by migration %04d_%s", m.Version, m.Name)))
+			if err := db.Exec(ctx, rec); err != nil {
+				return applied, fmt.Errorf("schedule retirement of %s (migration %04d_%s): %w", t, m.Version, m.Name, err)
+			}
+		}
+	}
 	return applied, nil
+}
+
+// Apply applies ms like Migrate applies the embedded migrations (for
+// tests and tools that bring their own).
+func Apply(ctx context.Context, db Execer, ms []Migration) ([]Migration, error) {
+	return apply(ctx, db, ms)
+}
+
+// LoadMigrations reads migrations from a directory of fsys.
+func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+	return loadMigrations(fsys, dir)
 }
 
 // AppliedMigrations lists the migrations recorded on the server.

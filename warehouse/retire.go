@@ -115,3 +115,25 @@ func (w *Warehouse) record(ctx context.Context, at time.Time, table, retired, ac
 	}
 	return nil
 }
+
+// Scheduled lists tables that migrations replaced ("-- retire: name") and
+// that are neither retired nor dropped yet, with their current usage.
+func (w *Warehouse) Scheduled(ctx context.Context, quiet time.Duration) ([]Table, error) {
+	rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(`
+SELECT table_name FROM %s.table_retirements
+GROUP BY table_name
+HAVING argMax(action, time) = 'scheduled'
+ORDER BY table_name`, ident(w.db)))
+	if err != nil {
+		return nil, fmt.Errorf("scheduled retirements: %w", err)
+	}
+	var out []Table
+	for _, r := range rows {
+		u, err := w.Usage(ctx, r[0], quiet)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, Table{Name: r[0], Usage: u})
+	}
+	return out, nil
+}

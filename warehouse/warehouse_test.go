@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/logpipe/logpipe/internal/chserver"
@@ -184,5 +185,52 @@ func TestRetireLifecycle(t *testing.T) {
 	r, _ := conn.QueryStrings(ctx, "SELECT arrayStringConcat(groupArray(action), ',') FROM (SELECT action FROM table_retirements WHERE table_name = 'old_report' ORDER BY time)")
 	if r[0][0] != "rename,restore,rename,drop" {
 		t.Errorf("table_retirements records %s, want rename,restore,rename,drop", r[0][0])
+	}
+}
+
+// TestMigrationSchedulesRetirement: a migration that replaces a table
+// says so ("-- retire: old"), and the old table is listed for retirement
+// until it is retired.
+func TestMigrationSchedulesRetirement(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs ClickHouse")
+	}
+	conn, _ := fresh(t)
+	ctx := context.Background()
+	if err := conn.Exec(ctx, "CREATE TABLE old_totals (x UInt8) ENGINE = MergeTree() ORDER BY x"); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := schemas.LoadMigrations(fstest.MapFS{"m/0099_new_totals.sql": {Data: []byte(
+		"-- retire: old_totals\nCREATE TABLE IF NOT EXISTS new_totals (x UInt8) ENGINE = MergeTree() ORDER BY x\n")}}, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 1 || len(ms[0].Retire) != 1 || ms[0].Retire[0] != "old_totals" {
+		t.Fatalf("retire directive not read: %+v", ms)
+	}
+	if _, err := schemas.Apply(ctx, conn, ms); err != nil {
+		t.Fatal(err)
+	}
+	w := warehouse.New(conn)
+	list := func() string {
+		ts, err := w.Scheduled(ctx, 30*24*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, tb := range ts {
+			names = append(names, tb.Name)
+		}
+		return strings.Join(names, ",")
+	}
+	if got := list(); got != "old_totals" {
+		t.Fatalf("scheduled = %q, want old_totals", got)
+	}
+	w.Now = func() time.Time { return time.Now().UTC().Add(time.Minute) }
+	if _, err := w.Retire(ctx, "old_totals", 30*24*time.Hour, "test", "replaced"); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(); got != "" {
+		t.Errorf("after retiring, scheduled = %q, want none", got)
 	}
 }

@@ -158,6 +158,7 @@ func cmdRetire(ctx context.Context, args []string, stdout io.Writer, log *slog.L
 	reason := fs.String("reason", "", "why (recorded)")
 	restore := fs.String("restore", "", "rename this retired table back")
 	drop := fs.Bool("drop", false, "drop tables retired longer ago than -grace")
+	scheduled := fs.Bool("scheduled", false, "list tables that migrations replaced, waiting to be retired")
 	apply := fs.Bool("apply", false, "with -drop: really drop (default: only show)")
 	cfg, err := loadClickHouseConfig(fs, args)
 	if err != nil {
@@ -173,6 +174,23 @@ func cmdRetire(ctx context.Context, args []string, stdout io.Writer, log *slog.L
 		by = u.Username
 	}
 	switch {
+	case *scheduled:
+		q, err := warehouse.ParseAge(*quiet)
+		if err != nil {
+			return usageError{fmt.Errorf("retire: -quiet: %w", err)}
+		}
+		ts, err := w.Scheduled(ctx, q)
+		for _, t := range ts {
+			verdict := "unread: retire it with  logpipe retire -config ... " + t.Name
+			if t.Reads > 0 {
+				verdict = "still read (" + t.Usage.String() + "): find the readers first"
+			}
+			fmt.Fprintf(stdout, "%s: replaced by a migration; %s\n", t.Name, verdict)
+		}
+		if len(ts) == 0 && err == nil {
+			fmt.Fprintln(stdout, "no tables waiting to be retired")
+		}
+		return err
 	case *restore != "":
 		table, err := w.Restore(ctx, *restore, by)
 		if err != nil {
