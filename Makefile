@@ -12,10 +12,11 @@ all: build
 build:
 	$(GO) build -o bin/logpipe ./cmd/logpipe
 
-# The local ClickHouse server (Debian's clickhouse-server) is installed with
-# apt-get when missing; tests and the demo start their own on free ports.
+# The local ClickHouse server (Debian's clickhouse-server) and ZooKeeper (for
+# the cluster tests) are installed with apt-get when missing; tests and the
+# demo start their own on free ports.
 clickhouse:
-	bash deploy/local/clickhouse.sh install
+	bash deploy/local/cluster.sh install
 
 demo: clickhouse
 	$(GO) run ./cmd/logpipe demo -dir $(DEMO_DIR)
