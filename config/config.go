@@ -179,6 +179,11 @@ type ClickHouse struct {
 	TLS          TLS           `yaml:"tls"`
 	// InsertTimeout bounds one INSERT, retries excluded.
 	InsertTimeout time.Duration `yaml:"insert_timeout"`
+	// Cluster, when set, is the ClickHouse cluster (remote_servers) the
+	// tables are spread over: migrations create replicated local tables
+	// and Distributed tables under the analysts' names (docs/operations.md,
+	// "Cluster and Kubernetes").
+	Cluster string `yaml:"cluster"`
 }
 
 // Batch bounds what is buffered before an INSERT. A batch is flushed when
@@ -334,6 +339,9 @@ func (c Config) ValidateClickHouse() error {
 	if !validIdent(c.ClickHouse.Database) {
 		errs = append(errs, fmt.Errorf("clickhouse.database: %q is not a valid database name (letters, digits, _)", c.ClickHouse.Database))
 	}
+	if c.ClickHouse.Cluster != "" && !validIdent(c.ClickHouse.Cluster) {
+		errs = append(errs, fmt.Errorf("clickhouse.cluster: %q is not a valid cluster name (letters, digits, _)", c.ClickHouse.Cluster))
+	}
 	return errors.Join(errs...)
 }
 
@@ -434,6 +442,9 @@ func (c Config) Validate() error {
 	}
 	if !validIdent(c.ClickHouse.Database) {
 		bad("clickhouse.database", "%q is not a valid database name (letters, digits, _)", c.ClickHouse.Database)
+	}
+	if c.ClickHouse.Cluster != "" && !validIdent(c.ClickHouse.Cluster) {
+		bad("clickhouse.cluster", "%q is not a valid cluster name (letters, digits, _)", c.ClickHouse.Cluster)
 	}
 	if c.Batch.MaxRows <= 0 {
 		bad("batch.max_rows", "must be positive")

@@ -148,20 +148,60 @@ ORDER BY version`
 // It fails, applying nothing, if an applied migration's checksum differs
 // from the embedded one.
 func Migrate(ctx context.Context, db Execer) ([]Migration, error) {
+	return MigrateTarget(ctx, db, Target{})
+}
+
+// MigrateTarget is Migrate for a target that may be a cluster (see
+// Target). On a cluster, db must insert into Distributed tables
+// synchronously (insert_distributed_sync = 1), so that what it records is
+// readable at once.
+func MigrateTarget(ctx context.Context, db Execer, t Target) ([]Migration, error) {
 	ms, err := Migrations()
 	if err != nil {
 		return nil, err
 	}
-	return apply(ctx, db, ms)
+	if t.OnCluster() {
+		v, err := db.QueryStrings(ctx, "SELECT toString(toUInt32(splitByChar('.', version())[1]))")
+		if err != nil {
+			return nil, fmt.Errorf("read server version: %w", err)
+		}
+		major, _ := strconv.Atoi(v[0][0])
+		t.LocalWithoutComments = major < 19
+	}
+	return apply(ctx, db, ms, t)
 }
 
-func apply(ctx context.Context, db Execer, ms []Migration) ([]Migration, error) {
-	if err := db.Exec(ctx, migrationsTable); err != nil {
-		return nil, fmt.Errorf("create schema_migrations: %w", err)
+func apply(ctx context.Context, db Execer, ms []Migration, t Target) ([]Migration, error) {
+	managed := Managed(ms)
+	// Render everything first: a migration that cannot be rendered for
+	// the target fails before anything is applied.
+	rendered := make([][][]string, len(ms))
+	for i, m := range ms {
+		for j, st := range m.Statements {
+			r, err := t.Render(st, managed)
+			if err != nil {
+				return nil, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, j+1, err)
+			}
+			rendered[i] = append(rendered[i], r)
+		}
 	}
-	done, err := AppliedMigrations(ctx, db)
+	create, err := t.Render(migrationsTable, managed)
 	if err != nil {
 		return nil, err
+	}
+	// schema_migrations is created only when it cannot be read: on a
+	// cluster, ON CLUSTER DDL waits for every server, and a replica that
+	// is down must not stop logpipe run -migrate when nothing is pending.
+	done, err := AppliedMigrations(ctx, db)
+	if err != nil {
+		for _, st := range create {
+			if err := db.Exec(ctx, st); err != nil {
+				return nil, fmt.Errorf("create schema_migrations: %w", err)
+			}
+		}
+		if done, err = AppliedMigrations(ctx, db); err != nil {
+			return nil, err
+		}
 	}
 	byVersion := map[int]Applied{}
 	for _, a := range done {
@@ -173,13 +213,15 @@ func apply(ctx context.Context, db Execer, ms []Migration) ([]Migration, error) 
 		}
 	}
 	var applied []Migration
-	for _, m := range ms {
+	for k, m := range ms {
 		if _, ok := byVersion[m.Version]; ok {
 			continue
 		}
-		for i, st := range m.Statements {
-			if err := db.Exec(ctx, st); err != nil {
-				return applied, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
+		for i, sts := range rendered[k] {
+			for _, st := range sts {
+				if err := db.Exec(ctx, st); err != nil {
+					return applied, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
+				}
 			}
 		}
 		// INSERT ... SELECT: the server needs no data block from the client.
@@ -208,7 +250,7 @@ func apply(ctx context.Context, db Execer, ms []Migration) ([]Migration, error) 
 // Apply applies ms like Migrate applies the embedded migrations (for
 // tests and tools that bring their own).
 func Apply(ctx context.Context, db Execer, ms []Migration) ([]Migration, error) {
-	return apply(ctx, db, ms)
+	return apply(ctx, db, ms, Target{})
 }
 
 // LoadMigrations reads migrations from a directory of fsys.

@@ -12,6 +12,7 @@ import (
 	"net"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -29,12 +30,22 @@ type Options struct {
 	TLS         *tls.Config
 	// MaxOpenConns bounds the connections kept open; default 8.
 	MaxOpenConns int
+	// Cluster, when set, is the ClickHouse cluster the tables are spread
+	// over (schemas.Target): inserts into its Distributed tables are then
+	// synchronous (insert_distributed_sync = 1), so an acknowledged batch
+	// is on its shard, and the checks made when a partition is assigned
+	// (running inserts, watermarks) ask every server of the cluster.
+	Cluster string
 }
 
 // Conn is a connection pool to one ClickHouse server (or cluster entry).
 type Conn struct {
 	conn     driver.Conn
 	database string
+	opts     Options
+
+	mu      sync.Mutex
+	cluster []server // opened on first use, with Options.Cluster
 }
 
 // Open connects to ClickHouse and checks that the server answers.
@@ -56,6 +67,7 @@ func Open(ctx context.Context, o Options) (*Conn, error) {
 		MaxOpenConns:    o.MaxOpenConns,
 		MaxIdleConns:    o.MaxOpenConns,
 		ConnMaxLifetime: time.Hour,
+		Settings:        settings(o),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse %v: %w", o.Addr, err)
@@ -64,7 +76,14 @@ func Open(ctx context.Context, o Options) (*Conn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("clickhouse %v: %w", o.Addr, err)
 	}
-	return &Conn{conn: conn, database: o.Database}, nil
+	return &Conn{conn: conn, database: o.Database, opts: o}, nil
+}
+
+func settings(o Options) clickhouse.Settings {
+	if o.Cluster == "" {
+		return nil
+	}
+	return clickhouse.Settings{"insert_distributed_sync": 1}
 }
 
 // CreateDatabase creates the database if it is missing, using a
@@ -77,11 +96,18 @@ func CreateDatabase(ctx context.Context, o Options) error {
 		return err
 	}
 	defer c.Close()
-	return c.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(db))
+	q := "CREATE DATABASE IF NOT EXISTS " + quoteIdent(db)
+	if o.Cluster != "" {
+		q += " ON CLUSTER " + quoteIdent(o.Cluster)
+	}
+	return c.Exec(ctx, q)
 }
 
 // Close closes the pool.
-func (c *Conn) Close() error { return c.conn.Close() }
+func (c *Conn) Close() error {
+	c.closeServers()
+	return c.conn.Close()
+}
 
 // Database is the database the connection works in.
 func (c *Conn) Database() string { return c.database }
@@ -198,11 +224,16 @@ func Retryable(err error) bool {
 			241, // MEMORY_LIMIT_EXCEEDED
 			242, // TABLE_IS_READ_ONLY
 			252, // TOO_MANY_PARTS
+			225, // NO_ZOOKEEPER
+			279, // ALL_CONNECTION_TRIES_FAILED (a shard of a Distributed table is down)
 			285, // TOO_FEW_LIVE_REPLICAS
 			319, // UNKNOWN_STATUS_OF_INSERT
 			425, // SYSTEM_ERROR
 			999: // KEEPER_EXCEPTION
 			return true
+		case 1000: // POCO_EXCEPTION: retryable when it is the network
+			return strings.Contains(ex.Message, "Connection refused") || strings.Contains(ex.Message, "Timeout") ||
+				strings.Contains(ex.Message, "Net Exception") || strings.Contains(ex.Message, "Connection reset")
 		}
 		return false
 	}

@@ -44,19 +44,7 @@ func TestCrashLoop(t *testing.T) {
 	}
 	defer broker.Close()
 	ctx := context.Background()
-	var cdn, jobs []kafka.Message
-	for i := 0; i < records; i++ {
-		if i%4 == 0 {
-			jobs = append(jobs, kafka.Message{Key: []byte(fmt.Sprint(i % 13)), Value: []byte(fmt.Sprintf(
-				`{"time":"2026-11-20T01:%02d:%02dZ","job":"j%d","run_id":"r%d","event":"started"}`, i/60%60, i%60, i%10, i))})
-			continue
-		}
-		v := fmt.Sprintf(`{"timestamp":"2026-11-20T02:%02d:%02dZ","url":"/items/%d","response_status":200,"response_state":"HIT","client_ip":"192.0.2.%d"}`, i/60%60, i%60, i, i%200)
-		if i%997 == 0 {
-			v = "garbage " + fmt.Sprint(i)
-		}
-		cdn = append(cdn, kafka.Message{Key: []byte(fmt.Sprint(i % 17)), Value: []byte(v)})
-	}
+	cdn, jobs := testRecords(records)
 	if err := broker.Produce(ctx, "cdn", cdn...); err != nil {
 		t.Fatal(err)
 	}
@@ -76,14 +64,9 @@ streams:
   - {name: cdn, topic: cdn, format: fastly-json}
   - {name: jobs, topic: jobs, format: logpipe-job}
 `, broker.Addrs[0], srv.TCPAddr, db)), 0o600)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "run", "-config", cfg, "-migrate")
-		cmd.Env = append(os.Environ(), "LOGPIPE_HASH_KEY=crash-test-key-0123456789", "LOGPIPE_LOG_LEVEL=warn")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
+	logs := t.TempDir()
+	start := func(k int) *exec.Cmd {
+		return startLogged(t, filepath.Join(logs, fmt.Sprintf("run%d.log", k)), bin, []string{"LOGPIPE_HASH_KEY=crash-test-key-0123456789", "LOGPIPE_LOG_LEVEL=warn"}, "run", "-config", cfg, "-migrate")
 	}
 	if err := sink.CreateDatabase(ctx, sink.Options{Addr: []string{srv.TCPAddr}, Database: db}); err != nil {
 		t.Fatal(err)
@@ -100,18 +83,18 @@ streams:
 	}
 	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for k := 0; k < kills; k++ {
-		cmd := start()
+		cmd := start(k)
 		// Let it work until it has stored something new, then kill it at
 		// a random moment.
 		before, _ := stored()
-		waitFor(t, 60*time.Second, func() bool { n, _ := stored(); return n > before || n >= records })
+		waitFor(t, 120*time.Second, func() bool { n, _ := stored(); return n > before || n >= records })
 		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		n, d := stored()
 		t.Logf("kill %d: %d rows stored, %d distinct offsets", k+1, n, d)
 	}
-	cmd := start()
+	cmd := start(kills)
 	waitFor(t, 240*time.Second, func() bool { n, _ := stored(); return n >= records })
 	time.Sleep(time.Second) // anything duplicated would land now
 	cmd.Process.Signal(syscall.SIGTERM)
@@ -128,4 +111,23 @@ streams:
 		}
 	}
 	t.Logf("crash loop: %d records, %d kills, %d rows stored, 0 lost, 0 duplicated", records, kills, rows)
+}
+
+// testRecords returns n records spread over a CDN topic (Fastly JSON, one
+// in 997 garbage for the dead-letter table) and a job topic (one run per
+// record), keyed so that they spread over partitions.
+func testRecords(n int) (cdn, jobs []kafka.Message) {
+	for i := 0; i < n; i++ {
+		if i%4 == 0 {
+			jobs = append(jobs, kafka.Message{Key: []byte(fmt.Sprint(i % 13)), Value: []byte(fmt.Sprintf(
+				`{"time":"2026-11-20T01:%02d:%02dZ","job":"j%d","run_id":"r%d","event":"started"}`, i/60%60, i%60, i%10, i))})
+			continue
+		}
+		v := fmt.Sprintf(`{"timestamp":"2026-11-20T02:%02d:%02dZ","url":"/items/%d","response_status":200,"response_state":"HIT","client_ip":"192.0.2.%d"}`, i/60%60, i%60, i, i%200)
+		if i%997 == 0 {
+			v = "garbage " + fmt.Sprint(i)
+		}
+		cdn = append(cdn, kafka.Message{Key: []byte(fmt.Sprint(i % 17)), Value: []byte(v)})
+	}
+	return cdn, jobs
 }

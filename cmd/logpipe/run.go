@@ -48,6 +48,7 @@ func sinkOptions(cfg config.Config) sink.Options {
 		Password:    cfg.ClickHouse.Password,
 		DialTimeout: cfg.ClickHouse.DialTimeout,
 		TLS:         tlsCfg,
+		Cluster:     cfg.ClickHouse.Cluster,
 	}
 }
 
@@ -226,9 +227,16 @@ func consumeWith(ctx context.Context, cfg config.Config, p *pipeline.Pipeline, c
 
 func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	cluster := fs.String("cluster", "", "apply the migrations ON CLUSTER `name`: replicated local tables plus Distributed tables under the usual names (default: clickhouse.cluster from the config, else one server)")
 	cfg, err := loadClickHouseConfig(fs, args)
 	if err != nil {
 		return err
+	}
+	if *cluster != "" {
+		cfg.ClickHouse.Cluster = *cluster
+		if err := cfg.ValidateClickHouse(); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
 	}
 	if err := checkConfig(cfg, log); err != nil {
 		return err
@@ -247,7 +255,7 @@ func migrateDB(ctx context.Context, cfg config.Config, out io.Writer, log *slog.
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Close()
-	applied, err := schemas.Migrate(ctx, conn)
+	applied, err := schemas.MigrateTarget(ctx, conn, schemas.Target{Cluster: cfg.ClickHouse.Cluster, Database: cfg.ClickHouse.Database})
 	for _, m := range applied {
 		fmt.Fprintf(out, "applied %04d_%s\n", m.Version, m.Name)
 		log.Info("migration applied", "version", m.Version, "name", m.Name)

@@ -140,6 +140,38 @@ func openDB(t *testing.T, addr, db string) *sink.Conn {
 	return conn
 }
 
+// startLogged starts the logpipe binary with args, its output going to
+// logFile. The process is killed when the test ends, and the tail of its
+// log is printed if the test failed.
+func startLogged(t *testing.T, logFile, bin string, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	f, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile)
+			if len(b) > 4000 {
+				b = b[len(b)-4000:]
+			}
+			t.Logf("end of %s:\n%s", filepath.Base(logFile), b)
+		}
+	})
+	return cmd
+}
+
 func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)

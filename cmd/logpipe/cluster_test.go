@@ -1,0 +1,256 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/logpipe/logpipe/internal/chserver"
+	"github.com/logpipe/logpipe/internal/kafkabroker"
+	"github.com/logpipe/logpipe/sink"
+)
+
+// TestClusterEndToEnd runs two logpipe processes in one consumer group
+// against a real ClickHouse cluster (ZooKeeper and two servers, started
+// by deploy/local/cluster.sh) with the schema from migrate -cluster, in
+// both layouts, and breaks things mid-run:
+//
+//   - 2x1 (two shards): one consumer is killed with SIGKILL and restarted
+//     (its partitions move to the other and back), and shard 2 is stopped
+//     for a while (inserts bound for it retry; nothing else stalls);
+//   - 1x2 (one shard, two replicas): the replica logpipe connects to is
+//     stopped (logpipe fails over to the other), a consumer is killed and
+//     restarted while it is down, then the replica comes back and catches
+//     up by replication.
+//
+// At the end the Distributed tables hold every record exactly once, each
+// Kafka partition's rows are on one shard, and both replicas hold all.
+func TestClusterEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts ZooKeeper and two ClickHouse servers")
+	}
+	if os.Getenv(chserver.EnvSkip) != "" {
+		t.Skipf("%s is set", chserver.EnvSkip)
+	}
+	bin := buildBinary(t)
+	for _, layout := range []string{"2x1", "1x2"} {
+		t.Run(layout, func(t *testing.T) { clusterRun(t, bin, layout) })
+	}
+}
+
+func clusterRun(t *testing.T, bin, layout string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	c, err := chserver.StartCluster(ctx, t.TempDir(), layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	s1, s2 := c.Servers[0], c.Servers[1]
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, s := range c.Servers {
+				out, err := s.Query(context.Background(), "SELECT query_id, elapsed, substring(query, 1, 120) FROM system.processes")
+				t.Logf("on failure, processes on %s: %v\n%s", s.TCPAddr, err, out)
+				out, err = s.Query(context.Background(), "SELECT table, inserts_in_queue, queue_size, log_max_index, log_pointer, is_readonly, is_session_expired FROM system.replicas")
+				t.Logf("on failure, replicas on %s: %v\n%s", s.TCPAddr, err, out)
+			}
+		}
+	})
+
+	const records = 24_000
+	broker, err := kafkabroker.Start(kafkabroker.Options{Partitions: 4, Topics: []string{"cdn", "jobs"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	cdn, jobs := testRecords(records)
+	if err := broker.Produce(ctx, "cdn", cdn...); err != nil {
+		t.Fatal(err)
+	}
+	if err := broker.Produce(ctx, "jobs", jobs...); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	if d := os.Getenv("LOGPIPE_TEST_LOGS"); d != "" {
+		dir = d // keep the processes' logs
+	}
+	cfg := filepath.Join(dir, "logpipe.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+kafka: {brokers: [%q], group: cluster, session_timeout: 6s, rebalance_timeout: 10s}
+clickhouse: {addr: [%q, %q], database: logs, cluster: logpipe, insert_timeout: 20s}
+batch: {max_rows: 1000, max_age: 100ms, retry_max: 2s}
+streams:
+  - {name: cdn, topic: cdn, format: fastly-json}
+  - {name: jobs, topic: jobs, format: logpipe-job}
+`, broker.Addrs[0], s1.TCPAddr, s2.TCPAddr)), 0o600)
+	env := []string{"LOGPIPE_HASH_KEY=cluster-test-key-0123456789", "LOGPIPE_LOG_LEVEL=" + cmp.Or(os.Getenv("LOGPIPE_TEST_LOG_LEVEL"), "warn")}
+
+	if out, err := runLogged(ctx, bin, env, "migrate", "-config", cfg); err != nil || !strings.Contains(out, "applied 0001_core") {
+		t.Fatalf("migrate on the cluster: %v\n%s", err, out)
+	}
+	if out, err := runLogged(ctx, bin, env, "migrate", "-config", cfg); err != nil || !strings.Contains(out, "schema is up to date") {
+		t.Fatalf("second migrate: %v\n%s", err, out)
+	}
+
+	conn, err := sink.Open(ctx, sink.Options{Addr: []string{s1.TCPAddr, s2.TCPAddr}, Database: "logs", DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stored := func() (rows, distinct int) {
+		q := "SELECT toString((SELECT count() FROM cdn_requests) + (SELECT count() FROM job_events) + (SELECT count() FROM ingest_errors)), " +
+			"toString((SELECT uniqExact(_partition, _offset) FROM cdn_requests) + (SELECT uniqExact(_partition, _offset) FROM job_events) + (SELECT uniqExact(_partition, _offset) FROM ingest_errors))"
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		r, err := conn.QueryStrings(qctx, q)
+		if err != nil {
+			return -1, -1
+		}
+		rows, _ = strconv.Atoi(r[0][0])
+		distinct, _ = strconv.Atoi(r[0][1])
+		return rows, distinct
+	}
+	progress := func(limit time.Duration) {
+		t.Helper()
+		before, _ := stored()
+		waitFor(t, limit, func() bool { n, _ := stored(); return n > before+500 || n >= records })
+	}
+
+	start := func(name string) *proc {
+		return &proc{startLogged(t, filepath.Join(dir, name+".log"), bin, env, "run", "-config", cfg)}
+	}
+	a, b := start("a1"), start("b")
+	waitMembers(t, broker.Addrs[0], "cluster", 2)
+	progress(120 * time.Second)
+
+	switch layout {
+	case "2x1":
+		a.kill()
+		a = start("a2")
+		progress(120 * time.Second)
+		if err := s2.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+		if err := s2.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	case "1x2":
+		if err := s1.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		progress(120 * time.Second) // writes go on through the other replica
+		// A consumer dies while the replica is down: its partitions may
+		// have to wait for the replica (parts only it holds), never be
+		// stored twice.
+		a.kill()
+		a = start("a2")
+		time.Sleep(8 * time.Second)
+		if err := s1.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 240*time.Second, func() bool { n, _ := stored(); return n >= records })
+	time.Sleep(time.Second) // anything duplicated would land now
+	a.stop(t)
+	b.stop(t)
+	rows, distinct := stored()
+	if rows != records || distinct != records {
+		t.Fatalf("%s: %d rows, %d distinct offsets through the Distributed tables; want %d each (lost %d, duplicated %d)",
+			layout, rows, distinct, records, records-distinct, rows-distinct)
+	}
+	if r, err := conn.QueryStrings(ctx, "SELECT toString(count()) FROM job_runs"); err != nil || r[0][0] != strconv.Itoa(len(jobs)) {
+		t.Errorf("job_runs through the cluster: %v %v, want %d runs", r, err, len(jobs))
+	}
+
+	local := func(s *chserver.Server, q string) string {
+		out, err := s.Query(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return strings.TrimSpace(out)
+	}
+	const localCount = "SELECT (SELECT count() FROM logs.cdn_requests_local) + (SELECT count() FROM logs.job_events_local) + (SELECT count() FROM logs.ingest_errors_local)"
+	switch layout {
+	case "2x1":
+		// Each batch is one partition's, sharded by partition: a Kafka
+		// partition's rows live on exactly one shard.
+		const parts = "SELECT arrayStringConcat(groupArray(p), ' ') FROM (SELECT DISTINCT concat(toString(_topic), '/', toString(_partition)) AS p FROM (SELECT _topic, _partition FROM logs.cdn_requests_local UNION ALL SELECT _topic, _partition FROM logs.job_events_local) ORDER BY p)"
+		p1, p2 := strings.Fields(local(s1, parts)), strings.Fields(local(s2, parts))
+		if len(p1) == 0 || len(p2) == 0 {
+			t.Errorf("shards hold partitions %v and %v: want both some", p1, p2)
+		}
+		all := append(append([]string{}, p1...), p2...)
+		sort.Strings(all)
+		for i := 1; i < len(all); i++ {
+			if all[i] == all[i-1] {
+				t.Errorf("partition %s has rows on both shards", all[i])
+			}
+		}
+		n1, _ := strconv.Atoi(local(s1, localCount))
+		n2, _ := strconv.Atoi(local(s2, localCount))
+		if n1+n2 != records {
+			t.Errorf("shards hold %d + %d rows, want %d in all", n1, n2, records)
+		}
+	case "1x2":
+		// The replica that was down catches up by replication.
+		deadline := time.Now().Add(60 * time.Second)
+		for local(s1, localCount) != strconv.Itoa(records) && time.Now().Before(deadline) {
+			time.Sleep(500 * time.Millisecond)
+		}
+		if n1, n2 := local(s1, localCount), local(s2, localCount); n1 != strconv.Itoa(records) || n2 != strconv.Itoa(records) {
+			t.Errorf("replicas hold %s and %s rows, want %d each", n1, n2, records)
+		}
+	}
+	t.Logf("%s: %d records through 2 consumers, a kill -9 and a server stop: %d rows, 0 lost, 0 duplicated", layout, records, rows)
+}
+
+// waitMembers waits until the consumer group is stable with n members, so
+// that what a test breaks next happens to a settled group.
+func waitMembers(t *testing.T, broker, group string, n int) {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 5 * time.Second}
+	waitFor(t, 120*time.Second, func() bool {
+		r, err := client.DescribeGroups(context.Background(), &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+		return err == nil && len(r.Groups) == 1 && r.Groups[0].GroupState == "Stable" && len(r.Groups[0].Members) == n
+	})
+}
+
+// proc is a logpipe process started by a test.
+type proc struct{ cmd *exec.Cmd }
+
+// kill ends it with SIGKILL, as a crash would.
+func (p *proc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.cmd.Wait()
+}
+
+// stop ends it with SIGTERM and checks that it exits 0.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.cmd.Wait(); err != nil {
+		t.Errorf("logpipe after SIGTERM: %v", err)
+	}
+}
+
+// runLogged runs the logpipe binary to the end and returns its output.
+func runLogged(ctx context.Context, bin string, env []string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
