@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/metrics"
@@ -92,7 +94,9 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if len(rules) > 0 {
+	if len(rules) > 0 && cfg.ClickHouse.Cluster != "" {
+		log.Warn("retention.tables is ignored on a cluster (not cluster-aware yet)", "cluster", cfg.ClickHouse.Cluster)
+	} else if len(rules) > 0 {
 		interval := cfg.Retention.Interval
 		if interval <= 0 {
 			interval = time.Hour
@@ -127,7 +131,16 @@ func serveMetrics(cfg config.Config, conn *sink.Conn, p *pipeline.Pipeline, c *i
 	if err := m.Pipeline(&p.Stats); err != nil {
 		return nil, err
 	}
-	if err := m.Register(metrics.NewLag(cfg.Kafka.Brokers, cfg.Kafka.Group, p.Topics(), log)); err != nil {
+	lag := metrics.NewLag(cfg.Kafka.Brokers, cfg.Kafka.Group, p.Topics(), log)
+	// The lag is read with the consumer's own TLS and SASL settings.
+	d, err := kafkaDialer(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	if d != nil {
+		lag.Client.Transport = &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism, DialTimeout: d.Timeout}
+	}
+	if err := m.Register(lag); err != nil {
 		return nil, err
 	}
 	return metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn), metrics.ConsumerCheck(c)), log)

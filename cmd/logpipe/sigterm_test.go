@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -158,18 +159,38 @@ func startLogged(t *testing.T, logFile, bin string, env []string, args ...string
 	f.Close()
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
+			if t.Failed() {
+				// A still-running process prints where each goroutine
+				// is (SIGQUIT), for whoever reads the failure.
+				cmd.Process.Signal(syscall.SIGQUIT)
+				time.Sleep(time.Second)
+			}
 			cmd.Process.Kill()
 			cmd.Wait()
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(logFile)
-			if len(b) > 4000 {
+			if i := bytes.Index(b, []byte("SIGQUIT")); i >= 0 {
+				b = pipelineStacks(b[i:])
+			} else if len(b) > 4000 {
 				b = b[len(b)-4000:]
 			}
 			t.Logf("end of %s:\n%s", filepath.Base(logFile), b)
 		}
 	})
 	return cmd
+}
+
+// pipelineStacks keeps the goroutines of a Go stack dump that are in
+// logpipe's own packages.
+func pipelineStacks(dump []byte) []byte {
+	var out [][]byte
+	for _, g := range bytes.Split(dump, []byte("\n\n")) {
+		if bytes.Contains(g, []byte("logpipe/logpipe/")) {
+			out = append(out, g)
+		}
+	}
+	return bytes.Join(out, []byte("\n\n"))
 }
 
 func waitFor(t *testing.T, limit time.Duration, ok func() bool) {

@@ -622,6 +622,9 @@ func TestConfigMapLoadsThroughConfig(t *testing.T) {
 			t.Errorf("clickhouse.addr %s is not %s:9000", a, svc)
 		}
 	}
+	if cl := chi.Spec.Configuration.Clusters; len(cl) == 0 || cfg.ClickHouse.Cluster != cl[0].Name {
+		t.Errorf("clickhouse.cluster %q is not the ClickHouseInstallation's cluster", cfg.ClickHouse.Cluster)
+	}
 	if _, ok := chi.Spec.Configuration.Users[cfg.ClickHouse.User+"/password"]; !ok {
 		t.Errorf("ClickHouseInstallation %s defines no password for user %s", chi.Name, cfg.ClickHouse.User)
 	}
@@ -1045,11 +1048,6 @@ func TestContainerArgsMatchTheBinary(t *testing.T) {
 			}
 			name, _, _ = strings.Cut(strings.TrimPrefix(name, "-"), "=")
 			if defined[name] {
-				continue
-			}
-			if args[0] == "migrate" && name == "cluster" {
-				// Being added to migrate (issue 8) on another branch.
-				t.Logf("%s: logpipe migrate does not define -cluster yet on this branch", what)
 				continue
 			}
 			t.Errorf("%s: logpipe %s has no flag -%s (defined: %v)", what, args[0], name, defined)
