@@ -188,7 +188,9 @@ func (c *Consumer) consume(gctx context.Context, claim *Claim, h Handler) {
 		MaxBytes:      c.cfg.FetchMaxBytes,
 		MaxWait:       c.cfg.FetchMaxWait,
 		QueueCapacity: 1024,
-		ErrorLogger:   kafka.LoggerFunc(func(msg string, args ...any) { c.log.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) }),
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			c.log.Warn("kafka reader: "+fmt.Sprintf(msg, args...), "topic", claim.Topic, "partition", claim.Partition)
+		}),
 	})
 	defer reader.Close()
 	if err := reader.SetOffset(claim.StartOffset); err != nil {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/transform"
 )
 
 // TestClusterEndToEnd runs two logpipe processes in one consumer group
@@ -214,6 +216,28 @@ streams:
 		if n1, n2 := local(s1, localCount), local(s2, localCount); n1 != strconv.Itoa(records) || n2 != strconv.Itoa(records) {
 			t.Errorf("replicas hold %s and %s rows, want %d each", n1, n2, records)
 		}
+	}
+	// A retried INSERT sends the identical block: when the first attempt
+	// did land (a timeout after the server stored it), the replicated
+	// table drops the second.
+	b1 := sink.NewJobEvents()
+	for i := range 50 {
+		b1.Append(&transform.JobEvent{Time: time.Date(2026, 11, 21, 3, 0, i, 0, time.UTC), Job: "retry", RunID: "r", Event: "heartbeat"},
+			sink.Meta{Topic: "retry", Partition: 0, Offset: int64(i)}, time.Date(2026, 11, 21, 3, 1, 0, 0, time.UTC), 10)
+	}
+	wconn, err := sink.Open(ctx, sink.Options{Addr: []string{s1.TCPAddr, s2.TCPAddr}, Database: "logs", Cluster: "logpipe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wconn.Close()
+	w := sink.NewWriter(wconn, slog.New(slog.DiscardHandler))
+	for range 2 {
+		if err := w.Insert(ctx, b1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := conn.QueryStrings(ctx, "SELECT toString(count()) FROM job_events WHERE job = 'retry'"); err != nil || r[0][0] != "50" {
+		t.Errorf("the same block inserted twice: %v %v rows, want 50 (de-duplicated)", r, err)
 	}
 	t.Logf("%s: %d records through 2 consumers, a kill -9 and a server stop: %d rows, 0 lost, 0 duplicated", layout, records, rows)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -65,8 +67,11 @@ streams:
   - {name: jobs, topic: jobs, format: logpipe-job}
 `, broker.Addrs[0], srv.TCPAddr, db)), 0o600)
 	logs := t.TempDir()
+	if d := os.Getenv("LOGPIPE_TEST_LOGS"); d != "" {
+		logs = d // keep the processes' logs
+	}
 	start := func(k int) *exec.Cmd {
-		return startLogged(t, filepath.Join(logs, fmt.Sprintf("run%d.log", k)), bin, []string{"LOGPIPE_HASH_KEY=crash-test-key-0123456789", "LOGPIPE_LOG_LEVEL=warn"}, "run", "-config", cfg, "-migrate")
+		return startLogged(t, filepath.Join(logs, fmt.Sprintf("run%d.log", k)), bin, []string{"LOGPIPE_HASH_KEY=crash-test-key-0123456789", "LOGPIPE_LOG_LEVEL=" + cmp.Or(os.Getenv("LOGPIPE_TEST_LOG_LEVEL"), "warn")}, "run", "-config", cfg, "-migrate")
 	}
 	if err := sink.CreateDatabase(ctx, sink.Options{Addr: []string{srv.TCPAddr}, Database: db}); err != nil {
 		t.Fatal(err)
@@ -95,7 +100,14 @@ streams:
 		t.Logf("kill %d: %d rows stored, %d distinct offsets", k+1, n, d)
 	}
 	cmd := start(kills)
-	waitFor(t, 240*time.Second, func() bool { n, _ := stored(); return n >= records })
+	for deadline := time.Now().Add(240 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if n, _ := stored(); n >= records {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not every record stored within 240 s after the last restart; per partition:\n%s", partitionReport(ctx, conn, broker.Addrs[0], "crash"))
+		}
+	}
 	time.Sleep(time.Second) // anything duplicated would land now
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
@@ -111,6 +123,48 @@ streams:
 		}
 	}
 	t.Logf("crash loop: %d records, %d kills, %d rows stored, 0 lost, 0 duplicated", records, kills, rows)
+}
+
+// partitionReport tells, per Kafka partition, what ClickHouse stores of it
+// (rows, highest offset, watermarks) and where the group's committed offset
+// and the partition's end are: what a stuck or lossy run needs explained.
+func partitionReport(ctx context.Context, conn *sink.Conn, broker, group string) string {
+	var b strings.Builder
+	rows, err := conn.QueryStrings(ctx, `SELECT _topic, toString(_partition), toString(count()), toString(max(_offset)) FROM
+		(SELECT _topic, _partition, _offset FROM cdn_requests UNION ALL SELECT _topic, _partition, _offset FROM job_events UNION ALL SELECT _topic, _partition, _offset FROM ingest_errors)
+		GROUP BY _topic, _partition ORDER BY _topic, _partition`)
+	fmt.Fprintf(&b, "stored (topic, partition, rows, max offset): %v %v\n", rows, err)
+	rows, err = conn.QueryStrings(ctx, "SELECT target, _topic, toString(_partition), toString(maxMerge(max_offset)) FROM ingest_watermarks GROUP BY target, _topic, _partition ORDER BY 2, 3, 1")
+	fmt.Fprintf(&b, "watermarks: %v %v\n", rows, err)
+	rows, err = conn.QueryStrings(ctx, "SELECT query_id, toString(elapsed) FROM system.processes WHERE query_id LIKE 'logpipe:%'")
+	fmt.Fprintf(&b, "inserts running: %v %v\n", rows, err)
+	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 5 * time.Second}
+	parts := map[string][]int{"cdn": {0, 1, 2}, "jobs": {0, 1, 2}}
+	if r, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: parts}); err != nil {
+		fmt.Fprintf(&b, "committed: %v\n", err)
+	} else {
+		for topic, ps := range r.Topics {
+			for _, p := range ps {
+				fmt.Fprintf(&b, "committed %s/%d: %d\n", topic, p.Partition, p.CommittedOffset)
+			}
+		}
+	}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for topic, ps := range parts {
+		for _, p := range ps {
+			req.Topics[topic] = append(req.Topics[topic], kafka.LastOffsetOf(p))
+		}
+	}
+	if r, err := client.ListOffsets(ctx, req); err != nil {
+		fmt.Fprintf(&b, "end offsets: %v\n", err)
+	} else {
+		for topic, ps := range r.Topics {
+			for _, p := range ps {
+				fmt.Fprintf(&b, "end %s/%d: %d\n", topic, p.Partition, p.LastOffset)
+			}
+		}
+	}
+	return b.String()
 }
 
 // testRecords returns n records spread over a CDN topic (Fastly JSON, one

@@ -170,11 +170,14 @@ func startLogged(t *testing.T, logFile, bin string, env []string, args ...string
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(logFile)
+			var stacks []byte
 			if i := bytes.Index(b, []byte("SIGQUIT")); i >= 0 {
-				b = pipelineStacks(b[i:])
-			} else if len(b) > 4000 {
+				b, stacks = b[:i], pipelineStacks(b[i:])
+			}
+			if len(b) > 4000 {
 				b = b[len(b)-4000:]
 			}
+			b = append(b, stacks...)
 			t.Logf("end of %s:\n%s", filepath.Base(logFile), b)
 		}
 	})
