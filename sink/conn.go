@@ -30,6 +30,11 @@ type Options struct {
 	TLS         *tls.Config
 	// MaxOpenConns bounds the connections kept open; default 8.
 	MaxOpenConns int
+	// ReadTimeout bounds waiting for the server when the context has no
+	// deadline, the handshake of a new connection included (a server that
+	// is shutting down may accept connections and never answer them);
+	// default 5 minutes.
+	ReadTimeout time.Duration
 	// Cluster, when set, is the ClickHouse cluster the tables are spread
 	// over (schemas.Target): inserts into its Distributed tables are then
 	// synchronous (insert_distributed_sync = 1), so an acknowledged batch
@@ -67,6 +72,7 @@ func Open(ctx context.Context, o Options) (*Conn, error) {
 		MaxOpenConns:    o.MaxOpenConns,
 		MaxIdleConns:    o.MaxOpenConns,
 		ConnMaxLifetime: time.Hour,
+		ReadTimeout:     o.ReadTimeout,
 		Settings:        settings(o),
 	})
 	if err != nil {

@@ -81,7 +81,11 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 			return err
 		}
 	}
-	conn, err := sink.Open(ctx, sinkOptions(cfg))
+	o := sinkOptions(cfg)
+	// No wait on the server may outlast one INSERT attempt, the
+	// handshake of a new connection included.
+	o.ReadTimeout = cfg.ClickHouse.InsertTimeout
+	conn, err := sink.Open(ctx, o)
 	if err != nil {
 		return err
 	}
