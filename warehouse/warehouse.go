@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
 )
 
@@ -22,6 +23,11 @@ type Warehouse struct {
 	db   string
 	// Now is the clock (injectable for tests).
 	Now func() time.Time
+	// Cluster, when set, is the ClickHouse cluster the tables are spread
+	// over (schemas.Target): retention then lists the partitions of each
+	// table's TABLE_local parts on every shard and drops them ON CLUSTER
+	// (a replicated table drops on all its replicas).
+	Cluster string
 }
 
 // New returns a Warehouse for the connection's database.
@@ -70,9 +76,15 @@ func (w *Warehouse) Retention(ctx context.Context, rules map[string]time.Duratio
 	sort.Strings(tables)
 	for _, table := range tables {
 		keep := rules[table]
+		parts, local, on := "system.parts", table, ""
+		if w.Cluster != "" {
+			// One replica of every shard: rows and bytes are the
+			// cluster's (not counting copies).
+			parts, local, on = fmt.Sprintf("cluster(%s, system, parts)", quote(w.Cluster)), table+schemas.LocalSuffix, " ON CLUSTER "+ident(w.Cluster)
+		}
 		rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(
-			"SELECT partition, toString(sum(rows)), toString(sum(bytes_on_disk)), any(partition_id) FROM system.parts WHERE active AND database = %s AND table = %s GROUP BY partition ORDER BY partition",
-			quote(w.db), quote(table)))
+			"SELECT partition, toString(sum(rows)), toString(sum(bytes_on_disk)), any(partition_id) FROM %s WHERE active AND database = %s AND table = %s GROUP BY partition ORDER BY partition",
+			parts, quote(w.db), quote(local)))
 		if err != nil {
 			return out, fmt.Errorf("retention: parts of %s: %w", table, err)
 		}
@@ -88,7 +100,7 @@ func (w *Warehouse) Retention(ctx context.Context, rules map[string]time.Duratio
 			b, _ := strconv.ParseUint(r[2], 10, 64)
 			p := Partition{Table: table, Partition: r[0], ID: r[3], Rows: n, Bytes: b, Newest: end.Add(-time.Second)}
 			if apply {
-				if err := w.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s DROP PARTITION ID %s", ident(w.db), ident(table), quote(r[3]))); err != nil {
+				if err := w.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", ident(w.db), ident(local), on, quote(r[3]))); err != nil {
 					return out, fmt.Errorf("retention: drop partition %s of %s: %w", r[0], table, err)
 				}
 				p.Dropped = true

@@ -98,14 +98,14 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if len(rules) > 0 && cfg.ClickHouse.Cluster != "" {
-		log.Warn("retention.tables is ignored on a cluster (not cluster-aware yet)", "cluster", cfg.ClickHouse.Cluster)
-	} else if len(rules) > 0 {
+	if len(rules) > 0 {
 		interval := cfg.Retention.Interval
 		if interval <= 0 {
 			interval = time.Hour
 		}
-		go warehouse.New(conn).Run(ctx, rules, interval, func(ps []warehouse.Partition, err error) {
+		wh := warehouse.New(conn)
+		wh.Cluster = cfg.ClickHouse.Cluster
+		go wh.Run(ctx, rules, interval, func(ps []warehouse.Partition, err error) {
 			for _, p := range ps {
 				log.Info("retention: partition dropped", "table", p.Table, "partition", p.Partition, "rows", p.Rows)
 			}

@@ -36,7 +36,9 @@ func openWarehouse(ctx context.Context, cfg config.Config) (*warehouse.Warehouse
 	if err != nil {
 		return nil, nil, err
 	}
-	return warehouse.New(conn), conn, nil
+	w := warehouse.New(conn)
+	w.Cluster = cfg.ClickHouse.Cluster
+	return w, conn, nil
 }
 
 // cmdRetention shows (and with -apply drops) the partitions past each
@@ -46,9 +48,6 @@ func cmdRetention(ctx context.Context, args []string, stdout io.Writer, log *slo
 	apply := fs.Bool("apply", false, "drop the partitions (default: only show them)")
 	cfg, err := loadClickHouseConfig(fs, args)
 	if err != nil {
-		return err
-	}
-	if err := notOnCluster(cfg, "retention"); err != nil {
 		return err
 	}
 	rules, err := retentionRules(cfg)
@@ -104,6 +103,13 @@ func tableRows(ctx context.Context, w *warehouse.Warehouse, all bool, window tim
 		var err error
 		if managed, err = managedTables(); err != nil {
 			return nil, nil, err
+		}
+		if w.Cluster != "" {
+			// The per-server parts of the Distributed tables, as this
+			// server holds them.
+			for t := range managed {
+				managed[t+schemas.LocalSuffix] = true
+			}
 		}
 	}
 	ts, err := w.Tables(ctx, managed, window)
@@ -250,5 +256,5 @@ func notOnCluster(cfg config.Config, cmd string) error {
 	if cfg.ClickHouse.Cluster == "" {
 		return nil
 	}
-	return fmt.Errorf("%s: not cluster-aware yet and clickhouse.cluster is %q: drop old partitions with ALTER TABLE t_local ON CLUSTER %s DROP PARTITION ... (docs/operations.md, Cluster and Kubernetes)", cmd, cfg.ClickHouse.Cluster, cfg.ClickHouse.Cluster)
+	return fmt.Errorf("%s: not cluster-aware yet and clickhouse.cluster is %q: rename or drop the TABLE_local tables ON CLUSTER %s by hand, then the Distributed one (docs/operations.md, Cluster and Kubernetes)", cmd, cfg.ClickHouse.Cluster, cfg.ClickHouse.Cluster)
 }
