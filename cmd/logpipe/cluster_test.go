@@ -217,6 +217,15 @@ streams:
 			t.Errorf("replicas hold %s and %s rows, want %d each", n1, n2, records)
 		}
 	}
+	// The warehouse commands on a cluster: tables shows the local parts,
+	// retire refuses (not cluster-aware).
+	if out, err := runLogged(ctx, bin, env, "tables", "-config", cfg); err != nil || !strings.Contains(out, "cdn_requests_local") || !strings.Contains(out, "Distributed") {
+		t.Errorf("tables on the cluster: %v\n%s", err, out)
+	}
+	if out, err := runLogged(ctx, bin, env, "retire", "-config", cfg, "cdn_config_changes"); err == nil || !strings.Contains(out, "not cluster-aware") {
+		t.Errorf("retire on the cluster: want a refusal, got %v\n%s", err, out)
+	}
+
 	// A retried INSERT sends the identical block: when the first attempt
 	// did land (a timeout after the server stored it), the replicated
 	// table drops the second.
