@@ -19,6 +19,7 @@ import (
 
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
+	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/transform"
 )
@@ -236,6 +237,31 @@ streams:
 	for i, s := range c.Servers {
 		if got := local(s, "SELECT count() FROM logs.job_runs"); got != strconv.Itoa(len(jobs)) {
 			t.Errorf("job_runs through server %d: %s runs, want %d", i+1, got, len(jobs))
+		}
+	}
+	// Every catalogue query runs on the cluster, over the Distributed
+	// tables and views (a subquery on a Distributed table inside a
+	// distributed query is refused by default: none may need that).
+	qs, err := schemas.Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		params := map[string]string{}
+		for _, p := range q.Params {
+			if p.Default == "" {
+				params[p.Name] = map[string]string{"String": "j1", "DateTime": "2026-11-19 00:00:00", "Date": "2026-11-19", "UInt64": "1", "Int64": "1", "Float64": "1"}[p.Type]
+			}
+		}
+		if _, ok := params["until"]; ok {
+			params["until"] = "2026-11-21 00:00:00"
+		}
+		sql, err := q.Render(params)
+		if err == nil {
+			_, _, err = conn.Query(ctx, sql)
+		}
+		if err != nil {
+			t.Errorf("catalogue query %s on the cluster: %v", q.Name, err)
 		}
 	}
 	// The warehouse commands on a cluster: tables shows the local parts,
