@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -32,6 +33,15 @@ func (w *Warehouse) Retire(ctx context.Context, table string, quiet time.Duratio
 	if strings.Contains(table, retiredMark) {
 		return "", fmt.Errorf("retire %s: already retired", table)
 	}
+	deps, err := w.Dependents(ctx, table)
+	if err != nil {
+		return "", err
+	}
+	if len(deps) > 0 {
+		// A renamed table breaks the views on it, and a materialized
+		// view whose target is gone fails every INSERT into its source.
+		return "", fmt.Errorf("retire %s: refused, views depend on it: %s (retire or drop them first)", table, strings.Join(deps, ", "))
+	}
 	u, err := w.Usage(ctx, table, quiet)
 	if err != nil {
 		return "", err
@@ -46,6 +56,27 @@ func (w *Warehouse) Retire(ctx context.Context, table string, quiet time.Duratio
 	}
 	evidence := fmt.Sprintf("no reads in the %s before %s", quiet, now.Format(time.DateTime))
 	return name, w.record(ctx, now, table, name, "rename", by, reason, evidence)
+}
+
+// Dependents lists the views and materialized views of the database that
+// read table or write into it.
+func (w *Warehouse) Dependents(ctx context.Context, table string) ([]string, error) {
+	rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(`
+SELECT DISTINCT name FROM (
+    SELECT arrayJoin(dependencies_table) AS name FROM system.tables WHERE database = %[1]s AND name = %[2]s
+    UNION ALL
+    SELECT name FROM system.tables
+    WHERE database = %[1]s AND engine IN ('View', 'MaterializedView') AND name != %[2]s
+      AND match(create_table_query, %[3]s)
+) ORDER BY name`, quote(w.db), quote(table), quote(`(^|[^A-Za-z0-9_.`+"`"+`])(`+regexp.QuoteMeta(w.db)+`\.)?`+"`?"+regexp.QuoteMeta(table)+"`?"+`([^A-Za-z0-9_]|$)`)))
+	if err != nil {
+		return nil, fmt.Errorf("views on %s: %w", table, err)
+	}
+	out := make([]string, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r[0])
+	}
+	return out, nil
 }
 
 // Restore renames a retired table back to its name.

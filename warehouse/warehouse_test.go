@@ -234,3 +234,43 @@ func TestMigrationSchedulesRetirement(t *testing.T) {
 		t.Errorf("after retiring, scheduled = %q, want none", got)
 	}
 }
+
+// TestRetireRefusesTablesWithViews: a table that views read or that a
+// materialized view writes into is not renamed (it would break the views,
+// or every INSERT into the view's source).
+func TestRetireRefusesTablesWithViews(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs ClickHouse")
+	}
+	conn, _ := fresh(t)
+	ctx := context.Background()
+	w := warehouse.New(conn)
+	tests := []struct {
+		table string
+		want  []string
+	}{
+		{"cdn_requests", []string{"cdn_hourly_mv", "cdn_requests_watermark_mv"}},             // read by materialized views
+		{"cdn_hourly_state", []string{"cdn_config_versions", "cdn_hourly", "cdn_hourly_mv"}}, // written by one, read by views
+		{"job_schedules", nil}, // only logpipe itself reads it
+	}
+	for _, tt := range tests {
+		deps, err := w.Dependents(ctx, tt.table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(deps, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("Dependents(%s) = %v, want %v", tt.table, deps, tt.want)
+		}
+		if len(tt.want) == 0 {
+			continue
+		}
+		_, err = w.Retire(ctx, tt.table, time.Hour, "test", "")
+		if err == nil || !strings.Contains(err.Error(), "views depend on it: "+strings.Join(tt.want, ", ")) {
+			t.Errorf("Retire(%s) = %v, want a refusal naming %v", tt.table, err, tt.want)
+		}
+		r, _ := conn.QueryStrings(ctx, "SELECT toString(count()) FROM system.tables WHERE database = currentDatabase() AND name = '"+tt.table+"'")
+		if r[0][0] != "1" {
+			t.Errorf("%s was renamed after all", tt.table)
+		}
+	}
+}
