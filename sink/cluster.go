@@ -121,3 +121,14 @@ func (c *Conn) closeServers() {
 	}
 	c.cluster = nil
 }
+
+// EachServer runs fn against every server of the connection's cluster
+// (servers that cannot be reached are skipped while another replica of
+// their shard answers), or against the connection itself when it names
+// no cluster.
+func (c *Conn) EachServer(ctx context.Context, fn func(context.Context, *Conn) error) error {
+	if c.opts.Cluster == "" {
+		return fn(ctx, c)
+	}
+	return c.eachServer(ctx, fn)
+}

@@ -17,6 +17,7 @@ import (
 // TestRetentionOnCluster drops old partitions of the replicated local
 // tables on a real cluster (ZooKeeper + two servers), in both layouts: on
 // two shards every shard loses them, on two replicas both replicas do.
+// Then it retires, restores and drops a table there.
 func TestRetentionOnCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts ZooKeeper and two ClickHouse servers")
@@ -104,6 +105,51 @@ func TestRetentionOnCluster(t *testing.T) {
 			if err != nil || r[0][0] != "40" {
 				t.Errorf("Distributed table after retention: %v %v, want 40 rows", r, err)
 			}
+
+			// Retirement on the cluster: the Distributed table and its
+			// local part are renamed together on every server, restored
+			// together, and dropped together after the grace period.
+			names := func(s *chserver.Server) string {
+				out, err := s.Query(ctx, "SELECT arrayStringConcat(groupArray(name), ',') FROM (SELECT name FROM system.tables WHERE database = 'wh' AND startsWith(name, 'job_schedules') ORDER BY name)")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return strings.TrimSpace(out)
+			}
+			expect := func(step, want string) {
+				t.Helper()
+				for i, s := range c.Servers {
+					if got := names(s); got != want {
+						t.Errorf("%s: server %d has %q, want %q", step, i+1, got, want)
+					}
+				}
+			}
+			if _, err := w.Retire(ctx, "cdn_hourly_state", 24*time.Hour, "test", ""); err == nil || !strings.Contains(err.Error(), "cdn_hourly_mv") {
+				t.Errorf("retiring a table a materialized view writes into (through its local part): %v, want a refusal", err)
+			}
+			day := w.Now()
+			retired, err := w.Retire(ctx, "job_schedules", 24*time.Hour, "test", "cluster test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			stamp := day.Format("20060102")
+			expect("retire", "job_schedules__retired_"+stamp+",job_schedules_local__retired_"+stamp)
+			if _, err := w.Restore(ctx, retired, "test"); err != nil {
+				t.Fatal(err)
+			}
+			expect("restore", "job_schedules,job_schedules_local")
+			if _, err := w.Retire(ctx, "job_schedules", 24*time.Hour, "test", "cluster test"); err != nil {
+				t.Fatal(err)
+			}
+			w.Now = func() time.Time { return day.Add(20 * 24 * time.Hour) }
+			dropped, err := w.DropRetired(ctx, 14*24*time.Hour, "test", true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(dropped) != 1 || !dropped[0].Dropped || dropped[0].Table != "job_schedules" {
+				t.Errorf("DropRetired = %+v, want job_schedules dropped (its local part with it, not listed apart)", dropped)
+			}
+			expect("drop", "")
 		})
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/logpipe/logpipe/schemas"
 )
 
 const retiredMark = "__retired_"
@@ -37,11 +39,19 @@ func (w *Warehouse) Retire(ctx context.Context, table string, quiet time.Duratio
 	if err != nil {
 		return "", err
 	}
+	if w.Cluster != "" {
+		local, err := w.Dependents(ctx, table+schemas.LocalSuffix)
+		if err != nil {
+			return "", err
+		}
+		deps = append(deps, local...)
+	}
 	if len(deps) > 0 {
 		// A renamed table breaks the views on it, and a materialized
 		// view whose target is gone fails every INSERT into its source.
 		return "", fmt.Errorf("retire %s: refused, views depend on it: %s (retire or drop them first)", table, strings.Join(deps, ", "))
 	}
+	w.flushLogs(ctx)
 	u, err := w.Usage(ctx, table, quiet)
 	if err != nil {
 		return "", err
@@ -51,7 +61,7 @@ func (w *Warehouse) Retire(ctx context.Context, table string, quiet time.Duratio
 	}
 	now := w.Now()
 	name := RetiredName(table, now)
-	if err := w.conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %s.%s TO %s.%s", ident(w.db), ident(table), ident(w.db), ident(name))); err != nil {
+	if err := w.rename(ctx, table, name); err != nil {
 		return "", fmt.Errorf("retire %s: %w", table, err)
 	}
 	evidence := fmt.Sprintf("no reads in the %s before %s", quiet, now.Format(time.DateTime))
@@ -85,10 +95,44 @@ func (w *Warehouse) Restore(ctx context.Context, retired, by string) (string, er
 	if !ok || table == "" {
 		return "", fmt.Errorf("restore %s: not a retired table name (<table>%sYYYYMMDD)", retired, retiredMark)
 	}
-	if err := w.conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %s.%s TO %s.%s", ident(w.db), ident(retired), ident(w.db), ident(table))); err != nil {
+	if err := w.rename(ctx, retired, table); err != nil {
 		return "", fmt.Errorf("restore %s: %w", retired, err)
 	}
 	return table, w.record(ctx, w.Now(), table, retired, "restore", by, "", "")
+}
+
+// localName is the name of the local part of a table (or of a retired
+// table) on a cluster: t -> t_local, t__retired_D -> t_local__retired_D.
+func localName(name string) string {
+	base, date, retired := strings.Cut(name, retiredMark)
+	if !retired {
+		return name + schemas.LocalSuffix
+	}
+	return base + schemas.LocalSuffix + retiredMark + date
+}
+
+// rename renames a table, and on a cluster its local part too, on every
+// server.
+func (w *Warehouse) rename(ctx context.Context, from, to string) error {
+	if w.Cluster == "" {
+		return w.conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %s.%s TO %s.%s", ident(w.db), ident(from), ident(w.db), ident(to)))
+	}
+	return w.conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s, %[1]s.%[4]s TO %[1]s.%[5]s ON CLUSTER %[6]s",
+		ident(w.db), ident(from), ident(to), ident(localName(from)), ident(localName(to)), ident(w.Cluster)))
+}
+
+// drop drops a retired table, and on a cluster its local part too, on
+// every server.
+func (w *Warehouse) drop(ctx context.Context, name string) error {
+	if w.Cluster == "" {
+		return w.conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s", ident(w.db), ident(name)))
+	}
+	for _, n := range []string{name, localName(name)} {
+		if err := w.conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s ON CLUSTER %s", ident(w.db), ident(n), ident(w.Cluster))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Retired is a table waiting out its grace period.
@@ -116,6 +160,9 @@ ORDER BY t.name`, quote(w.db), retiredMark, ident(w.db)))
 	var out []Retired
 	for _, r := range rows {
 		table, _, _ := strings.Cut(r[0], retiredMark)
+		if w.Cluster != "" && strings.HasSuffix(table, schemas.LocalSuffix) {
+			continue // goes with its Distributed table
+		}
 		since, err := time.Parse(time.DateTime, r[1])
 		if err != nil || since.Unix() <= 0 {
 			// Renamed by hand, not through logpipe: never dropped automatically.
@@ -124,7 +171,7 @@ ORDER BY t.name`, quote(w.db), retiredMark, ident(w.db)))
 		}
 		rt := Retired{Table: table, RetiredName: r[0], Since: since, Droppable: !since.After(now.Add(-grace))}
 		if rt.Droppable && apply {
-			if err := w.conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s", ident(w.db), ident(r[0]))); err != nil {
+			if err := w.drop(ctx, r[0]); err != nil {
 				return out, fmt.Errorf("drop %s: %w", r[0], err)
 			}
 			if err := w.record(ctx, now, table, r[0], "drop", by, fmt.Sprintf("retired %s ago, grace %s", now.Sub(since).Round(time.Hour), grace), ""); err != nil {
@@ -150,6 +197,7 @@ func (w *Warehouse) record(ctx context.Context, at time.Time, table, retired, ac
 // Scheduled lists tables that migrations replaced ("-- retire: name") and
 // that are neither retired nor dropped yet, with their current usage.
 func (w *Warehouse) Scheduled(ctx context.Context, quiet time.Duration) ([]Table, error) {
+	w.flushLogs(ctx)
 	rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(`
 SELECT table_name FROM %s.table_retirements
 GROUP BY table_name

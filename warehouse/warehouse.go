@@ -167,6 +167,7 @@ func (u Usage) String() string {
 // Tables lists the tables of the database (only those in managed when it
 // is not nil) with their size and the reads within window.
 func (w *Warehouse) Tables(ctx context.Context, managed map[string]bool, window time.Duration) ([]Table, error) {
+	w.flushLogs(ctx)
 	rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(`
 SELECT t.name, t.engine, toString(p.rows), toString(p.bytes), toString(p.partitions), toString(p.modified)
 FROM (SELECT name, engine FROM system.tables WHERE database = %[1]s) AS t
@@ -205,16 +206,48 @@ var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // statements. ClickHouse 18.x logs neither the tables a query read nor its
 // current database, so a query naming a table of the same name in another
 // database counts too: the evidence errs towards "in use", the safe side.
+//
+// On a cluster it counts, on every server, the queries that name the table
+// or its local part (TABLE_local).
 func (w *Warehouse) Usage(ctx context.Context, table string, window time.Duration) (Usage, error) {
 	if !identRE.MatchString(table) {
 		return Usage{}, fmt.Errorf("usage: %q is not a table name", table)
 	}
+	if w.Cluster == "" {
+		return w.usageOn(ctx, w.conn, table, window)
+	}
+	var all Usage
+	readers := map[string]bool{}
+	err := w.conn.EachServer(ctx, func(ctx context.Context, c *sink.Conn) error {
+		for _, name := range []string{table, table + schemas.LocalSuffix} {
+			u, err := w.usageOn(ctx, c, name, window)
+			if err != nil {
+				return err
+			}
+			all.Reads += u.Reads
+			if u.LastRead.After(all.LastRead) {
+				all.LastRead = u.LastRead
+			}
+			for _, r := range u.Readers {
+				readers[r] = true
+			}
+		}
+		return nil
+	})
+	for r := range readers {
+		all.Readers = append(all.Readers, r)
+	}
+	sort.Strings(all.Readers)
+	return all, err
+}
+
+func (w *Warehouse) usageOn(ctx context.Context, conn *sink.Conn, table string, window time.Duration) (Usage, error) {
 	since := w.Now().Add(-window)
-	rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(`
+	rows, err := conn.QueryStrings(ctx, fmt.Sprintf(`
 SELECT toString(count()), toString(max(event_time)), arrayStringConcat(groupUniqArray(user), ',')
 FROM system.query_log
 WHERE toUInt8(type) = 2 AND event_time >= toDateTime(%d)
-  AND NOT match(query, '(?i)^\\s*(INSERT|CREATE|ALTER|DROP|RENAME|OPTIMIZE|SYSTEM|KILL|DETACH|ATTACH|TRUNCATE|SHOW|DESCRIBE|EXISTS)\\b')
+  AND NOT match(query, '(?is)^\\s*((/\\*.*?\\*/|--[^\\n]*\\n)\\s*)*(INSERT|CREATE|ALTER|DROP|RENAME|OPTIMIZE|SYSTEM|KILL|DETACH|ATTACH|TRUNCATE|SHOW|DESCRIBE|EXISTS)\\b')
   AND position(query, 'system.') = 0
   AND (match(query, %s) OR position(query, %s) > 0)`,
 		since.Unix(), quote(`\b`+table+`\b`), quote(w.db+"."+table)))
@@ -232,6 +265,16 @@ WHERE toUInt8(type) = 2 AND event_time >= toDateTime(%d)
 		sort.Strings(u.Readers)
 	}
 	return u, nil
+}
+
+// flushLogs writes what the servers hold of the query log, which they
+// otherwise do every few seconds, so that the latest reads count. Without
+// the SYSTEM privilege the log is read as it stands.
+func (w *Warehouse) flushLogs(ctx context.Context) {
+	w.conn.EachServer(ctx, func(ctx context.Context, c *sink.Conn) error {
+		c.Exec(ctx, "SYSTEM FLUSH LOGS")
+		return nil
+	})
 }
 
 // QueryLogEnabled reports whether system.query_log exists and has rows.

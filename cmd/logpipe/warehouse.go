@@ -173,9 +173,6 @@ func cmdRetire(ctx context.Context, args []string, stdout io.Writer, log *slog.L
 	if err != nil {
 		return err
 	}
-	if err := notOnCluster(cfg, "retire"); err != nil {
-		return err
-	}
 	w, conn, err := openWarehouse(ctx, cfg)
 	if err != nil {
 		return err
@@ -247,14 +244,4 @@ func cmdRetire(ctx context.Context, args []string, stdout io.Writer, log *slog.L
 	}
 	fmt.Fprintf(stdout, "retired %s as %s (no reads in the last %s)\nundo:  logpipe retire -config ... -restore %s\ndrop after the grace period:  logpipe retire -config ... -drop -apply\n", fs.Arg(0), name, *quiet, name)
 	return nil
-}
-
-// notOnCluster refuses the commands that act on one server's tables when
-// the config names a cluster (docs/operations.md, "Cluster and
-// Kubernetes": limits).
-func notOnCluster(cfg config.Config, cmd string) error {
-	if cfg.ClickHouse.Cluster == "" {
-		return nil
-	}
-	return fmt.Errorf("%s: not cluster-aware yet and clickhouse.cluster is %q: rename or drop the TABLE_local tables ON CLUSTER %s by hand, then the Distributed one (docs/operations.md, Cluster and Kubernetes)", cmd, cfg.ClickHouse.Cluster, cfg.ClickHouse.Cluster)
 }
