@@ -18,20 +18,6 @@ type server struct {
 	conn  *Conn
 }
 
-// Servers lists the servers of the cluster the connection writes to, as
-// "shard N: host:port", in order.
-func (c *Conn) Servers(ctx context.Context) ([]string, error) {
-	ss, err := c.servers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = fmt.Sprintf("shard %d: %s", s.shard, s.addr)
-	}
-	return out, nil
-}
-
 // servers opens, once, a pool to every server of c's cluster.
 func (c *Conn) servers(ctx context.Context) ([]server, error) {
 	c.mu.Lock()
