@@ -36,30 +36,43 @@ type akamaiDS2 struct {
 	TLSVersion    string     `json:"tlsVersion"`
 	ErrorCode     string     `json:"errorCode"`
 	ContentLength flexString `json:"rspContentLen"`
+	// Not DataStream fields: a field_map maps custom fields to them.
+	CacheControl string     `json:"rspCacheControl"`
+	SetCookie    string     `json:"rspSetCookie"`
+	Expires      string     `json:"rspExpires"`
+	OriginMs     flexString `json:"originTimeMSec"`
 }
 
 // AkamaiDS2 parses Akamai DataStream 2 JSON lines.
-type AkamaiDS2 struct{}
+type AkamaiDS2 struct {
+	keys *keyMap // field_map; nil = the default keys
+}
 
 // Kind implements Parser.
 func (AkamaiDS2) Kind() Kind { return KindCDN }
 
 // ParseCDN implements CDNParser.
-func (AkamaiDS2) ParseCDN(line []byte, r *CDNRequest) error {
+func (p AkamaiDS2) ParseCDN(line []byte, r *CDNRequest) error {
 	var a akamaiDS2
+	if p.keys.mapped() {
+		var err error
+		if line, err = p.keys.rewrite(line); err != nil {
+			return fmt.Errorf("akamai line: %w", err)
+		}
+	}
 	if err := json.Unmarshal(line, &a); err != nil {
 		return fmt.Errorf("akamai line is not a DataStream 2 JSON object: %w", err)
 	}
 	if a.ReqTimeSec == "" {
-		return fmt.Errorf("akamai line has no \"reqTimeSec\"")
+		return fmt.Errorf("akamai line has no %q", p.keys.keyFor("reqTimeSec"))
 	}
 	t, err := epochDecimal(string(a.ReqTimeSec))
 	if err != nil {
-		return fmt.Errorf("akamai \"reqTimeSec\": %w", err)
+		return fmt.Errorf("akamai %q: %w", p.keys.keyFor("reqTimeSec"), err)
 	}
 	st, ok := parseStatus(string(a.StatusCode))
 	if !ok {
-		return fmt.Errorf("akamai \"statusCode\" %q is not an HTTP status", truncate(string(a.StatusCode), 16))
+		return fmt.Errorf("akamai %q %q is not an HTTP status", p.keys.keyFor("statusCode"), truncate(string(a.StatusCode), 16))
 	}
 	r.Vendor = "akamai"
 	r.Time = t
@@ -87,6 +100,10 @@ func (AkamaiDS2) ParseCDN(line []byte, r *CDNRequest) error {
 	}
 	r.Secret.ClientIP = a.CliIP
 	r.Secret.Cookie = formDecode(a.Cookie)
+	r.CacheControl = percentDecode(a.CacheControl)
+	r.SetCookie = a.SetCookie != "" && a.SetCookie != "-"
+	r.Expires = percentDecode(a.Expires)
+	r.OriginMs = optFloat(string(a.OriginMs))
 	return nil
 }
 

@@ -52,27 +52,35 @@ type cloudflareJSON struct {
 }
 
 // CloudflareJSON parses Cloudflare Logpush http_requests lines (ndjson).
-type CloudflareJSON struct{}
+type CloudflareJSON struct {
+	keys *keyMap // field_map; nil = the default keys
+}
 
 // Kind implements Parser.
 func (CloudflareJSON) Kind() Kind { return KindCDN }
 
 // ParseCDN implements CDNParser.
-func (CloudflareJSON) ParseCDN(line []byte, r *CDNRequest) error {
+func (p CloudflareJSON) ParseCDN(line []byte, r *CDNRequest) error {
 	var c cloudflareJSON
+	if p.keys.mapped() {
+		var err error
+		if line, err = p.keys.rewrite(line); err != nil {
+			return fmt.Errorf("cloudflare line: %w", err)
+		}
+	}
 	if err := json.Unmarshal(line, &c); err != nil {
 		return fmt.Errorf("cloudflare line is not a Logpush http_requests JSON object: %w", err)
 	}
 	if c.EdgeStartTimestamp == "" {
-		return fmt.Errorf("cloudflare line has no \"EdgeStartTimestamp\"")
+		return fmt.Errorf("cloudflare line has no %q", p.keys.keyFor("EdgeStartTimestamp"))
 	}
 	start, err := cloudflareTime(string(c.EdgeStartTimestamp))
 	if err != nil {
-		return fmt.Errorf("cloudflare \"EdgeStartTimestamp\": %w", err)
+		return fmt.Errorf("cloudflare %q: %w", p.keys.keyFor("EdgeStartTimestamp"), err)
 	}
 	st, ok := parseStatus(string(c.EdgeResponseStatus))
 	if !ok {
-		return fmt.Errorf("cloudflare \"EdgeResponseStatus\" %q is not an HTTP status", truncate(string(c.EdgeResponseStatus), 16))
+		return fmt.Errorf("cloudflare %q %q is not an HTTP status", p.keys.keyFor("EdgeResponseStatus"), truncate(string(c.EdgeResponseStatus), 16))
 	}
 	r.Vendor = "cloudflare"
 	r.Time = start

@@ -49,15 +49,23 @@ type fastlyJSON struct {
 
 // FastlyJSON parses Fastly real-time log streaming lines in logpipe's
 // recommended JSON format.
-type FastlyJSON struct{}
+type FastlyJSON struct {
+	keys *keyMap // field_map; nil = the default keys
+}
 
 // Kind implements Parser.
 func (FastlyJSON) Kind() Kind { return KindCDN }
 
 // ParseCDN implements CDNParser.
-func (FastlyJSON) ParseCDN(line []byte, r *CDNRequest) error {
+func (p FastlyJSON) ParseCDN(line []byte, r *CDNRequest) error {
 	var f fastlyJSON
-	if !f.decode(line) {
+	if !f.decode(line, p.keys) {
+		if p.keys.mapped() {
+			var err error
+			if line, err = p.keys.rewrite(line); err != nil {
+				return fmt.Errorf("fastly line: %w", err)
+			}
+		}
 		slow := new(fastlyJSON) // a separate value, so that f stays on the stack
 		if err := json.Unmarshal(line, slow); err != nil {
 			return fmt.Errorf("fastly line is not a JSON object: %w", err)
@@ -69,24 +77,24 @@ func (FastlyJSON) ParseCDN(line []byte, r *CDNRequest) error {
 	case len(f.TimeStartMsec) > 0 && string(f.TimeStartMsec) != "null":
 		t, err := rawTime(f.TimeStartMsec)
 		if err != nil {
-			return fmt.Errorf("fastly \"time_start_msec\": %w", err)
+			return fmt.Errorf("fastly %q: %w", p.keys.keyFor("time_start_msec"), err)
 		}
 		r.Time = t
 	case len(f.Timestamp) > 0:
 		t, err := rawTime(f.Timestamp)
 		if err != nil {
-			return fmt.Errorf("fastly \"timestamp\": %w", err)
+			return fmt.Errorf("fastly %q: %w", p.keys.keyFor("timestamp"), err)
 		}
 		r.Time = t
 	default:
-		return fmt.Errorf("fastly line has no \"timestamp\"")
+		return fmt.Errorf("fastly line has no %q", p.keys.keyFor("timestamp"))
 	}
 	if f.URL == "" {
-		return fmt.Errorf("fastly line has no \"url\"")
+		return fmt.Errorf("fastly line has no %q", p.keys.keyFor("url"))
 	}
 	var err error
 	if r.Status, err = rawUint16(f.ResponseStatus); err != nil || r.Status == 0 {
-		return fmt.Errorf("fastly \"response_status\" %s is not an HTTP status", truncate(string(f.ResponseStatus), 16))
+		return fmt.Errorf("fastly %q %s is not an HTTP status", p.keys.keyFor("response_status"), truncate(string(f.ResponseStatus), 16))
 	}
 	r.Path, r.Query, _ = strings.Cut(f.URL, "?")
 	r.Host = strings.ToLower(f.Host)

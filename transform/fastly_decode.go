@@ -17,7 +17,11 @@ import (
 // Strings alias line: line must not be modified while f's strings (or the
 // record built from them) are in use. Kafka record values are never reused
 // by kafka-go, and the sink copies values when it sends a batch.
-func (f *fastlyJSON) decode(line []byte) bool {
+//
+// With a field map, the user's keys are renamed as they are read; a
+// mapped key whose value needs converting leaves the line to the general
+// path.
+func (f *fastlyJSON) decode(line []byte, m *keyMap) bool {
 	if !plainASCII(line) {
 		return false
 	}
@@ -45,7 +49,18 @@ func (f *fastlyJSON) decode(line []byte) bool {
 			return false
 		}
 		raw := line[start:end]
-		if !f.set(key, raw, isString) {
+		skip := false
+		if m != nil && m.rename != nil {
+			if r, ok := m.rename[key]; ok {
+				if r.converts() {
+					return false
+				}
+				key = r.key
+			} else if m.drop[key] {
+				skip = true
+			}
+		}
+		if !skip && !f.set(key, raw, isString) {
 			return false
 		}
 		i = skipSpace(line, end)

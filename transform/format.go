@@ -36,9 +36,11 @@ type ParserOptions struct {
 	// Fields lists the tab-separated fields of CloudFront logs in order
 	// (formats "cloudfront-realtime" and "cloudfront-standard").
 	Fields []string `json:"fields,omitempty"`
-	// FieldMap says which keys of a job log mean what (formats "job-json"
-	// and "job-logfmt"): logpipe name (job, run_id, event, exit_code, ...)
-	// to the user's key.
+	// FieldMap says which keys of a JSON log mean what (formats
+	// "job-json", "job-logfmt", "fastly-json", "cloudflare-json",
+	// "akamai-datastream2"): logpipe name (job, run_id, ...; cache_status,
+	// bytes, duration, ...; FieldMapNames) to the user's key, with an
+	// optional unit for durations and times ("time_elapsed:ms").
 	FieldMap map[string]string `json:"field_map,omitempty"`
 }
 
@@ -77,22 +79,36 @@ func NewParserWith(name string, opts ParserOptions) (Parser, error) {
 	if len(opts.Fields) > 0 && name != "cloudfront-realtime" && name != "cloudfront-standard" {
 		return nil, unused("fields")
 	}
-	if len(opts.FieldMap) > 0 && name != "job-json" && name != "job-logfmt" {
-		return nil, unused("field_map")
+	if len(opts.FieldMap) > 0 && FieldMapNames(name) == nil {
+		if _, ok := knownFormat(name); ok {
+			return nil, unused("field_map")
+		}
 	}
 	switch name {
 	case "logpipe-job":
 		return JobJSON{}, nil
 	case "fastly-json":
-		return FastlyJSON{}, nil
+		m, err := newKeyMap(name, opts.FieldMap)
+		if err != nil {
+			return nil, err
+		}
+		return FastlyJSON{keys: m}, nil
 	case "cloudfront-standard":
 		return parserOrNil(NewCloudFrontStandard(opts.Fields))
 	case "cloudfront-realtime":
 		return parserOrNil(NewCloudFrontRealtime(opts.Fields))
 	case "cloudflare-json":
-		return CloudflareJSON{}, nil
+		m, err := newKeyMap(name, opts.FieldMap)
+		if err != nil {
+			return nil, err
+		}
+		return CloudflareJSON{keys: m}, nil
 	case "akamai-datastream2":
-		return AkamaiDS2{}, nil
+		m, err := newKeyMap(name, opts.FieldMap)
+		if err != nil {
+			return nil, err
+		}
+		return AkamaiDS2{keys: m}, nil
 	case "nginx-combined":
 		return parserOrNil(NewNginx(NginxCombined, "nginx"))
 	case "nginx":
@@ -117,6 +133,15 @@ func NewParserWith(name string, opts ParserOptions) (Parser, error) {
 		return parserOrNil(NewJobFields(opts.FieldMap, true))
 	}
 	return nil, fmt.Errorf("unknown format %q (known: %s)", name, strings.Join(Formats(), ", "))
+}
+
+func knownFormat(name string) (int, bool) {
+	for i, n := range formatNames {
+		if n == name {
+			return i, true
+		}
+	}
+	return -1, false
 }
 
 // Formats lists the known format names.
