@@ -2,6 +2,7 @@ package sink
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -117,4 +118,25 @@ func epochMs(t time.Time) uint64 {
 		return 0
 	}
 	return uint64(t.UnixMilli())
+}
+
+// Value is one column of one row.
+type Value struct {
+	Column string
+	Value  any
+}
+
+// Row returns row i of b, column by column in insert order, with the
+// values as the INSERT sends them (logpipe check -json shows them).
+func Row(b Batch, i int) []Value {
+	cols := b.columns()
+	row := make([]Value, 0, len(cols))
+	for _, c := range cols {
+		v := reflect.ValueOf(c.values())
+		if i < 0 || i >= v.Len() {
+			continue
+		}
+		row = append(row, Value{Column: c.name(), Value: v.Index(i).Interface()})
+	}
+	return row
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/rand"
@@ -10,49 +12,88 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	json "github.com/goccy/go-json"
 
 	"github.com/logpipe/logpipe/config"
+	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/transform"
 )
 
 // cmdCheck parses lines of a file (or stdin) with one format and prints
 // the normalised rows, and for each rejected line its number and why. It
-// needs neither Kafka nor ClickHouse. Exit status 1 when any line was
-// rejected.
+// needs neither Kafka nor ClickHouse. It ends with the coverage of the
+// fields logpipe uses, and the input keys no field reads. Exit status 1
+// when any line was rejected, or when a field the cache-anomaly detection
+// needs is missing from every line.
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	format := fs.String("format", "", "log format (logpipe formats lists them)")
-	asJSON := fs.Bool("json", false, "print rows as JSON lines instead of a summary line per row")
+	fs.SetOutput(stderr)
+	format := fs.String("format", "", "log format (logpipe formats lists them); default: the stream's in -config")
+	asJSON := fs.Bool("json", false, "print each row as stored (ClickHouse column names and values), one JSON object a line")
 	vendor := fs.String("vendor", "", "vendor label for formats that do not set it")
 	logFormat := fs.String("log-format", "", "nginx log_format (format nginx) or Apache LogFormat (format apache)")
 	fields := fs.String("fields", "", "CloudFront fields in order, comma- or space-separated (cloudfront-realtime, cloudfront-standard)")
-	fieldMap := fs.String("field-map", "", "job log keys, e.g. job=service,run_id=run,exit_code=code (job-json, job-logfmt)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	fieldMap := fs.String("field-map", "", "which of your keys holds which field, name=key[:unit],... e.g. cache_status=cache_status,duration=time_elapsed:ms (JSON formats; logpipe formats NAME lists the names)")
+	cfgPath := fs.String("config", "", "config file: use its enrich settings (path classes and templates, session cookies) and a stream's options")
+	streamName := fs.String("stream", "", "with -config: the stream (name or topic) whose format and options to use; default: the only one, or the one with -format")
+	allowMissing := fs.Bool("allow-missing", false, "do not fail when a field the cache-anomaly detection needs (cache_status) is missing from every line")
+	files, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageError{err}
 	}
-	if *format == "" || fs.NArg() != 1 {
-		return usageError{errors.New("check: want -format NAME and one FILE (or - for stdin)")}
+	if len(files) != 1 {
+		return usageError{errors.New("check: want -format NAME (or -config FILE) and one FILE (or - for stdin)")}
 	}
-	opts := transform.ParserOptions{LogFormat: *logFormat, Fields: strings.FieldsFunc(*fields, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })}
-	if *fieldMap != "" {
-		opts.FieldMap = map[string]string{}
-		for _, pair := range strings.Split(*fieldMap, ",") {
-			k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
-			if !ok {
-				return usageError{fmt.Errorf("check: -field-map entry %q is not name=key", pair)}
-			}
-			opts.FieldMap[k] = v
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	def := config.Default()
+	opts := transform.ParserOptions{}
+	if *cfgPath != "" {
+		cfg, st, err := checkConfigFile(*cfgPath, *streamName, *format)
+		if err != nil {
+			return err
 		}
+		def = cfg
+		if st != nil {
+			if *format == "" {
+				*format = st.Format
+			}
+			if !set["vendor"] {
+				*vendor = st.Vendor
+			}
+			opts = transform.ParserOptions{LogFormat: st.LogFormat, Fields: st.Fields, FieldMap: st.FieldMap}
+		}
+	} else if *streamName != "" {
+		return usageError{errors.New("check: -stream needs -config")}
+	}
+	if *format == "" {
+		return usageError{errors.New("check: want -format NAME (or -config FILE with a stream)")}
+	}
+	if set["log-format"] {
+		opts.LogFormat = *logFormat
+	}
+	if set["fields"] {
+		opts.Fields = strings.FieldsFunc(*fields, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	}
+	if set["field-map"] {
+		m, err := transform.ParseFieldMap(*fieldMap)
+		if err != nil {
+			return usageError{fmt.Errorf("check: -field-map: %w", err)}
+		}
+		opts.FieldMap = m
 	}
 	parser, err := transform.NewParserWith(*format, opts)
 	if err != nil {
 		return err
 	}
+	name := files[0]
 	in := io.Reader(os.Stdin)
-	if name := fs.Arg(0); name != "-" {
+	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
 			return err
@@ -65,7 +106,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return fmt.Errorf("check: %s: %w", fs.Arg(0), err)
+			return fmt.Errorf("check: %s: %w", name, err)
 		}
 		defer zr.Close()
 		in = zr
@@ -75,35 +116,43 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// A throwaway key: check shows that hashing happens, not real hashes.
 	key := make([]byte, 32)
 	rand.Read(key)
-	def := config.Default()
-	classes := make([]transform.PathClassRule, 0, len(def.Enrich.PathClasses))
+	ec := transform.EnrichConfig{HashKey: key, SessionCookies: def.Enrich.SessionCookies, DropQueryParams: def.Enrich.DropQueryParams}
 	for _, c := range def.Enrich.PathClasses {
-		classes = append(classes, transform.PathClassRule{Class: c.Class, Patterns: c.Patterns})
+		ec.PathClasses = append(ec.PathClasses, transform.PathClassRule{Class: c.Class, Patterns: c.Patterns})
 	}
-	enr, err := transform.NewEnricher(transform.EnrichConfig{HashKey: key, SessionCookies: def.Enrich.SessionCookies, PathClasses: classes, DropQueryParams: def.Enrich.DropQueryParams})
+	for _, t := range def.Enrich.PathTemplates {
+		ec.PathTemplates = append(ec.PathTemplates, transform.PathTemplateRule{Match: t.Match, Replace: t.Replace})
+	}
+	enr, err := transform.NewEnricher(ec)
 	if err != nil {
-		return err
+		return fmt.Errorf("check: enrich: %w", err)
 	}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), def.Kafka.MaxRecordBytes)
-	enc := json.NewEncoder(stdout)
-	var ok, bad, n int
+	var ok, bad, skipped, n int
 	var job transform.JobEvent
 	var req transform.CDNRequest
+	jobs, cdn := sink.NewJobEvents(), sink.NewCDNRequests()
+	now := time.Now().UTC()
+	cov := newCoverage(*format, parser)
 	for sc.Scan() {
 		n++
 		line := sc.Bytes()
-		if len(line) == 0 {
+		if len(bytes.TrimSpace(line)) == 0 {
+			skipped++
 			continue
 		}
-		var row any
+		var row []sink.Value
 		var perr error
+		meta := sink.Meta{Topic: "check", Offset: int64(n)}
 		switch p := parser.(type) {
 		case transform.JobParser:
 			job.Reset()
 			if perr = p.ParseJob(line, &job); perr == nil {
 				enr.Job(&job)
-				row = job
+				jobs.Reset()
+				jobs.Append(&job, meta, now, len(line))
+				row = sink.Row(jobs, 0)
 			}
 		case transform.CDNParser:
 			req.Reset()
@@ -112,10 +161,14 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					req.Vendor = *vendor
 				}
 				enr.CDN(&req)
-				row = req
+				cov.add(&req, line)
+				cdn.Reset()
+				cdn.Append(&req, meta, now, len(line))
+				row = sink.Row(cdn, 0)
 			}
 		}
 		if errors.Is(perr, transform.ErrSkip) {
+			skipped++
 			continue
 		}
 		if perr != nil {
@@ -125,24 +178,244 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		ok++
 		if *asJSON {
-			enc.Encode(row)
+			writeRow(stdout, row)
 			continue
 		}
-		switch r := row.(type) {
-		case transform.JobEvent:
+		switch parser.(type) {
+		case transform.JobParser:
+			r := job
 			fmt.Fprintf(stdout, "line %d: %s job=%s run=%s event=%s host=%s\n", n, r.Time.Format("2006-01-02T15:04:05.000Z"), r.Job, r.RunID, r.Event, r.Host)
-		case transform.CDNRequest:
-			fmt.Fprintf(stdout, "line %d: %s %s %s %s%s -> %d cache=%s(%s) class=%s template=%s flags=%s\n", n, r.Time.Format("2006-01-02T15:04:05.000Z"), r.Vendor, r.Method, r.Host, r.Path, r.Status, r.CacheStatus, r.CacheRaw, r.PathClass, r.PathTemplate, flags(&r))
+		case transform.CDNParser:
+			r := &req
+			fmt.Fprintf(stdout, "line %d: %s %s %s %s%s -> %d cache=%s(%s) class=%s template=%s flags=%s\n", n, r.Time.Format("2006-01-02T15:04:05.000Z"), r.Vendor, r.Method, r.Host, r.Path, r.Status, r.CacheStatus, r.CacheRaw, r.PathClass, r.PathTemplate, flags(r))
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("line %d: %w", n+1, err)
 	}
-	fmt.Fprintf(stderr, "%d lines parsed, %d rejected\n", ok, bad)
+	missing := cov.report(stderr, ok)
+	fmt.Fprintf(stderr, "%d lines parsed, %d rejected, %d skipped\n", ok, bad, skipped)
+	var errs []error
 	if bad > 0 {
-		return fmt.Errorf("check: %d of %d lines rejected", bad, ok+bad)
+		errs = append(errs, fmt.Errorf("check: %d of %d lines rejected", bad, ok+bad))
 	}
-	return nil
+	if len(missing) > 0 && !*allowMissing {
+		errs = append(errs, fmt.Errorf("check: %s found in no line: the cache-anomaly (leak) detection needs it; map your key with -field-map %s=YOUR_KEY, or log it (logpipe formats %s -vendor-config); -allow-missing accepts the log as it is", strings.Join(missing, ", "), cov.mapName(missing[0]), *format))
+	}
+	return errors.Join(errs...)
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments, which it returns.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// checkConfigFile reads a config file for check: the file over the
+// defaults, without the settings only run needs (brokers, hash key), and
+// picks the stream to check.
+func checkConfigFile(path, streamName, format string) (config.Config, *config.Stream, error) {
+	cfg := config.Default()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("check: %w", err)
+	}
+	if err := config.Parse(b, &cfg); err != nil {
+		return cfg, nil, fmt.Errorf("check: config %s: %w", path, err)
+	}
+	var match []*config.Stream
+	for i := range cfg.Streams {
+		s := &cfg.Streams[i]
+		switch {
+		case streamName != "":
+			if s.Name == streamName || s.Topic == streamName {
+				match = append(match, s)
+			}
+		case format != "":
+			if s.Format == format {
+				match = append(match, s)
+			}
+		default:
+			match = append(match, s)
+		}
+	}
+	switch {
+	case len(match) == 1:
+		return cfg, match[0], nil
+	case streamName != "":
+		return cfg, nil, fmt.Errorf("check: config %s has no stream %q", path, streamName)
+	case format != "":
+		return cfg, nil, nil // only the enrich settings apply
+	case len(match) == 0:
+		return cfg, nil, fmt.Errorf("check: config %s has no streams: give -format", path)
+	}
+	names := make([]string, len(match))
+	for i, s := range match {
+		names[i] = cmp.Or(s.Name, s.Topic)
+	}
+	return cfg, nil, usageError{fmt.Errorf("check: config %s has %d streams (%s): pick one with -stream", path, len(match), strings.Join(names, ", "))}
+}
+
+// writeRow prints a row as one JSON object, columns in table order;
+// Kafka bookkeeping columns (_topic, ...) are left out.
+func writeRow(w io.Writer, row []sink.Value) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	first := true
+	for _, v := range row {
+		if strings.HasPrefix(v.Column, "_") {
+			continue
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		k, _ := json.Marshal(v.Column)
+		b.Write(k)
+		b.WriteByte(':')
+		var val []byte
+		switch x := v.Value.(type) {
+		case time.Time:
+			val, _ = json.Marshal(x.UTC().Format("2006-01-02 15:04:05"))
+		default:
+			val, _ = json.Marshal(x)
+		}
+		b.Write(val)
+	}
+	b.WriteString("}\n")
+	w.Write(b.Bytes())
+}
+
+// coverage counts, per field logpipe uses, the lines it was found in,
+// and the input keys no field reads.
+type coverage struct {
+	format string
+	cdn    bool
+	read   map[string]string // key -> field name (JSON formats)
+	found  [transform.CovCount]int
+	unread map[string]int
+	lines  int
+}
+
+func newCoverage(format string, p transform.Parser) *coverage {
+	return &coverage{format: format, cdn: p.Kind() == transform.KindCDN, read: transform.ReadKeys(p), unread: map[string]int{}}
+}
+
+func (c *coverage) add(r *transform.CDNRequest, line []byte) {
+	var found [transform.CovCount]bool
+	transform.CDNCoverage(r, &found)
+	for f, ok := range found {
+		if ok {
+			c.found[f]++
+		}
+	}
+	c.lines++
+	if c.read == nil {
+		return
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(line, &obj) != nil {
+		return
+	}
+	for k := range obj {
+		if _, ok := c.read[k]; !ok {
+			c.unread[k]++
+		}
+	}
+}
+
+// mapName is the field_map name of a coverage field for this format.
+func (c *coverage) mapName(field string) string {
+	switch field {
+	case "origin_time":
+		return "origin_ms"
+	case "session_cookie":
+		return "cookie"
+	case "path":
+		if _, ok := transform.DefaultKeys(c.format)["url"]; ok {
+			return "url"
+		}
+	}
+	return field
+}
+
+// keyOf names the input key a field is read from, "" when unknown.
+func (c *coverage) keyOf(field string) string {
+	name := c.mapName(field)
+	var keys []string
+	for k, n := range c.read {
+		if n == name {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
+}
+
+// report prints the coverage table and returns the detection fields found
+// in no line.
+func (c *coverage) report(w io.Writer, parsed int) (missing []string) {
+	if !c.cdn || c.lines == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nfield\tlines found\t")
+	if c.read != nil {
+		fmt.Fprintf(tw, "key")
+	}
+	fmt.Fprintln(tw)
+	for f := 0; f < transform.CovCount; f++ {
+		name := transform.CoverageName(f)
+		note := ""
+		if c.read != nil {
+			note = c.keyOf(name)
+		}
+		if c.found[f] == 0 && transform.DetectionField(f) {
+			missing = append(missing, name)
+			note += "  <- MISSING: the leak detection needs it"
+		}
+		fmt.Fprintf(tw, "%s\t%d/%d\t%s\n", name, c.found[f], c.lines, note)
+	}
+	tw.Flush()
+	if len(c.unread) > 0 {
+		fmt.Fprintf(w, "\nkeys no field reads (-field-map NAME=KEY maps one):\n")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, k := range sortedCounts(c.unread) {
+			hint := ""
+			if s := transform.SuggestField(c.format, k); s != "" {
+				hint = "suggested: -field-map " + s + "=" + k
+			}
+			fmt.Fprintf(tw, "  %s\t%d lines\t%s\n", k, c.unread[k], hint)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintln(w)
+	return missing
+}
+
+// sortedCounts lists m's keys, most frequent first.
+func sortedCounts(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
 }
 
 func flags(r *transform.CDNRequest) string {
