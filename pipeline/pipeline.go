@@ -68,6 +68,7 @@ type Pipeline struct {
 type stream struct {
 	Stream
 	parser transform.Parser
+	cov    *fieldCoverage // CDN streams only
 }
 
 // New checks cfg (formats exist, enrichment is valid) and returns a
@@ -85,7 +86,11 @@ func New(cfg Config, w *sink.Writer, log *slog.Logger) (*Pipeline, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
 		}
-		p.streams[s.Topic] = stream{Stream: s, parser: parser}
+		st := stream{Stream: s, parser: parser}
+		if parser.Kind() == transform.KindCDN {
+			st.cov = &fieldCoverage{}
+		}
+		p.streams[s.Topic] = st
 	}
 	return p, nil
 }
@@ -288,6 +293,7 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 			return nil
 		}
 		w.enricher.CDN(&w.req)
+		w.st.cov.add(&w.req)
 		w.cdn.Append(&w.req, meta, now, len(line))
 	default:
 		return fmt.Errorf("format %s has no parser", w.st.Format)
@@ -317,6 +323,9 @@ func (w *worker) reject(meta sink.Meta, line int, reason string, raw []byte, now
 func (w *worker) flush(ctx context.Context) error {
 	if w.records == 0 {
 		return nil
+	}
+	if w.st.cov != nil {
+		w.st.cov.warnMissing(w.p.log, w.st.Stream)
 	}
 	for _, b := range []sink.Batch{w.dataBatch(), w.errs} {
 		if b == nil || b.Len() == 0 {

@@ -135,6 +135,9 @@ func serveMetrics(cfg config.Config, conn *sink.Conn, p *pipeline.Pipeline, c *i
 	if err := m.Pipeline(&p.Stats); err != nil {
 		return nil, err
 	}
+	if err := m.Coverage(p); err != nil {
+		return nil, err
+	}
 	lag := metrics.NewLag(cfg.Kafka.Brokers, cfg.Kafka.Group, p.Topics(), log)
 	// The lag is read with the consumer's own TLS and SASL settings.
 	d, err := kafkaDialer(cfg.Kafka)
