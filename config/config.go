@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -298,6 +299,12 @@ func Load(path string, env []string) (Config, error) {
 	return load(path, env, Config.Validate)
 }
 
+// LoadOnly is Load without validation, for callers that collect every
+// error themselves (logpipe validate).
+func LoadOnly(path string, env []string) (Config, error) {
+	return load(path, env, func(Config) error { return nil })
+}
+
 // LoadClickHouse is Load for commands that only talk to ClickHouse
 // (migrate, query, ...): only the clickhouse section must be valid.
 func LoadClickHouse(path string, env []string) (Config, error) {
@@ -346,7 +353,9 @@ func (c Config) ValidateClickHouse() error {
 }
 
 // Parse decodes YAML into cfg strictly: unknown fields are errors.
+// Durations may be written with days and weeks (ParseDuration).
 func Parse(b []byte, cfg *Config) error {
+	b = dayDurations(b, reflect.TypeOf(cfg).Elem())
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: empty file
@@ -496,22 +505,123 @@ func validIdent(s string) bool {
 	return true
 }
 
-// ApplyEnv overrides fields from LOGPIPE_* variables in env.
+// ApplyEnv overrides fields from LOGPIPE_* variables in env. A LOGPIPE_*
+// variable that names no field (a misspelling such as
+// LOGPIPE_CLICKHOUSE_ADRR) is an error, naming the closest field; the
+// variables logpipe reads for other purposes (NonConfigEnv) are let be.
+// Map fields take "key=value,key=value" (LOGPIPE_RETENTION_TABLES=
+// "cdn_requests=30d,job_events=90d"); list fields "a,b".
 func ApplyEnv(cfg *Config, env []string) error {
 	vars := map[string]string{}
 	for _, kv := range env {
 		k, v, ok := strings.Cut(kv, "=")
-		if ok && strings.HasPrefix(k, "LOGPIPE_") {
+		if ok && strings.HasPrefix(k, "LOGPIPE_") && !NonConfigEnv(k) {
 			vars[k] = v
 		}
 	}
 	if len(vars) == 0 {
 		return nil
 	}
-	return applyEnv(reflect.ValueOf(cfg).Elem(), "LOGPIPE", vars)
+	known := map[string]bool{}
+	if err := applyEnv(reflect.ValueOf(cfg).Elem(), "LOGPIPE", vars, known); err != nil {
+		return err
+	}
+	var errs []error
+	for _, k := range sortedNames(vars) {
+		if known[k] {
+			continue
+		}
+		msg := fmt.Sprintf("%s names no config field", k)
+		if near := nearestName(k, cfg); near != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", near)
+		}
+		errs = append(errs, errors.New(msg+"; unset it, or see docs/operations.md for the variable names"))
+	}
+	return errors.Join(errs...)
 }
 
-func applyEnv(v reflect.Value, prefix string, vars map[string]string) error {
+// NonConfigEnv reports whether a LOGPIPE_* variable is read by logpipe
+// for something other than a config field (the config file, the log
+// level, test and build switches).
+func NonConfigEnv(name string) bool {
+	switch strings.TrimPrefix(name, "LOGPIPE_") {
+	case "CONFIG", "LOG_LEVEL", "REPO", "SKIP_CLICKHOUSE", "CLICKHOUSE_KEEP":
+		return true
+	}
+	for _, p := range []string{"LOGPIPE_TEST_", "LOGPIPE_SOAK_", "LOGPIPE_CHDB_"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// envNames lists every variable name a config has, for suggestions.
+func envNames(v reflect.Value, prefix string, out *[]string) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(tag))
+		fv := v.Field(i)
+		switch {
+		case fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(time.Time{}):
+			envNames(fv, name, out)
+		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
+			for j := 0; j < fv.Len(); j++ {
+				envNames(fv.Index(j), fmt.Sprintf("%s_%d", name, j), out)
+			}
+		default:
+			*out = append(*out, name)
+		}
+	}
+}
+
+func nearestName(k string, cfg *Config) string {
+	var names []string
+	envNames(reflect.ValueOf(cfg).Elem(), "LOGPIPE", &names)
+	best, bestD := "", 4
+	for _, n := range names {
+		if d := editDistance(k, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func sortedNames(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func applyEnv(v reflect.Value, prefix string, vars map[string]string, known map[string]bool) error {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -523,14 +633,17 @@ func applyEnv(v reflect.Value, prefix string, vars map[string]string) error {
 		fv := v.Field(i)
 		switch fv.Kind() {
 		case reflect.Struct:
-			if err := applyEnv(fv, name, vars); err != nil {
+			if fv.Type() == reflect.TypeOf(time.Time{}) {
+				break
+			}
+			if err := applyEnv(fv, name, vars, known); err != nil {
 				return err
 			}
 			continue
 		case reflect.Slice:
 			if fv.Type().Elem().Kind() == reflect.Struct {
 				for j := 0; j < fv.Len(); j++ {
-					if err := applyEnv(fv.Index(j), fmt.Sprintf("%s_%d", name, j), vars); err != nil {
+					if err := applyEnv(fv.Index(j), fmt.Sprintf("%s_%d", name, j), vars, known); err != nil {
 						return err
 					}
 				}
@@ -541,6 +654,7 @@ func applyEnv(v reflect.Value, prefix string, vars map[string]string) error {
 		if !ok {
 			continue
 		}
+		known[name] = true
 		if err := setScalar(fv, s); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -551,11 +665,18 @@ func applyEnv(v reflect.Value, prefix string, vars map[string]string) error {
 func setScalar(v reflect.Value, s string) error {
 	switch v.Interface().(type) {
 	case time.Duration:
-		d, err := time.ParseDuration(s)
+		d, err := ParseDuration(s)
 		if err != nil {
 			return err
 		}
 		v.SetInt(int64(d))
+		return nil
+	case time.Time:
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return err
+		}
+		v.Set(reflect.ValueOf(t))
 		return nil
 	}
 	switch v.Kind() {
@@ -573,6 +694,22 @@ func setScalar(v reflect.Value, s string) error {
 			return err
 		}
 		v.SetBool(b)
+	case reflect.Map:
+		if v.Type().Key().Kind() != reflect.String || v.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("cannot set %s from the environment", v.Type())
+		}
+		m := map[string]string{}
+		for _, pair := range strings.Split(s, ",") {
+			if strings.TrimSpace(pair) == "" {
+				continue
+			}
+			k, val, ok := strings.Cut(pair, "=")
+			if !ok || strings.TrimSpace(k) == "" {
+				return fmt.Errorf("%q is not key=value (a map takes key=value,key=value)", pair)
+			}
+			m[strings.TrimSpace(k)] = strings.TrimSpace(val)
+		}
+		v.Set(reflect.ValueOf(m))
 	case reflect.Slice:
 		if v.Type().Elem().Kind() != reflect.String {
 			return fmt.Errorf("cannot set %s from the environment", v.Type())

@@ -87,3 +87,67 @@ func TestKeyFile(t *testing.T) {
 		t.Errorf("key from file = %q", c.HashKey())
 	}
 }
+
+func TestEnvNames(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	os.WriteFile(p, []byte(valid+"retention: {tables: {cdn_requests: 30d}}\n"), 0o600)
+	_, err := Load(p, []string{"LOGPIPE_CLICKHOUSE_ADRR=x:9000"})
+	if err == nil || !strings.Contains(err.Error(), "LOGPIPE_CLICKHOUSE_ADRR names no config field (did you mean LOGPIPE_CLICKHOUSE_ADDR?)") {
+		t.Errorf("misspelt variable: err = %v", err)
+	}
+	c, err := Load(p, []string{"LOGPIPE_RETENTION_TABLES=cdn_requests=7d, job_events=90d", "LOGPIPE_STREAMS_0_FIELD_MAP=job=service", "LOGPIPE_BATCH_MAX_AGE=1d", "LOGPIPE_LOG_LEVEL=debug", "LOGPIPE_TEST_LOGS=/tmp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Retention.Tables["cdn_requests"] != "7d" || c.Retention.Tables["job_events"] != "90d" || len(c.Retention.Tables) != 2 {
+		t.Errorf("retention.tables from env = %v", c.Retention.Tables)
+	}
+	if c.Streams[0].FieldMap["job"] != "service" || c.Batch.MaxAge != 24*time.Hour {
+		t.Errorf("field_map %v, max_age %v", c.Streams[0].FieldMap, c.Batch.MaxAge)
+	}
+	if _, err := Load(p, []string{"LOGPIPE_RETENTION_TABLES=cdn_requests"}); err == nil || !strings.Contains(err.Error(), "LOGPIPE_RETENTION_TABLES") {
+		t.Errorf("bad map value: err = %v", err)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"90m", 90 * time.Minute, true},
+		{"1d", 24 * time.Hour, true},
+		{"30d", 720 * time.Hour, true},
+		{"1w", 168 * time.Hour, true},
+		{"1d12h", 36 * time.Hour, true},
+		{"250ms", 250 * time.Millisecond, true},
+		{"30x", 0, false},
+		{"d", 0, false},
+		{"", 0, false},
+		{"1d-1h", 0, false},
+	} {
+		got, err := ParseDuration(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestYAMLDays: durations in the file take days like everywhere else,
+// and errors keep their line numbers.
+func TestYAMLDays(t *testing.T) {
+	var c Config
+	y := valid + "batch: {max_age: 1d}\nschedules:\n  - {job: a, cron: '@daily', grace: \"2d\"}\nwatch:\n  renotify: 1d12h\n"
+	if err := Parse([]byte(y), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Batch.MaxAge != 24*time.Hour || c.Schedules[0].Grace != 48*time.Hour || c.Watch.Renotify != 36*time.Hour {
+		t.Errorf("max_age %v grace %v renotify %v", c.Batch.MaxAge, c.Schedules[0].Grace, c.Watch.Renotify)
+	}
+	err := Parse([]byte(valid+"batch: {max_age: 1d}\nbogus: 1\n"), &c)
+	if err == nil || !strings.Contains(err.Error(), "line 8: field bogus not found") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
 )
@@ -35,19 +36,13 @@ func New(conn *sink.Conn) *Warehouse {
 	return &Warehouse{conn: conn, db: conn.Database(), Now: func() time.Time { return time.Now().UTC() }}
 }
 
-// ParseAge reads a retention or period: "30d", "12h", "90m", or any Go
-// duration.
+// ParseAge reads a retention or period in logpipe's one duration syntax
+// (config.ParseDuration: "30d", "12h", "90m", "1d12h"); it must be
+// positive.
 func ParseAge(s string) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		d, err := strconv.Atoi(n)
-		if err != nil || d <= 0 {
-			return 0, fmt.Errorf("%q is not a number of days", s)
-		}
-		return time.Duration(d) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
+	d, err := config.ParseDuration(s)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q is not a duration (30d, 12h, 90m)", s)
+		return 0, fmt.Errorf("%q is not a positive duration (30d, 12h, 90m, 1d12h)", s)
 	}
 	return d, nil
 }

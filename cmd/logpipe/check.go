@@ -439,10 +439,62 @@ func flags(r *transform.CDNRequest) string {
 	return s
 }
 
-func cmdFormats(stdout io.Writer) error {
-	for _, name := range transform.Formats() {
-		p, _ := transform.NewParser(name)
-		fmt.Fprintf(stdout, "%-20s %s\n", name, p.Kind())
+// cmdFormats lists the formats; with a name, the format's field_map names
+// and default keys; with -vendor-config, what to configure on the
+// vendor's side (transform.VendorConfigFor).
+func cmdFormats(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("formats", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	vendorCfg := fs.Bool("vendor-config", false, "print the vendor-side config (log format string, field list) that gives logpipe every field it uses")
+	names, err := parseInterspersed(fs, args)
+	if err != nil {
+		return usageError{err}
+	}
+	if len(names) == 0 {
+		if *vendorCfg {
+			return usageError{errors.New("formats: -vendor-config needs a format name")}
+		}
+		for _, name := range transform.Formats() {
+			p, _ := transform.NewParser(name)
+			fmt.Fprintf(stdout, "%-20s %s\n", name, p.Kind())
+		}
+		return nil
+	}
+	if len(names) > 1 {
+		return usageError{errors.New("formats: want one format name")}
+	}
+	name := names[0]
+	p, err := transform.NewParser(name)
+	if err != nil {
+		return usageError{err}
+	}
+	if *vendorCfg {
+		vc, err := transform.VendorConfigFor(name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, vc.Text)
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s (%s records)\n", name, p.Kind())
+	fm := transform.FieldMapNames(name)
+	if fm == nil {
+		fmt.Fprintln(stdout, "takes no field_map")
+	} else {
+		fmt.Fprintln(stdout, "field_map names (name=YOUR_KEY, or name=YOUR_KEY:UNIT with UNIT us, ms, s, ns or rfc3339 for durations and times):")
+		keys := transform.DefaultKeys(name)
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		for _, n := range fm {
+			if k, ok := keys[n]; ok {
+				fmt.Fprintf(tw, "  %s\tdefault key %s\n", n, k)
+			} else {
+				fmt.Fprintf(tw, "  %s\n", n)
+			}
+		}
+		tw.Flush()
+	}
+	if _, err := transform.VendorConfigFor(name); err == nil {
+		fmt.Fprintf(stdout, "vendor-side config: logpipe formats %s -vendor-config\n", name)
 	}
 	return nil
 }

@@ -26,20 +26,25 @@ const usage = `logpipe: Kafka -> parse and enrich -> ClickHouse, for batch-job a
 Usage:
   logpipe run     -config FILE [-migrate]        consume and store until SIGTERM/SIGINT
   logpipe migrate -config FILE                   create the database and apply pending migrations
-  logpipe check   -format NAME [-json] FILE|-    parse lines without Kafka or ClickHouse
+  logpipe check   -format NAME [-json] [-field-map k=v,...] [-config FILE] FILE|-
+                                                 parse lines without Kafka or ClickHouse, with field coverage
+  logpipe validate -config FILE                  check a config offline: every error with its field path
   logpipe query   -config FILE [-format table|csv|json] NAME [-param k=v ...]
   logpipe queries                                list the query catalogue
   logpipe schedules sync -config FILE            write expected run times for missed-run detection
   logpipe watch   -config FILE [-once] [-migrate] run alert rules (catalogue queries) and notify webhooks
   logpipe demo    [-dir DIR]                     run the whole pipeline on sample data locally
-  logpipe formats                                list the log formats
+  logpipe formats [NAME [-vendor-config]]        list the log formats; a format's fields and vendor-side config
+  logpipe version                                print the version
   logpipe tables    -config FILE [-all] [-window 30d]   tables with size and reads (system.query_log)
   logpipe retention -config FILE [-apply]             partitions past retention (dropped with -apply)
   logpipe retire    -config FILE TABLE | -restore NAME | -drop [-apply]
   logpipe bench   [-records N]                   measure throughput and latency locally
 
 Every config field can be overridden by an environment variable, e.g.
-LOGPIPE_CLICKHOUSE_ADDR, LOGPIPE_KAFKA_BROKERS, LOGPIPE_HASH_KEY.
+LOGPIPE_CLICKHOUSE_ADDR, LOGPIPE_KAFKA_BROKERS, LOGPIPE_HASH_KEY; a
+LOGPIPE_* name that is no field is an error. Durations take 90m, 12h, 30d, 1d12h.
+Exit status: 0 done, 1 failure, 2 usage error.
 `
 
 func main() {
@@ -60,7 +65,14 @@ func main() {
 	}
 }
 
+// usageError is a command line that cannot be run (exit status 2);
+// other errors are failures (exit status 1).
 type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -94,7 +106,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, log)
 	case "formats":
-		return cmdFormats(stdout)
+		return cmdFormats(rest, stdout, stderr)
+	case "validate":
+		return cmdValidate(rest, stdout, stderr)
+	case "version", "-version", "--version":
+		return cmdVersion(stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

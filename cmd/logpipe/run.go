@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,12 +23,25 @@ import (
 	"github.com/logpipe/logpipe/warehouse"
 )
 
+// loadConfig loads and validates the config for run: every error that
+// can be found without a connection (logpipe validate's list) fails it,
+// before anything connects.
 func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	path := fs.String("config", os.Getenv("LOGPIPE_CONFIG"), "config file (YAML)")
 	if err := fs.Parse(args); err != nil {
-		return config.Config{}, err
+		return config.Config{}, usageError{err}
 	}
-	return config.Load(*path, os.Environ())
+	if fs.NArg() > 0 {
+		return config.Config{}, usageError{fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
+	}
+	cfg, err := config.LoadOnly(*path, os.Environ())
+	if err != nil {
+		return cfg, err
+	}
+	if errs := validationErrors(cfg); len(errs) > 0 {
+		return cfg, fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return cfg, nil
 }
 
 // loadClickHouseConfig is loadConfig for commands that only need the
@@ -35,7 +49,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 func loadClickHouseConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	path := fs.String("config", os.Getenv("LOGPIPE_CONFIG"), "config file (YAML)")
 	if err := fs.Parse(args); err != nil {
-		return config.Config{}, err
+		return config.Config{}, usageError{err}
 	}
 	return config.LoadClickHouse(*path, os.Environ())
 }

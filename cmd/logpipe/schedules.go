@@ -22,8 +22,8 @@ func cmdSchedules(ctx context.Context, args []string, stdout io.Writer, log *slo
 		return usageError{fmt.Errorf("schedules: want 'schedules sync -config FILE [-back 1d] [-ahead 2d]'")}
 	}
 	fs := flag.NewFlagSet("schedules sync", flag.ContinueOnError)
-	back := fs.Duration("back", 24*time.Hour, "expected runs from this long ago")
-	ahead := fs.Duration("ahead", 48*time.Hour, "expected runs until this far ahead")
+	back := durationFlag(fs, "back", 24*time.Hour, "expected runs from this long ago (1d, 12h)")
+	ahead := durationFlag(fs, "ahead", 48*time.Hour, "expected runs until this far ahead (2d, 12h)")
 	cfg, err := loadClickHouseConfig(fs, args[1:])
 	if err != nil {
 		return err
@@ -31,6 +31,9 @@ func cmdSchedules(ctx context.Context, args []string, stdout io.Writer, log *slo
 	scheds, err := parseSchedules(cfg.Schedules)
 	if err != nil {
 		return err
+	}
+	if len(args) > 1 && fs.NArg() > 0 {
+		return usageError{fmt.Errorf("schedules sync: unexpected argument %q", fs.Arg(0))}
 	}
 	conn, err := sink.Open(ctx, sinkOptions(cfg))
 	if err != nil {

@@ -21,6 +21,10 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	// Rules, channels and silences are checked before connecting.
+	if _, err := watch.New(nil, cfg.Watch, nil, log); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	if *migrate {
 		if err := migrateDB(ctx, cfg, io.Discard, log); err != nil {
 			return err

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// badConfig holds each invalid setting issue 17 tried as a new user; the
+// ClickHouse address is a port nothing listens on, so an error that came
+// from connecting would show.
+const badConfig = `
+kafka: {brokers: ["127.0.0.1:1"], group: g}
+clickhouse: {addr: ["127.0.0.1:1"], database: logs}
+hash: {key: "0123456789abcdef0123456789abcdef"}
+streams:
+  - {name: cdn, topic: cdn, format: fastly-jsn}
+  - {name: cdn2, topic: cdn2, format: fastly-json, log_format: '$remote_addr'}
+  - {name: cdn3, topic: cdn3, format: fastly-json, field_map: {cache_stat: cache_status}}
+retention:
+  tables: {cdn_requests: 30x}
+enrich:
+  path_templates:
+    - {match: '^/items/(\d+', replace: '/items/:id'}
+watch:
+  channels:
+    - {name: ops, type: teams, url: "https://example.invalid/hook"}
+  rules:
+    - {name: leaked_personal_page, severity: critical}
+`
+
+var badFields = []string{
+	"streams[0].format: unknown format \"fastly-jsn\"",
+	"streams[1].log_format: format \"fastly-json\" takes no log_format option",
+	"streams[2].field_map: field_map: unknown field \"cache_stat\"",
+	"retention.tables.cdn_requests: \"30x\" is not a positive duration",
+	"enrich.path_templates[0].match:",
+	"watch.channels[0].type: \"teams\" is neither webhook nor slack",
+	"watch.rules[0].query:",
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "logpipe.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestValidateReportsEveryError(t *testing.T) {
+	p := writeConfig(t, badConfig)
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"validate", "-config", p}, &stdout, &stderr)
+	if err == nil {
+		t.Fatalf("validate accepted the config; stderr:\n%s", stderr.String())
+	}
+	for _, want := range badFields {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("validate does not report %q; stderr:\n%s", want, stderr.String())
+		}
+	}
+	if got := strings.Count(stderr.String(), "\n"); got != len(badFields) {
+		t.Errorf("%d lines reported, want %d:\n%s", got, len(badFields), stderr.String())
+	}
+
+	good := writeConfig(t, `
+kafka: {brokers: ["127.0.0.1:1"], group: g}
+hash: {key: "0123456789abcdef0123456789abcdef"}
+batch: {max_age: 1d}
+streams:
+  - {name: cdn, topic: cdn, format: fastly-json, field_map: {cache_status: cache_status, duration: "time_elapsed:ms"}}
+`)
+	stdout.Reset()
+	stderr.Reset()
+	if err := run(context.Background(), []string{"validate", "-config", good}, &stdout, &stderr); err != nil {
+		t.Fatalf("validate refused a good config: %v\n%s", err, stderr.String())
+	}
+}
+
+// TestRunValidatesBeforeConnecting: run names every invalid field and
+// never gets to dial ClickHouse or Kafka.
+func TestRunValidatesBeforeConnecting(t *testing.T) {
+	p := writeConfig(t, badConfig)
+	err := cmdRun(context.Background(), []string{"-config", p}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		t.Fatal("run accepted the config")
+	}
+	for _, want := range badFields {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("run error does not name %q:\n%v", want, err)
+		}
+	}
+	for _, conn := range []string{"dial", "connection refused", "127.0.0.1:1"} {
+		if strings.Contains(err.Error(), conn) {
+			t.Errorf("run connected before validating (%q in the error):\n%v", conn, err)
+		}
+	}
+}
+
+func TestUsageAndVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, &stdout, &stderr); err != nil || !strings.HasPrefix(stdout.String(), "logpipe ") {
+		t.Errorf("version: %v %q", err, stdout.String())
+	}
+	for _, args := range [][]string{
+		{"check", "-nosuchflag", "x"},
+		{"check", "-format", "fastly-json"},
+		{"validate"},
+		{"run", "-config", "x.yaml", "extra"},
+		{"formats", "no-such-format"},
+		{"bogus"},
+	} {
+		err := run(context.Background(), args, &stdout, &stderr)
+		var ue usageError
+		if !asUsage(err, &ue) {
+			t.Errorf("%v: err = %v, want a usage error (exit 2)", args, err)
+		}
+	}
+	// A failure is no usage error (exit 1).
+	p := writeConfig(t, badConfig)
+	if err := run(context.Background(), []string{"validate", "-config", p}, &stdout, &stderr); err == nil || asUsage(err, new(usageError)) {
+		t.Errorf("invalid config: err = %v, want a failure", err)
+	}
+}
+
+func TestFormatsVendorConfig(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"formats", "fastly-json", "-vendor-config"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"%{fastly_info.state}V", "X-Logpipe-Origin-Ms", `"response_state"`} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("vendor config lacks %q:\n%s", want, stdout.String())
+		}
+	}
+}
+
+func asUsage(err error, ue *usageError) bool {
+	return err != nil && errors.As(err, ue)
+}
