@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	json "github.com/goccy/go-json"
 
+	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
 )
@@ -53,6 +55,9 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	q, qerr := schemas.LookupQuery(name)
 	if qerr != nil {
 		return qerr
+	}
+	if err := relativeTimes(q, ps, time.Now()); err != nil {
+		return usageError{fmt.Errorf("query %s: %w", name, err)}
 	}
 	sql, rerr := q.Render(ps)
 	if rerr != nil {
@@ -140,4 +145,42 @@ func cell(s string) string {
 		s = s[:57] + "..."
 	}
 	return s
+}
+
+// relativeTimes replaces DateTime parameters written relative to now
+// ("now", "now-24h", "now-1d12h", "now+30m"), as watch rules take them,
+// by the time they stand for (UTC).
+func relativeTimes(q schemas.Query, ps params, now time.Time) error {
+	for _, p := range q.Params {
+		v, ok := ps[p.Name]
+		if !ok || (p.Type != "DateTime" && p.Type != "Date") {
+			continue
+		}
+		rest, ok := strings.CutPrefix(strings.TrimSpace(v), "now")
+		if !ok {
+			continue
+		}
+		rest = strings.TrimSpace(rest)
+		t := now
+		if rest != "" {
+			sign := rest[0]
+			if sign != '-' && sign != '+' {
+				return fmt.Errorf("-param %s=%s: want now, now-DURATION or now+DURATION", p.Name, v)
+			}
+			d, err := config.ParseDuration(strings.TrimSpace(rest[1:]))
+			if err != nil {
+				return fmt.Errorf("-param %s=%s: %w", p.Name, v, err)
+			}
+			if sign == '-' {
+				d = -d
+			}
+			t = now.Add(d)
+		}
+		if p.Type == "Date" {
+			ps[p.Name] = t.UTC().Format(time.DateOnly)
+		} else {
+			ps[p.Name] = t.UTC().Format(time.DateTime)
+		}
+	}
+	return nil
 }

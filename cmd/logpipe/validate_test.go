@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // badConfig holds each invalid setting issue 17 tried as a new user; the
@@ -144,4 +145,18 @@ func TestFormatsVendorConfig(t *testing.T) {
 
 func asUsage(err error, ue *usageError) bool {
 	return err != nil && errors.As(err, ue)
+}
+
+func TestQueryRelativeTimes(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"query", "-sql", "cache_anomalies", "-param", "since=now-24h", "-param", "until=now+1d"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stdout.String(), "now-24h") || !strings.Contains(stdout.String(), time.Now().UTC().Add(-24*time.Hour).Format("2006-01-02")) {
+		t.Errorf("now-24h not resolved:\n%s", stdout.String())
+	}
+	err := run(context.Background(), []string{"query", "-sql", "cache_anomalies", "-param", "since=now-24x"}, &stdout, &stderr)
+	if err == nil || !asUsage(err, new(usageError)) {
+		t.Errorf("now-24x: err = %v, want a usage error", err)
+	}
 }
