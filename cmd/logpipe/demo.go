@@ -137,12 +137,20 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	go func() { done <- consume(runCtx, cfg, p, quiet) }()
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	// The progress line is redrawn in place on a terminal, and only when
+	// the count moved (it stays at the total while the last commit is
+	// awaited); a log file gets the summary line only.
+	tty := isTerminal(stdout)
+	shown := int64(-1)
 wait:
 	for {
 		select {
 		case <-tick.C:
 			n := p.Stats.Records.Load()
-			fmt.Fprintf(stdout, "\r    ingesting: %d/%d records", n, total)
+			if tty && n != shown {
+				fmt.Fprintf(stdout, "\r    ingesting: %d/%d records", n, total)
+				shown = n
+			}
 			if n >= total && p.Stats.Commits.Load() > 0 {
 				break wait
 			}
@@ -160,7 +168,9 @@ wait:
 		return err
 	}
 	elapsed := time.Since(start)
-	fmt.Fprintln(stdout)
+	if shown >= 0 {
+		fmt.Fprintln(stdout)
+	}
 	say("ingested %d records in %s (%.0f records/s): %d rows stored, %d lines rejected into ingest_errors",
 		p.Stats.Records.Load(), elapsed.Round(time.Millisecond), float64(p.Stats.Records.Load())/elapsed.Seconds(),
 		p.Stats.Rows.Load(), p.Stats.Rejected.Load())
@@ -247,4 +257,14 @@ func relPath(p string) string {
 		return r
 	}
 	return p
+}
+
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -160,3 +160,14 @@ func TestQueryRelativeTimes(t *testing.T) {
 		t.Errorf("now-24x: err = %v, want a usage error", err)
 	}
 }
+
+// TestExampleConfigValid: the documented example passes validate (with
+// the secrets from the environment, as documented).
+func TestExampleConfigValid(t *testing.T) {
+	t.Setenv("LOGPIPE_HASH_KEY", "0123456789abcdef0123456789abcdef")
+	t.Setenv("LOGPIPE_WATCH_CHANNELS_0_URL", "https://hooks.example.invalid/x")
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"validate", "-config", "../../deploy/logpipe.example.yaml"}, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+}
