@@ -180,3 +180,53 @@ func TestCheckRefusesMissingCacheStatus(t *testing.T) {
 		t.Errorf("row has Go field names: %v", row)
 	}
 }
+
+// TestCheckWithConfig: check -config uses the file's stream options
+// (field_map), path classes, path templates and session cookie names.
+func TestCheckWithConfig(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "custom.log")
+	if err := os.WriteFile(logFile, []byte(customFastly), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "logpipe.yaml")
+	cfg := `
+streams:
+  - {name: jobs, topic: jobs, format: logpipe-job}
+  - name: cdn
+    topic: cdn
+    format: fastly-json
+    field_map: {cache_status: cache_status, bytes: response_bytes, duration: "time_elapsed:ms"}
+enrich:
+  session_cookies: [session_id]
+  path_classes:
+    - {class: members, patterns: ["/items/*"]}
+  path_templates:
+    - {match: '^/mypage/$', replace: '/me/'}
+`
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := cmdCheck(context.Background(), []string{"-config", cfgFile, "-stream", "cdn", "-json", logFile}, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	rows := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(rows) != 2 {
+		t.Fatalf("%d rows:\n%s", len(rows), stdout.String())
+	}
+	var first, second map[string]any
+	json.Unmarshal([]byte(rows[0]), &first)
+	json.Unmarshal([]byte(rows[1]), &second)
+	if first["path_template"] != "/me/" || first["has_session_cookie"] != 1.0 || first["cache_status"] != "hit" {
+		t.Errorf("first row: %v", first)
+	}
+	if second["path_class"] != "members" {
+		t.Errorf("second row: %v", second)
+	}
+	// Two streams and no -stream: the user is asked to pick one.
+	err := cmdCheck(context.Background(), []string{"-config", cfgFile, logFile}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "pick one with -stream") {
+		t.Errorf("err = %v", err)
+	}
+}
