@@ -38,7 +38,7 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	if errs := validationErrors(cfg); len(errs) > 0 {
+	if errs := validationErrors(cfg, false); len(errs) > 0 {
 		return cfg, fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return cfg, nil
