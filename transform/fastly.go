@@ -59,7 +59,11 @@ func (FastlyJSON) Kind() Kind { return KindCDN }
 // ParseCDN implements CDNParser.
 func (p FastlyJSON) ParseCDN(line []byte, r *CDNRequest) error {
 	var f fastlyJSON
-	if !f.decode(line, p.keys) {
+	durScale, originScale := 1.0, 1.0
+	if f.decode(line, p.keys) && p.keys.scaledValuesOK(&f) {
+		durScale, originScale = p.keys.scales()
+	} else {
+		f = fastlyJSON{}
 		if p.keys.mapped() {
 			var err error
 			if line, err = p.keys.rewrite(line); err != nil {
@@ -116,10 +120,11 @@ func (p FastlyJSON) ParseCDN(line []byte, r *CDNRequest) error {
 	r.ContentType = nullable(f.ContentType)
 	r.ETag = nullable(f.ETag)
 	if us, err := rawFloat(f.ElapsedUsec); err == nil {
-		r.DurationMs = us / 1000
+		r.DurationMs = us * durScale / 1000
 	}
 	r.OriginStatus, _ = rawUint16(f.OriginStatus)
 	r.OriginMs, _ = rawFloat(f.OriginMs)
+	r.OriginMs *= originScale
 	r.POP = f.Datacenter
 	if r.POP == "" {
 		r.POP = f.FastlyServer

@@ -52,7 +52,7 @@ func (f *fastlyJSON) decode(line []byte, m *keyMap) bool {
 		skip := false
 		if m != nil && m.rename != nil {
 			if r, ok := m.rename[key]; ok {
-				if r.converts() {
+				if r.converts() && !r.scaled {
 					return false
 				}
 				key = r.key

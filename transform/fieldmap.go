@@ -195,6 +195,10 @@ type keyMap struct {
 	// read maps every key the parser reads (after mapping) to its
 	// canonical name, for coverage reports.
 	read map[string]string
+	// durScale and originScale turn the user's unit of Fastly's
+	// time_elapsed_usec and origin_ttfb_ms into the expected one on the
+	// fast path (0 = not mapped with a unit).
+	durScale, originScale float64
 }
 
 type renamed struct {
@@ -204,12 +208,55 @@ type renamed struct {
 	want  string // unit the format expects
 	outer string // "Outer" for "Outer.inner"
 	inner string
+	// scaled: a duration in another unit that Fastly's fast path reads
+	// as it is and scales afterwards (keyMap.durScale, originScale).
+	scaled bool
 }
 
 // converts reports whether values need converting (the fast path then
-// leaves the line to the general one).
+// leaves the line to the general one, unless it can scale the value
+// afterwards).
 func (r renamed) converts() bool {
 	return r.from != "" && r.from != r.want || r.outer != ""
+}
+
+func isDurationUnit(u string) bool { return u == unitUs || u == unitMs || u == unitS || u == unitNs }
+
+// scales returns the factors the fast path applies to Fastly's duration
+// and origin time (1 when not mapped with a unit).
+func (m *keyMap) scales() (dur, origin float64) {
+	dur, origin = 1, 1
+	if m == nil {
+		return
+	}
+	if m.durScale != 0 {
+		dur = m.durScale
+	}
+	if m.originScale != 0 {
+		origin = m.originScale
+	}
+	return
+}
+
+// scaledValuesOK reports whether the values the fast path will scale are
+// numbers or absent; anything else goes to the general path, which
+// rejects the line naming the key, so that both paths agree.
+func (m *keyMap) scaledValuesOK(f *fastlyJSON) bool {
+	if m == nil {
+		return true
+	}
+	ok := func(raw []byte) bool {
+		s, err := scalarString(raw)
+		if err != nil {
+			return false
+		}
+		if s == "" || s == "-" || s == "(null)" {
+			return true
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		return err == nil && !math.IsNaN(v)
+	}
+	return (m.durScale == 0 || ok(f.ElapsedUsec)) && (m.originScale == 0 || ok(f.OriginMs))
 }
 
 // newKeyMap compiles fieldMap for format. A nil map (and nil error) means
@@ -252,6 +299,15 @@ func newKeyMap(format string, fieldMap map[string]string) (*keyMap, error) {
 		r := renamed{key: spec.key, name: spec.name, from: unit, want: spec.unit}
 		if o, in, ok := strings.Cut(spec.key, "."); ok {
 			r.outer, r.inner = o, in
+		}
+		if format == "fastly-json" && unit != "" && unit != spec.unit && isDurationUnit(unit) && isDurationUnit(spec.unit) {
+			scale := float64(unitNanos(unit)) / float64(unitNanos(spec.unit))
+			switch spec.key {
+			case "time_elapsed_usec":
+				r.scaled, m.durScale = true, scale
+			case "origin_ttfb_ms":
+				r.scaled, m.originScale = true, scale
+			}
 		}
 		if key != spec.key {
 			m.rename[key] = r
@@ -402,7 +458,9 @@ func convertRaw(raw json.RawMessage, from, want string) (json.RawMessage, error)
 		if err != nil || math.IsNaN(f) {
 			return nil, fmt.Errorf("%q is not a number of %s", truncate(s, 32), from)
 		}
-		f = f * float64(unitNanos(from)) / float64(unitNanos(want))
+		// The same factor as Fastly's fast path (keyMap.durScale), so
+		// that both paths give the same value.
+		f *= float64(unitNanos(from)) / float64(unitNanos(want))
 		return json.RawMessage(strconv.FormatFloat(f, 'f', -1, 64)), nil
 	case unitTime, unitEpochS:
 		var t time.Time

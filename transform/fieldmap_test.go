@@ -171,9 +171,9 @@ func TestSuggestField(t *testing.T) {
 	}
 }
 
-// BenchmarkFastlyFieldMap compares the default key set with a mapped one
-// (renames only: the fast path) and one with a unit conversion (the
-// general path).
+// BenchmarkFastlyFieldMap compares the default key set with mapped ones:
+// renames and duration units stay on the fast path, a time unit takes
+// the general path.
 func BenchmarkFastlyFieldMap(b *testing.B) {
 	def := goldenLines(b, "fastly-json", "")[0]
 	for _, c := range []struct {
@@ -183,7 +183,8 @@ func BenchmarkFastlyFieldMap(b *testing.B) {
 	}{
 		{"default", nil, def},
 		{"renamed", map[string]string{"time": "ts", "cache_status": "cache_status", "bytes": "response_bytes", "duration": "time_elapsed"}, []byte(customFastly)},
-		{"converted", map[string]string{"time": "ts", "cache_status": "cache_status", "bytes": "response_bytes", "duration": "time_elapsed:ms"}, []byte(customFastly)},
+		{"duration-unit", map[string]string{"time": "ts", "cache_status": "cache_status", "bytes": "response_bytes", "duration": "time_elapsed:ms"}, []byte(customFastly)},
+		{"time-unit", map[string]string{"time": "ts:rfc3339", "cache_status": "cache_status", "bytes": "response_bytes", "duration": "time_elapsed:ms"}, []byte(customFastly)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			p, err := NewParserWith("fastly-json", ParserOptions{FieldMap: c.fm})
@@ -202,4 +203,38 @@ func BenchmarkFastlyFieldMap(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzFastlyFieldMap checks that a mapped Fastly parser gives the same
+// record whichever path decodes a line: the fast one (renames and
+// duration units read in place) or the general one (keys renamed and
+// values converted, then decoded by goccy/go-json).
+func FuzzFastlyFieldMap(f *testing.F) {
+	f.Add([]byte(customFastly))
+	f.Add([]byte(`{"ts":"2017-06-15T09:41:07Z","url":"/a","response_status":200,"time_elapsed":"0.1","origin_ms":null,"cache_status":"MISS"}`))
+	f.Add([]byte(`{"ts":"2017-06-15T09:41:07Z","url":"/a","response_status":200,"time_elapsed":"fast"}`))
+	f.Add([]byte(`{"ts":"2017-06-15T09:41:07Z","url":"/a","response_status":200,"time_elapsed":1e3,"response_state":"HIT","cache_status":"PASS"}`))
+	fm := map[string]string{"time": "ts", "cache_status": "cache_status", "bytes": "response_bytes", "duration": "time_elapsed:ms", "origin_ms": "origin_ms:s"}
+	p, err := NewParserWith("fastly-json", ParserOptions{FieldMap: fm})
+	if err != nil {
+		f.Fatal(err)
+	}
+	mapped := p.(FastlyJSON)
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var fast, general CDNRequest
+		errFast := mapped.ParseCDN(line, &fast)
+		rewritten, errRewrite := mapped.keys.rewrite(line)
+		var errGeneral error
+		if errRewrite != nil {
+			errGeneral = errRewrite
+		} else {
+			errGeneral = FastlyJSON{}.ParseCDN(rewritten, &general)
+		}
+		if (errFast == nil) != (errGeneral == nil) {
+			t.Fatalf("paths disagree on %q: fast %v, general %v", line, errFast, errGeneral)
+		}
+		if errFast == nil && fast != general {
+			t.Fatalf("paths disagree on %q:\nfast    %+v\ngeneral %+v", line, fast, general)
+		}
+	})
 }
