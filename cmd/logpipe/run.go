@@ -28,7 +28,7 @@ import (
 // before anything connects.
 func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	path := fs.String("config", os.Getenv("LOGPIPE_CONFIG"), "config file (YAML)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return config.Config{}, usageError{err}
 	}
 	if fs.NArg() > 0 {
@@ -48,10 +48,20 @@ func loadConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 // clickhouse section (no brokers, streams or hash key).
 func loadClickHouseConfig(fs *flag.FlagSet, args []string) (config.Config, error) {
 	path := fs.String("config", os.Getenv("LOGPIPE_CONFIG"), "config file (YAML)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return config.Config{}, usageError{err}
 	}
 	return config.LoadClickHouse(*path, os.Environ())
+}
+
+// parseFlags parses flags given before or after the other arguments
+// (logpipe retire -config F TABLE -reason R), which fs.Args returns.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	return fs.Parse(append([]string{"--"}, pos...))
 }
 
 func sinkOptions(cfg config.Config) sink.Options {

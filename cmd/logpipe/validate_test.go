@@ -177,3 +177,15 @@ func TestExampleConfigValid(t *testing.T) {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 }
+
+func TestFlagsAfterArguments(t *testing.T) {
+	fs := flag.NewFlagSet("retire", flag.ContinueOnError)
+	reason := fs.String("reason", "", "")
+	apply := fs.Bool("apply", false, "")
+	if err := parseFlags(fs, []string{"old_table", "-reason", "replaced", "-apply"}); err != nil {
+		t.Fatal(err)
+	}
+	if fs.NArg() != 1 || fs.Arg(0) != "old_table" || *reason != "replaced" || !*apply {
+		t.Errorf("args %v reason %q apply %v", fs.Args(), *reason, *apply)
+	}
+}
