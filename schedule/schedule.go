@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/logpipe/logpipe/config"
 )
 
 // Schedule is one job's schedule.
@@ -48,7 +50,7 @@ func (s *Schedule) Parse() error {
 		spec = "0 0 1 * *"
 	}
 	if rest, ok := strings.CutPrefix(spec, "@every "); ok {
-		d, err := time.ParseDuration(strings.TrimSpace(rest))
+		d, err := config.ParseDuration(strings.TrimSpace(rest))
 		if err != nil || d < time.Minute {
 			return fmt.Errorf("schedule %s: %q: @every needs a duration of at least 1m", s.Job, s.Spec)
 		}

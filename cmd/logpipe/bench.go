@@ -36,7 +36,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	records := fs.Int("records", 1_000_000, "records to preload and ingest")
 	partitions := fs.Int("partitions", 4, "partitions of the topic")
 	rate := fs.Int("rate", 0, "records/s for the latency phase (0 = half the measured throughput)")
-	latencyFor := fs.Duration("latency-for", 10*time.Second, "length of the latency phase")
+	latencyFor := durationFlag(fs, "latency-for", 10*time.Second, "length of the latency phase")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the ingest phase to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
