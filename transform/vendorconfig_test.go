@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -67,5 +68,20 @@ func TestFastlyFormatKeys(t *testing.T) {
 	}
 	if !strings.Contains(fastlyVendorText(), "fastly_info.state") {
 		t.Error("the Fastly format does not log fastly_info.state")
+	}
+}
+
+// TestVendorConfigsInDocs: docs/formats.md shows each printed config as
+// it is printed.
+func TestVendorConfigsInDocs(t *testing.T) {
+	b, err := os.ReadFile("../docs/formats.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range VendorConfigFormats() {
+		vc, _ := VendorConfigFor(format)
+		if !strings.Contains(string(b), "```\n"+vc.Text+"```") {
+			t.Errorf("docs/formats.md does not show `logpipe formats %s -vendor-config` as printed:\n%s", format, vc.Text)
+		}
 	}
 }
