@@ -15,15 +15,36 @@ type fieldCoverage struct {
 	warned [transform.CovCount]atomic.Bool
 }
 
-func (c *fieldCoverage) add(r *transform.CDNRequest) {
+// coverageCounts are one worker's counts since its last flush, added to
+// the stream's shared counters then (no atomic operation per line).
+type coverageCounts struct {
+	lines int64
+	found [transform.CovCount]int64
+}
+
+func (c *coverageCounts) add(r *transform.CDNRequest) {
 	var found [transform.CovCount]bool
 	transform.CDNCoverage(r, &found)
-	c.lines.Add(1)
+	c.lines++
 	for f, ok := range found {
 		if ok {
-			c.found[f].Add(1)
+			c.found[f]++
 		}
 	}
+}
+
+// addTo adds the counts to a stream's and clears them.
+func (c *coverageCounts) addTo(s *fieldCoverage) {
+	if c.lines == 0 {
+		return
+	}
+	s.lines.Add(c.lines)
+	for f, n := range c.found {
+		if n != 0 {
+			s.found[f].Add(n)
+		}
+	}
+	*c = coverageCounts{}
 }
 
 // warnMissing logs, once per stream and field, that a field the

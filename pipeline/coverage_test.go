@@ -20,8 +20,10 @@ func TestFieldCoverageWarnsOnce(t *testing.T) {
 	cov := &fieldCoverage{}
 	p.streams["t"] = stream{Stream: p.cfg.Streams[0], cov: cov}
 	r := transform.CDNRequest{Time: time.Unix(1, 0), Path: "/a", Status: 200}
+	var local coverageCounts
 	for i := 0; i < 3; i++ {
-		cov.add(&r)
+		local.add(&r)
+		local.addTo(cov)
 		cov.warnMissing(log, p.cfg.Streams[0])
 	}
 	if n := strings.Count(logs.String(), "missing from every line"); n != 1 {
@@ -31,7 +33,8 @@ func TestFieldCoverageWarnsOnce(t *testing.T) {
 		t.Errorf("warning does not name stream and field:\n%s", logs.String())
 	}
 	r.CacheRaw = "HIT"
-	cov.add(&r)
+	local.add(&r)
+	local.addTo(cov)
 	got := p.Coverage()
 	if len(got) != 1 || got[0].Lines != 4 || got[0].Found[transform.CovCacheStatus] != 1 || got[0].Found[transform.CovPath] != 4 || got[0].Found[transform.CovHost] != 0 {
 		t.Errorf("coverage = %+v", got)

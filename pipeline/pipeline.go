@@ -202,6 +202,7 @@ type worker struct {
 	wm      map[string]int64
 	records int
 	bytes   int
+	cov     coverageCounts // field coverage since the last flush (CDN streams)
 }
 
 func newWorker(p *Pipeline, st stream, c *ingest.Claim) (*worker, error) {
@@ -293,7 +294,7 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 			return nil
 		}
 		w.enricher.CDN(&w.req)
-		w.st.cov.add(&w.req)
+		w.cov.add(&w.req)
 		w.cdn.Append(&w.req, meta, now, len(line))
 	default:
 		return fmt.Errorf("format %s has no parser", w.st.Format)
@@ -325,6 +326,7 @@ func (w *worker) flush(ctx context.Context) error {
 		return nil
 	}
 	if w.st.cov != nil {
+		w.cov.addTo(w.st.cov)
 		w.st.cov.warnMissing(w.p.log, w.st.Stream)
 	}
 	for _, b := range []sink.Batch{w.dataBatch(), w.errs} {
