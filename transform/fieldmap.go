@@ -265,7 +265,16 @@ func newKeyMap(format string, fieldMap map[string]string) (*keyMap, error) {
 	ks := keysOf(format)
 	m := &keyMap{format: format, read: map[string]string{}}
 	for _, k := range ks {
-		outer, _, _ := strings.Cut(k.key, ".")
+		outer, _, nested := strings.Cut(k.key, ".")
+		if nested {
+			// "ResponseHeaders.cache-control" names where the field is
+			// read; the object itself counts as read.
+			m.read[k.key] = k.name
+			if _, ok := m.read[outer]; !ok {
+				m.read[outer] = outer
+			}
+			continue
+		}
 		m.read[outer] = k.name
 	}
 	if len(fieldMap) == 0 {

@@ -200,7 +200,12 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		errs = append(errs, fmt.Errorf("check: %d of %d lines rejected", bad, ok+bad))
 	}
 	if len(missing) > 0 && !*allowMissing {
-		errs = append(errs, fmt.Errorf("check: %s found in no line: the cache-anomaly (leak) detection needs it; map your key with -field-map %s=YOUR_KEY, or log it (logpipe formats %s -vendor-config); -allow-missing accepts the log as it is", strings.Join(missing, ", "), cov.mapName(missing[0]), *format))
+		name := cov.mapName(missing[0])
+		how := fmt.Sprintf("map your key with -field-map %s=YOUR_KEY", name)
+		if k := cov.suggestedKey(name); k != "" {
+			how = fmt.Sprintf("map your key with -field-map %s=%s (suggested)", name, k)
+		}
+		errs = append(errs, fmt.Errorf("check: %s found in no line: the cache-anomaly (leak) detection needs it; %s, or log it (logpipe formats %s -vendor-config); -allow-missing accepts the log as it is", strings.Join(missing, ", "), how, *format))
 	}
 	return errors.Join(errs...)
 }
@@ -395,12 +400,30 @@ func (c *coverage) report(w io.Writer, parsed int) (missing []string) {
 			if s := transform.SuggestField(c.format, k); s != "" {
 				hint = "suggested: -field-map " + s + "=" + k
 			}
-			fmt.Fprintf(tw, "  %s\t%d lines\t%s\n", k, c.unread[k], hint)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", k, plural(c.unread[k], "line"), hint)
 		}
 		tw.Flush()
 	}
 	fmt.Fprintln(w)
 	return missing
+}
+
+// suggestedKey is the most frequent unread key suggested for a field_map
+// name, "" when none.
+func (c *coverage) suggestedKey(name string) string {
+	for _, k := range sortedCounts(c.unread) {
+		if transform.SuggestField(c.format, k) == name {
+			return k
+		}
+	}
+	return ""
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // sortedCounts lists m's keys, most frequent first.

@@ -137,7 +137,7 @@ func TestCheckRefusesMissingCacheStatus(t *testing.T) {
 	}
 	var stdout, stderr bytes.Buffer
 	err := cmdCheck(context.Background(), []string{"-format", "fastly-json", name}, &stdout, &stderr)
-	if err == nil || !strings.Contains(err.Error(), "cache_status found in no line") {
+	if err == nil || !strings.Contains(err.Error(), "cache_status found in no line") || !strings.Contains(err.Error(), "-field-map cache_status=cache_status (suggested)") {
 		t.Fatalf("check on a log without cache status: err = %v; stderr:\n%s", err, stderr.String())
 	}
 	for _, want := range []string{
