@@ -150,6 +150,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			job.Reset()
 			if perr = p.ParseJob(line, &job); perr == nil {
 				enr.Job(&job)
+				cov.addJob(&job)
 				jobs.Reset()
 				jobs.Append(&job, meta, now, len(line))
 				row = sink.Row(jobs, 0)
@@ -310,6 +311,36 @@ type coverage struct {
 	found  [transform.CovCount]int
 	unread map[string]int
 	lines  int
+	// Job formats: lines per field, in jobFields order.
+	jobFound [len(jobFields)]int
+}
+
+// jobFields are the job_events fields check reports for job formats: a
+// line whose event is "log" did not say started/finished/failed, so the
+// run tables cannot use it.
+var jobFields = [...]struct {
+	name string
+	has  func(e *transform.JobEvent) bool
+}{
+	{"time", func(e *transform.JobEvent) bool { return !e.Time.IsZero() }},
+	{"job", func(e *transform.JobEvent) bool { return e.Job != "" }},
+	{"run_id", func(e *transform.JobEvent) bool { return e.RunID != "" }},
+	{"event (not log)", func(e *transform.JobEvent) bool { return e.Event != transform.EventLog }},
+	{"scheduled_time", func(e *transform.JobEvent) bool { return !e.ScheduledTime.IsZero() }},
+	{"host", func(e *transform.JobEvent) bool { return e.Host != "" }},
+	{"exit_code", func(e *transform.JobEvent) bool { return e.HasExitCode }},
+	{"error", func(e *transform.JobEvent) bool { return e.Error != "" || e.ErrorClass != "" }},
+	{"step", func(e *transform.JobEvent) bool { return e.Step != "" }},
+	{"duration_ms", func(e *transform.JobEvent) bool { return e.DurationMs != 0 }},
+}
+
+func (c *coverage) addJob(e *transform.JobEvent) {
+	c.lines++
+	for i, f := range jobFields {
+		if f.has(e) {
+			c.jobFound[i]++
+		}
+	}
 }
 
 func newCoverage(format string, p transform.Parser) *coverage {
@@ -370,7 +401,20 @@ func (c *coverage) keyOf(field string) string {
 // report prints the coverage table and returns the detection fields found
 // in no line.
 func (c *coverage) report(w io.Writer, parsed int) (missing []string) {
-	if !c.cdn || c.lines == 0 {
+	if c.lines == 0 {
+		return nil
+	}
+	if !c.cdn {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "\nfield\tlines found\n")
+		for i, f := range jobFields {
+			fmt.Fprintf(tw, "%s\t%d/%d\n", f.name, c.jobFound[i], c.lines)
+		}
+		tw.Flush()
+		if c.jobFound[3] == 0 {
+			fmt.Fprintf(w, "no line says started, finished or failed: the run tables (job_runs, failed and missed runs) cannot use these events; map the key that holds it with -field-map event=KEY\n")
+		}
+		fmt.Fprintln(w)
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
