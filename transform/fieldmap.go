@@ -259,8 +259,8 @@ func (m *keyMap) scaledValuesOK(f *fastlyJSON) bool {
 	return (m.durScale == 0 || ok(f.ElapsedUsec)) && (m.originScale == 0 || ok(f.OriginMs))
 }
 
-// newKeyMap compiles fieldMap for format. A nil map (and nil error) means
-// the defaults.
+// newKeyMap compiles fieldMap for format; an empty fieldMap gives the
+// default keys (nothing renamed).
 func newKeyMap(format string, fieldMap map[string]string) (*keyMap, error) {
 	ks := keysOf(format)
 	m := &keyMap{format: format, read: map[string]string{}}

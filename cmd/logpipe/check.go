@@ -194,7 +194,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("line %d: %w", n+1, err)
 	}
-	missing := cov.report(stderr, ok)
+	missing := cov.report(stderr)
 	fmt.Fprintf(stderr, "%d lines parsed, %d rejected, %d skipped\n", ok, bad, skipped)
 	var errs []error
 	if bad > 0 {
@@ -400,7 +400,7 @@ func (c *coverage) keyOf(field string) string {
 
 // report prints the coverage table and returns the detection fields found
 // in no line.
-func (c *coverage) report(w io.Writer, parsed int) (missing []string) {
+func (c *coverage) report(w io.Writer) (missing []string) {
 	if c.lines == 0 {
 		return nil
 	}
