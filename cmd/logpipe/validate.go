@@ -92,7 +92,7 @@ func offlineErrors(cfg config.Config, watchFiles bool) []error {
 		}
 		if len(s.FieldMap) > 0 {
 			if _, err := transform.NewParserWith(s.Format, transform.ParserOptions{FieldMap: s.FieldMap}); err != nil {
-				bad(f+".field_map", err)
+				bad(f+".field_map", errors.New(strings.TrimPrefix(err.Error(), "field_map: ")))
 			}
 		}
 	}

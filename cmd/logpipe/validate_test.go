@@ -40,7 +40,7 @@ watch:
 var badFields = []string{
 	"streams[0].format: unknown format \"fastly-jsn\"",
 	"streams[1].log_format: format \"fastly-json\" takes no log_format option",
-	"streams[2].field_map: field_map: unknown field \"cache_stat\"",
+	"streams[2].field_map: unknown field \"cache_stat\" for format fastly-json",
 	"retention.tables.cdn_requests: \"30x\" is not a positive duration",
 	"enrich.path_templates[0].match:",
 	"watch.channels[0].type: \"teams\" is neither webhook nor slack",
