@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,10 +10,12 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/logpipe/logpipe/config"
+	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/transform"
 	"github.com/logpipe/logpipe/warehouse"
 	"github.com/logpipe/logpipe/watch"
@@ -141,9 +144,57 @@ func offlineErrors(cfg config.Config, watchFiles bool) []error {
 		w.Channels = append(w.Channels, config.WatchChannel{Name: c.Name, Type: "webhook", URL: "http://validate.invalid/"})
 	}
 	if _, err := watch.New(nil, w, nil, quiet); err != nil && !strings.Contains(err.Error(), "watch.channels[") {
-		errs = append(errs, err)
+		errs = append(errs, withQueryHint(err, cfg.Watch.Rules))
 	}
 	return errs
+}
+
+// withQueryHint adds the closest catalogue name to an unknown-query
+// error of a watch rule (a misspelt rule name).
+func withQueryHint(err error, rules []config.WatchRule) error {
+	if !strings.Contains(err.Error(), "no query") {
+		return err
+	}
+	qs, qerr := schemas.Queries()
+	if qerr != nil {
+		return err
+	}
+	for _, r := range rules {
+		name := cmp.Or(r.Query, r.Name)
+		if _, lerr := schemas.LookupQuery(name); lerr == nil || !strings.Contains(err.Error(), strconv.Quote(name)) {
+			continue
+		}
+		best, bestD := "", len(name)/2+2
+		for _, q := range qs {
+			if d := editDistance(name, q.Name); d < bestD {
+				best, bestD = q.Name, d
+			}
+		}
+		if best != "" {
+			return fmt.Errorf("%w (did you mean %s?)", err, best)
+		}
+	}
+	return err
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func unjoin(err error) []error {
