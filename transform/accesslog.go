@@ -206,6 +206,13 @@ func NewApache(format string) (*AccessLog, error) {
 	}
 	for i := 0; i < len(format); i++ {
 		c := format[i]
+		// A LogFormat copied from httpd.conf keeps the config's escapes:
+		// \" is a quote, \\ a backslash.
+		if c == '\\' && i+1 < len(format) && (format[i+1] == '"' || format[i+1] == '\\') {
+			lit.WriteByte(format[i+1])
+			i++
+			continue
+		}
 		if c != '%' {
 			lit.WriteByte(c)
 			continue

@@ -85,3 +85,19 @@ func TestVendorConfigsInDocs(t *testing.T) {
 		}
 	}
 }
+
+// TestApacheEscapedLogFormat: the LogFormat as written in httpd.conf
+// (quotes escaped) reads the same lines as the unescaped one.
+func TestApacheEscapedLogFormat(t *testing.T) {
+	p, err := NewParserWith("apache", ParserOptions{LogFormat: apacheLogpipeFormat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r CDNRequest
+	if err := p.(CDNParser).ParseCDN([]byte(apacheSample), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.CacheStatus != CacheHit || r.CacheControl != "no-cache" || !r.SetCookie {
+		t.Errorf("%+v", r)
+	}
+}
