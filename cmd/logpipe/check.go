@@ -228,8 +228,9 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // checkConfigFile reads a config file for check: the file over the
-// defaults, without the settings only run needs (brokers, hash key), and
-// picks the stream to check.
+// defaults with the LOGPIPE_* overrides, as run reads it, but without
+// requiring what only run needs (brokers, hash key); and picks the stream
+// to check.
 func checkConfigFile(path, streamName, format string) (config.Config, *config.Stream, error) {
 	cfg := config.Default()
 	b, err := os.ReadFile(path)
@@ -238,6 +239,9 @@ func checkConfigFile(path, streamName, format string) (config.Config, *config.St
 	}
 	if err := config.Parse(b, &cfg); err != nil {
 		return cfg, nil, fmt.Errorf("check: config %s: %w", path, err)
+	}
+	if err := config.ApplyEnv(&cfg, os.Environ()); err != nil {
+		return cfg, nil, fmt.Errorf("check: config: %w", err)
 	}
 	var match []*config.Stream
 	for i := range cfg.Streams {
