@@ -1,6 +1,7 @@
 package chdbtest
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -106,5 +107,23 @@ func TestVersionMatchesInstallScript(t *testing.T) {
 	}
 	if want := "VERSION=${CHDB_VERSION:-" + Version + "}"; !strings.Contains(string(script), want) {
 		t.Fatalf("deploy/local/chdb.sh does not contain %q", want)
+	}
+}
+
+func TestDB(t *testing.T) {
+	db := Open(t).DB()
+	ctx := context.Background()
+	if err := db.Exec(ctx, "CREATE TABLE t (a UInt8, b String) ENGINE = Memory"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Exec(ctx, "INSERT INTO t VALUES (1, 'x'), (2, '')"); err != nil {
+		t.Fatal(err)
+	}
+	cols, rows, err := db.Query(ctx, "SELECT a, b AS named FROM t ORDER BY a")
+	if err != nil || !reflect.DeepEqual(cols, []string{"a", "named"}) || !reflect.DeepEqual(rows, [][]string{{"1", "x"}, {"2", ""}}) {
+		t.Fatalf("Query = %q, %q, %v", cols, rows, err)
+	}
+	if _, err := db.QueryStrings(ctx, "SELECT ?", 1); err == nil {
+		t.Fatal("arguments accepted")
 	}
 }
