@@ -153,8 +153,8 @@ func edgeFixtures(t *testing.T, conn *sink.Conn) {
 	t.Helper()
 	var evs []jobEv
 	evs = append(evs, run("nightly", "n1", 23*time.Hour+50*time.Minute, 1200*time.Second, "finished", 0, 1)...) // crosses midnight
-	evs = append(evs, run("nightly", "n2", 47*time.Hour+50*time.Minute, 0, "", 0, 1)...)                       // still running at T+48h
-	evs = append(evs, run("tie_a", "a1", 5*time.Hour, 50*time.Second, "finished", 0, 1)...)                    // same durations as tie_b
+	evs = append(evs, run("nightly", "n2", 47*time.Hour+50*time.Minute, 0, "", 0, 1)...)                        // still running at T+48h
+	evs = append(evs, run("tie_a", "a1", 5*time.Hour, 50*time.Second, "finished", 0, 1)...)                     // same durations as tie_b
 	evs = append(evs, run("tie_b", "b1", 5*time.Hour, 50*time.Second, "failed", 0, 1)...)
 	evs = append(evs, run("tie_b", "b2", 5*time.Hour, 50*time.Second, "failed", 0, 1)...) // same start as b1: overlap, failed tie
 	insertJobs(t, conn, evs)
