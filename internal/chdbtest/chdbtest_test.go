@@ -3,6 +3,7 @@ package chdbtest
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -15,7 +16,7 @@ func TestEngineBasics(t *testing.T) {
 	if !strings.HasPrefix(e.Version(), "2") {
 		t.Fatalf("version %q, want a modern (2x.y) ClickHouse", e.Version())
 	}
-	e.MustExec(t, "CREATE TABLE t (a UInt8, s String, ts DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY a TTL toDateTime(ts) + INTERVAL 1 DAY SETTINGS ttl_only_drop_parts = 1")
+	e.MustExec(t, "CREATE TABLE t (a UInt8, s String, ts DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY a TTL toDateTime(ts) + INTERVAL 100 YEAR SETTINGS ttl_only_drop_parts = 1")
 	e.MustExec(t, "INSERT INTO t FORMAT TSV\n2\ttab\\there\t2026-01-02 03:04:05.678\n1\t\t2026-01-01 00:00:00\n")
 	got := e.MustQuery(t, "SELECT a, s, ts, currentDatabase() = '"+e.Database()+"' FROM t ORDER BY a")
 	want := [][]string{{"1", "", "2026-01-01 00:00:00.000", "1"}, {"2", "tab\there", "2026-01-02 03:04:05.678", "1"}}
@@ -92,10 +93,27 @@ func TestParseTSV(t *testing.T) {
 	}
 }
 
+// Without the library a test fails (not skips), saying how to install it.
+// Run in a child process: the library is opened once per process.
 func TestMissingLibraryMessage(t *testing.T) {
-	t.Setenv(EnvLib, "/nonexistent/libchdb.so")
-	if got := LibPath(); got != "/nonexistent/libchdb.so" {
-		t.Fatalf("LibPath() = %q, want $%s", got, EnvLib)
+	if os.Getenv("CHDBTEST_CHILD") == "1" {
+		Open(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMissingLibraryMessage$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "CHDBTEST_CHILD=1", EnvLib+"=/nonexistent/libchdb.so")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("child passed without the library:\n%s", out)
+	}
+	for _, want := range []string{"--- FAIL: TestMissingLibraryMessage", "/nonexistent/libchdb.so", "bash deploy/local/chdb.sh install"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("child output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Setenv(EnvLib, "/x/libchdb.so")
+	if got := LibPath(); got != "/x/libchdb.so" {
+		t.Errorf("LibPath() = %q, want $%s", got, EnvLib)
 	}
 }
 
