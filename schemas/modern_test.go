@@ -7,7 +7,7 @@ import (
 )
 
 func TestModernize(t *testing.T) {
-	ret := map[string]time.Duration{"ev": 7 * 24 * time.Hour, "nopart": time.Hour, "st": 90 * time.Minute}
+	ret := map[string]time.Duration{"ev": 7 * 24 * time.Hour, "nopart": time.Hour, "st": 90 * time.Minute, "long": 100 * 365 * 24 * time.Hour}
 	tests := []struct {
 		name, in string
 		want     []string // substrings of the result, in order
@@ -31,6 +31,11 @@ func TestModernize(t *testing.T) {
 			name:    "retention without a time partition",
 			in:      "CREATE TABLE IF NOT EXISTS nopart (v UInt64) ENGINE = MergeTree() ORDER BY v",
 			wantErr: "names no time column",
+		},
+		{
+			name:    "retention too long for a TTL",
+			in:      "CREATE TABLE IF NOT EXISTS long (time DateTime) ENGINE = MergeTree() PARTITION BY toDate(time) ORDER BY time",
+			wantErr: "longer than 50 years",
 		},
 		{
 			name: "non-MergeTree unchanged",

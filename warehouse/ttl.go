@@ -80,6 +80,9 @@ func (w *Warehouse) SyncTTL(ctx context.Context, rules map[string]time.Duration,
 		if def.ttl == "" || def.partition == "" {
 			continue
 		}
+		if err := schemas.CheckTTL(rules[table]); err != nil {
+			return out, fmt.Errorf("retention: table %s: %w", table, err)
+		}
 		want := schemas.TTLExpression(def.partition, rules[table])
 		if strings.Join(strings.Fields(def.ttl), " ") == want {
 			continue
