@@ -4,7 +4,8 @@
 # outside the repository under ~/.cache/logpipe-chdb/<version>/package/.
 # internal/chdbtest opens it (its Version constant must match CHDB_VERSION).
 #
-#   chdb.sh install   npm pack + extract when missing (make test runs it)
+#   chdb.sh install   npm pack + extract when missing (make test runs it; npm itself
+#                     comes from apt-get when missing and run as root)
 #   chdb.sh path      print the libchdb.so path tests use
 #
 # Environment:
@@ -34,6 +35,11 @@ cmd_install() {
 	[[ $(uname -s)-$(uname -m) == Linux-x86_64 ]] || die "only linux x86_64 is packaged here; set LOGPIPE_CHDB_LIB to a libchdb.so"
 	mkdir -p "$CACHE"
 	if [[ ! -f $TGZ ]]; then
+		if ! command -v npm >/dev/null && command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+			echo "chdb.sh: installing npm with apt-get (to fetch $PKG)" >&2
+			apt-get update -q >/dev/null
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm >/dev/null
+		fi
 		command -v npm >/dev/null || die "npm is needed to fetch $PKG@$VERSION (apt-get install npm), or set LOGPIPE_CHDB_LIB"
 		echo "chdb.sh: npm pack $PKG@$VERSION (about 150 MB) into $CACHE" >&2
 		local tmp
