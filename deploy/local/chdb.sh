@@ -15,6 +15,9 @@
 set -euo pipefail
 
 VERSION=${CHDB_VERSION:-26.5.3}
+# The registry's dist.integrity of that version (npm view @chdb/lib-linux-x64-gnu@26.5.3 dist.integrity):
+# a cached or downloaded tarball that does not match is refused. Change both together.
+INTEGRITY_26_5_3=sha512-fPrLmRt5Moor9yGz4mazbrNje4t7X9KB2mTGkXFWRxRBs2iKy8yh6jx11xsa0Qr3iDFMU/yHqd+bVdYJXu3QaQ==
 CACHE=${CHDB_CACHE:-$HOME/.cache/logpipe-chdb}
 PKG=@chdb/lib-linux-x64-gnu
 TGZ=$CACHE/chdb-lib-linux-x64-gnu-$VERSION.tgz
@@ -47,6 +50,16 @@ cmd_install() {
 		(cd "$tmp" && npm pack --silent "$PKG@$VERSION" >/dev/null) || { rm -rf "$tmp"; die "npm pack $PKG@$VERSION failed"; }
 		mv "$tmp"/*.tgz "$TGZ"
 		rm -rf "$tmp"
+	fi
+	if [[ $VERSION == 26.5.3 ]]; then
+		local sum
+		sum=sha512-$(python3 -c 'import base64, hashlib, sys
+h = hashlib.sha512()
+with open(sys.argv[1], "rb") as f:
+    for b in iter(lambda: f.read(1 << 20), b""):
+        h.update(b)
+print(base64.b64encode(h.digest()).decode())' "$TGZ")
+		[[ $sum == "$INTEGRITY_26_5_3" ]] || die "$TGZ does not match the registry's integrity for $VERSION (delete it to download again)"
 	fi
 	# Extract beside the target and rename, so an interrupted install never
 	# leaves a half-written library where tests look.
