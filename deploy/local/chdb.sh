@@ -9,7 +9,8 @@
 #   chdb.sh path      print the libchdb.so path tests use
 #
 # Environment:
-#   LOGPIPE_CHDB_LIB  use this libchdb.so instead (install then does nothing)
+#   LOGPIPE_CHDB_LIB  use this libchdb.so instead (install then does nothing);
+#   CHDB_LIB_PATH     chdb-go's variable, honoured the same way (as internal/chdbtest does)
 #   CHDB_VERSION      package version (default below)
 #   CHDB_CACHE        cache directory (default ~/.cache/logpipe-chdb)
 set -euo pipefail
@@ -23,15 +24,17 @@ PKG=@chdb/lib-linux-x64-gnu
 TGZ=$CACHE/chdb-lib-linux-x64-gnu-$VERSION.tgz
 LIB=$CACHE/$VERSION/package/libchdb.so
 
+OWN=${LOGPIPE_CHDB_LIB:-${CHDB_LIB_PATH:-}}
+
 die() { echo "chdb.sh: $*" >&2; exit 1; }
 
 cmd_path() {
-	if [[ -n ${LOGPIPE_CHDB_LIB:-} ]]; then echo "$LOGPIPE_CHDB_LIB"; else echo "$LIB"; fi
+	if [[ -n $OWN ]]; then echo "$OWN"; else echo "$LIB"; fi
 }
 
 cmd_install() {
-	if [[ -n ${LOGPIPE_CHDB_LIB:-} ]]; then
-		[[ -f $LOGPIPE_CHDB_LIB ]] || die "LOGPIPE_CHDB_LIB=$LOGPIPE_CHDB_LIB does not exist"
+	if [[ -n $OWN ]]; then
+		[[ -f $OWN ]] || die "$OWN (LOGPIPE_CHDB_LIB or CHDB_LIB_PATH) does not exist"
 		return 0
 	fi
 	[[ -f $LIB ]] && return 0
