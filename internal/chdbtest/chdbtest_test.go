@@ -2,6 +2,7 @@ package chdbtest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,5 +146,31 @@ func TestDB(t *testing.T) {
 	}
 	if _, err := db.QueryStrings(ctx, "SELECT ?", 1); err == nil {
 		t.Fatal("arguments accepted")
+	}
+}
+
+// The engine keeps its data in a directory of this process's, and a
+// directory left by a process that is gone is removed.
+func TestDataDir(t *testing.T) {
+	Open(t)
+	mine, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("%s%d-*", dirPrefix, os.Getpid())))
+	if len(mine) != 1 {
+		t.Fatalf("data directories of this process: %q, want one", mine)
+	}
+	// A pid that cannot be running (above the kernel's pid_max).
+	stale := filepath.Join(os.TempDir(), dirPrefix+"2147483647-x")
+	if err := os.MkdirAll(filepath.Join(stale, "store"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d, err := dataDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(d)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale directory %s not removed (%v)", stale, err)
+	}
+	if _, err := os.Stat(mine[0]); err != nil {
+		t.Errorf("this process's directory went: %v", err)
 	}
 }
