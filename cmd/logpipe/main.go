@@ -25,7 +25,7 @@ const usage = `logpipe: Kafka -> parse and enrich -> ClickHouse, for batch-job a
 
 Usage:
   logpipe run     -config FILE [-migrate]        consume and store until SIGTERM/SIGINT
-  logpipe migrate -config FILE                   create the database and apply pending migrations
+  logpipe migrate -config FILE [-print [-server-version 24.8]]  apply pending migrations (-print: show the DDL)
   logpipe check   -format NAME [-json] [-field-map k=v,...] [-config FILE] FILE|-
                                                  parse lines without Kafka or ClickHouse, with field coverage
   logpipe validate -config FILE                  check a config offline: every error with its field path
