@@ -1,35 +1,105 @@
 package transform
 
 import (
-	"fmt"
-	"regexp"
+	"github.com/logpipe/logpipe/transform/redact"
 )
 
-// Patterns for Redact. They are read-only after start.
-var (
-	redactIPv4  = regexp.MustCompile(`\b(?:\d{1,3}\.){3}\d{1,3}\b`)
-	redactIPv6  = regexp.MustCompile(`\b(?:[0-9A-Fa-f]{1,4}:){3,7}[0-9A-Fa-f]{1,4}\b`)
-	redactJSON  = regexp.MustCompile(`(?i)("[A-Za-z_-]*(?:cookie|authorization|token|session|password|secret|client_ip|c-ip|clientip)[A-Za-z_-]*"\s*:\s*)"(?:[^"\\]|\\.)*"`)
-	redactPairs = regexp.MustCompile(`(?i)\b((?:[A-Za-z_]*(?:token|session|password|secret|sid)[A-Za-z_]*|cookie|authorization)[=:]\s*)([^&;\s"',]+)`)
-)
+// RedactRules configure the redaction pass (package redact) that every
+// stored value goes through.
+type RedactRules struct {
+	// SecretParams replaces redact.DefaultSecretParams when not empty:
+	// parameter and key names whose values are removed in any URL, JSON,
+	// logfmt or header text.
+	SecretParams []string
+	// Patterns are extra patterns, removed or hashed.
+	Patterns []redact.Pattern
+	// NoRawDeadLetters stores no part of a rejected line: ingest_errors.raw
+	// holds only [line:HEX], the keyed hash of the whole line.
+	NoRawDeadLetters bool
+}
 
-// Redact returns raw with personal values replaced by keyed hashes: IP
-// addresses, and the values of JSON keys or key=value pairs that name
-// cookies, tokens, sessions, passwords or client addresses. It is for
-// lines that failed to parse and are kept in ingest_errors: best effort,
-// so that a malformed line does not put a secret in clear into ClickHouse.
+// newRedactor builds the Enricher's redactor: the hash key, and the
+// session cookie names hashed as sessions wherever they appear.
+func newRedactor(cfg EnrichConfig) (*redact.Redactor, error) {
+	return redact.New(redact.Config{
+		Key:           cfg.HashKey,
+		SecretParams:  cfg.Redact.SecretParams,
+		SessionParams: cfg.SessionCookies,
+		Patterns:      cfg.Redact.Patterns,
+	})
+}
+
+// Redactor returns the redaction pass the Enricher applies (safe for
+// concurrent use), for log lines and other text outside records.
+func (e *Enricher) Redactor() *redact.Redactor { return e.red }
+
+// Redact returns raw with secrets removed and personal values replaced by
+// keyed hashes (see package redact). It is for lines that failed to parse
+// and are kept in ingest_errors, scanned as bytes: a malformed line does
+// not put a secret in clear into ClickHouse.
 func (e *Enricher) Redact(raw []byte) []byte {
-	hash := func(b []byte) []byte { return []byte(fmt.Sprintf("hmac:%016x", e.Hash(string(b)))) }
-	out := redactJSON.ReplaceAllFunc(raw, func(m []byte) []byte {
-		sub := redactJSON.FindSubmatchIndex(m)
-		key := m[:sub[3]]
-		return append(append(append([]byte{}, key...), '"'), append(hash(m[sub[3]:]), '"')...)
-	})
-	out = redactPairs.ReplaceAllFunc(out, func(m []byte) []byte {
-		sub := redactPairs.FindSubmatchIndex(m)
-		return append(append([]byte{}, m[:sub[3]]...), hash(m[sub[4]:sub[5]])...)
-	})
-	out = redactIPv4.ReplaceAllFunc(out, hash)
-	out = redactIPv6.ReplaceAllFunc(out, hash)
-	return out
+	return e.red.Bytes(raw)
+}
+
+// DeadLetter returns what ingest_errors.raw keeps of a rejected line: its
+// first max bytes redacted, or, with NoRawDeadLetters, only the keyed
+// hash of the whole line ([line:HEX]).
+func (e *Enricher) DeadLetter(raw []byte, max int) []byte {
+	if e.noRaw {
+		return appendLineMarker(nil, e.red.Hash(string(raw)))
+	}
+	if len(raw) > max {
+		raw = raw[:max]
+	}
+	return e.red.Bytes(raw)
+}
+
+func appendLineMarker(b []byte, h uint64) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, "[line:"...)
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, hexDigits[(h>>uint(shift))&0xf])
+	}
+	return append(b, ']')
+}
+
+// RedactString redacts a text value that is not a record field (an error
+// reason, a log message).
+func (e *Enricher) RedactString(s string) string { return e.red.String(s) }
+
+// redactCDN redacts every free-text column of a request, after the
+// derived fields (template, class, flags) were computed from the clear
+// values. Clean values are kept as they are, without allocating.
+func (e *Enricher) redactCDN(r *CDNRequest) {
+	red := e.red
+	for _, p := range [...]*string{
+		&r.Service, &r.ConfigVersion, &r.POP, &r.RequestID, &r.Host, &r.Method, &r.Scheme,
+		&r.Protocol, &r.Path, &r.PathTemplate, &r.Query, &r.CacheRaw, &r.ContentType,
+		&r.CacheControl, &r.Expires, &r.Vary, &r.ETag, &r.Referer, &r.Country,
+	} {
+		if *p != "" {
+			*p = red.String(*p)
+		}
+	}
+	if r.UserAgent != "" {
+		r.UserAgent = red.StringMode(r.UserAgent, redact.UserAgent)
+	}
+}
+
+// redactJob redacts every free-text field of a job event.
+func (e *Enricher) redactJob(ev *JobEvent) {
+	red := e.red
+	for _, p := range [...]*string{
+		&ev.Job, &ev.RunID, &ev.Host, &ev.Step, &ev.StepStatus, &ev.Error, &ev.ErrorClass,
+		&ev.Level, &ev.Message,
+	} {
+		if *p != "" {
+			*p = red.String(*p)
+		}
+	}
+	for _, list := range [...][]string{ev.CounterNames, ev.LabelKeys, ev.LabelValues} {
+		for i, s := range list {
+			list[i] = red.String(s)
+		}
+	}
 }
