@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError{errors.New("no command")}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+	log := redactingLogger(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "run":

@@ -136,6 +136,9 @@ const (
 	// UserAgent is a User-Agent header: product/1.2.3.4 is a version,
 	// not an IPv4 address.
 	UserAgent
+	// Log is a log message: loopback, private and link-local addresses
+	// (logpipe's own brokers and servers) are kept.
+	Log
 )
 
 // String returns s redacted, or s itself when it holds nothing to redact.

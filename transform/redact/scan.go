@@ -1,6 +1,9 @@
 package redact
 
-import "strings"
+import (
+	"net/netip"
+	"strings"
+)
 
 // out builds the redacted copy of s lazily: nothing is allocated until the
 // first replacement.
@@ -118,7 +121,7 @@ func (r *Redactor) scan(s string, m Mode) ([]byte, bool) {
 					end++
 				}
 				v6checked = end
-				if x, y, ok := ipv6Run(s, a, end); ok {
+				if x, y, ok := ipv6Run(s, a, end); ok && !(m == Log && infraAddr(s[x:y])) {
 					o.putHash(r, x, y, "ip", s[x:y])
 					i = y
 					continue
@@ -126,7 +129,7 @@ func (r *Redactor) scan(s string, m Mode) ([]byte, bool) {
 			}
 		case '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 			if i == 0 || !isWord(s[i-1]) {
-				if end, ok := ipv4At(s, i); ok && !(m == UserAgent && i > 0 && s[i-1] == '/') {
+				if end, ok := ipv4At(s, i); ok && !(m == UserAgent && i > 0 && s[i-1] == '/') && !(m == Log && infraAddr(s[i:end])) {
 					o.putHash(r, i, end, "ip", s[i:end])
 					i = end
 					continue
@@ -457,4 +460,11 @@ func tokenAt(s string, i int) (string, int, int) {
 		}
 	}
 	return "", 0, 0
+}
+
+// infraAddr reports a loopback, private or link-local address: in log
+// lines these are logpipe's own brokers and servers, kept for operators.
+func infraAddr(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && (a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified())
 }
