@@ -73,13 +73,16 @@ func (e *Enricher) RedactString(s string) string { return e.red.String(s) }
 func (e *Enricher) redactCDN(r *CDNRequest) {
 	red := e.red
 	for _, p := range [...]*string{
-		&r.Service, &r.ConfigVersion, &r.POP, &r.RequestID, &r.Host, &r.Method, &r.Scheme,
+		&r.Service, &r.ConfigVersion, &r.POP, &r.RequestID, &r.Host, &r.Scheme,
 		&r.Protocol, &r.Path, &r.PathTemplate, &r.Query, &r.CacheRaw, &r.ContentType,
 		&r.CacheControl, &r.Expires, &r.Vary, &r.ETag, &r.Referer, &r.Country,
 	} {
 		if *p != "" {
 			*p = red.String(*p)
 		}
+	}
+	if !plausibleMethod(r.Method) {
+		r.Method = "[redacted:method]" // upper-cased already: a token in it could no longer be recognised
 	}
 	if r.UserAgent != "" {
 		r.UserAgent = red.StringMode(r.UserAgent, redact.UserAgent)
@@ -97,9 +100,27 @@ func (e *Enricher) redactJob(ev *JobEvent) {
 			*p = red.String(*p)
 		}
 	}
-	for _, list := range [...][]string{ev.CounterNames, ev.LabelKeys, ev.LabelValues} {
-		for i, s := range list {
-			list[i] = red.String(s)
+	for i, s := range ev.CounterNames {
+		ev.CounterNames[i] = red.String(s)
+	}
+	for i := range ev.LabelKeys {
+		if i < len(ev.LabelValues) {
+			ev.LabelKeys[i], ev.LabelValues[i] = red.Pair(ev.LabelKeys[i], ev.LabelValues[i])
+		} else {
+			ev.LabelKeys[i] = red.String(ev.LabelKeys[i])
 		}
 	}
+}
+
+// plausibleMethod reports an HTTP method token: up to 24 letters, - or _.
+func plausibleMethod(m string) bool {
+	if len(m) > 24 {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		if c := m[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -282,3 +282,33 @@ func tokenLike(s string) bool {
 	}
 	return letters > 0 && digits > 0
 }
+
+// Pair redacts a key and its value stored apart (job labels): the value
+// is treated as the key's value would be in key=value text, then scanned.
+func (r *Redactor) Pair(key, value string) (string, string) {
+	k := len(key)
+	for k > 0 && isKey(key[k-1]) {
+		k--
+	}
+	act, kind := keep, ""
+	if last := key[k:]; last != "" {
+		act, kind = r.classify(strings.ToLower(last))
+	}
+	switch {
+	case value == "" || value == "-" || strings.HasPrefix(value, "["):
+	case act == remove && !(len(value) <= 3 && allDigits(value)), act == weak && tokenLike(value):
+		value = "[redacted:" + kind + "]"
+	case act == session, act == authz:
+		value = string(appendMarker(nil, "session", r.Hash(value)))
+	case act == cookies:
+		o := out{s: value}
+		r.cookieList(&o, value, 0, len(value))
+		if b, ok := o.result(); ok {
+			value = string(b)
+		}
+		value = r.String(value)
+	default:
+		value = r.String(value)
+	}
+	return r.String(key), value
+}

@@ -56,7 +56,7 @@ var interesting = func() (t [256]bool) {
 		t[c] = true
 	}
 	for _, p := range prefixRules {
-		t[p.prefix[0]] = true
+		t[lower(p.prefix[0])], t[upper(p.prefix[0])] = true, true
 	}
 	for _, c := range "BbTt" {
 		t[c] = true
@@ -360,7 +360,7 @@ type prefixRule struct {
 
 func isB64URL(c byte) bool { return isWord(c) || c == '-' }
 
-func isUpperDigit(c byte) bool { return c >= 'A' && c <= 'Z' || isDigit(c) }
+func isUpperDigit(c byte) bool { return isLetter(c) || isDigit(c) } // any case, see rulesByFirst
 
 func isJWT(c byte) bool { return isB64URL(c) || c == '.' || c == '=' }
 
@@ -390,26 +390,41 @@ var prefixRules = []prefixRule{
 
 // rulesByFirst indexes prefixRules by their first byte; second marks
 // their second bytes.
+// Both cases: a parser may have changed the case of a field (hosts,
+// schemes, countries), and a token in another case is still its clear
+// value to anyone who reads it.
 var rulesByFirst, second = func() (t [256][]prefixRule, sec [256]bool) {
 	for _, p := range prefixRules {
-		t[p.prefix[0]] = append(t[p.prefix[0]], p)
-		sec[p.prefix[1]] = true
+		for _, c := range []byte{lower(p.prefix[0]), upper(p.prefix[0])} {
+			t[c] = append(t[c], p)
+		}
+		sec[lower(p.prefix[1])], sec[upper(p.prefix[1])] = true, true
 	}
 	return t, sec
 }()
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func upper(c byte) byte {
+	if c >= 'a' && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
+}
 
 // tokenAt returns the kind and span of a token of a known shape at i:
 // prefixed keys, JWTs, bearer and basic credentials (the scheme is kept),
 // PEM private keys.
 func tokenAt(s string, i int) (string, int, int) {
 	c := s[i]
-	switch c {
-	case 'e', 'A', 'g', 'x', 'h', 's', 'r', 'n':
-		if i+1 >= len(s) || !second[s[i+1]] {
-			break
-		}
-		for _, p := range rulesByFirst[c] {
-			if p.prefix[1] != s[i+1] || !strings.HasPrefix(s[i:], p.prefix) {
+	if rules := rulesByFirst[c]; rules != nil && i+1 < len(s) && second[s[i+1]] {
+		for _, p := range rules {
+			if lower(p.prefix[1]) != lower(s[i+1]) || len(s)-i < len(p.prefix) || !strings.EqualFold(s[i:i+len(p.prefix)], p.prefix) {
 				continue
 			}
 			j := i + len(p.prefix)
@@ -420,6 +435,8 @@ func tokenAt(s string, i int) (string, int, int) {
 				return p.kind, i, j
 			}
 		}
+	}
+	switch c {
 	case 'B', 'b', 'T', 't':
 		if i > 0 && isWord(s[i-1]) {
 			return "", 0, 0
