@@ -123,6 +123,9 @@ func (r *Redactor) keyValue(o *out, s string, i, sep int) (int, bool) {
 	if v >= len(s) {
 		return 0, false
 	}
+	if j := markerEnd(s, v); j > 0 {
+		return j, true // redacted already
+	}
 	var end int
 	vs := v
 	switch {
@@ -154,7 +157,7 @@ func (r *Redactor) keyValue(o *out, s string, i, sep int) (int, bool) {
 		}
 	}
 	val := s[vs:end]
-	if val == "" || val == "-" || val == "null" || strings.HasPrefix(val, "[") {
+	if val == "" || val == "-" || val == "null" || markerEnd(s, vs) == end {
 		return end, true
 	}
 	switch act {
@@ -197,6 +200,11 @@ func cookieListEnd(s string, v int) int {
 	j := v
 	for {
 		e := valueEnd(s, j)
+		if eq := strings.IndexByte(s[j:e], '='); eq >= 0 {
+			if m := markerEnd(s, j+eq+1); m > 0 {
+				e = m // a value redacted already
+			}
+		}
 		if e < len(s) && s[e] == ';' {
 			k := e + 1
 			for k < len(s) && s[k] == ' ' {
@@ -232,7 +240,11 @@ func (r *Redactor) cookieList(o *out, s string, a, b int) {
 			val := s[vs:pe]
 			ln := strings.ToLower(strings.TrimSpace(name))
 			switch {
-			case val == "" || strings.HasPrefix(val, "[") || cookieAttrs[ln]:
+			case val == "" || markerEnd(val, 0) == len(val):
+			case cookieAttrs[ln]:
+				if red, ok := r.scan(val, Text); ok {
+					o.put(vs, pe, string(red))
+				}
 			case r.session[ln] || strings.Contains(ln, "session"):
 				o.putHash(r, vs, pe, "session", val)
 			default:
@@ -295,7 +307,7 @@ func (r *Redactor) Pair(key, value string) (string, string) {
 		act, kind = r.classify(strings.ToLower(last))
 	}
 	switch {
-	case value == "" || value == "-" || strings.HasPrefix(value, "["):
+	case value == "" || value == "-" || markerEnd(value, 0) == len(value):
 	case act == remove && !(len(value) <= 3 && allDigits(value)), act == weak && tokenLike(value):
 		value = "[redacted:" + kind + "]"
 	case act == session, act == authz:

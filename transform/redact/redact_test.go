@@ -58,6 +58,8 @@ func TestRedactString(t *testing.T) {
 		// Cookies: session cookies hashed, the rest removed, attributes kept.
 		{`Cookie: lang=ja; session=S3CR3T; my_sess=M; tracking=T`, `Cookie: lang=[redacted:cookie]; session=` + h("session", "S3CR3T") + `; my_sess=` + h("session", "M") + `; tracking=[redacted:cookie]`},
 		{`{"request_cookie":"session=abc; x=1","set_cookie":"sid=Z; Path=/; HttpOnly"}`, `{"request_cookie":"session=` + h("session", "abc") + `; x=[redacted:cookie]","set_cookie":"sid=` + h("session", "Z") + `; Path=/; HttpOnly"}`},
+		{`token=[eyJhbGciOiJIUzI1NiJ9.x`, `token=[redacted:token]`},
+		{`Set-Cookie: a=b; Domain=192.0.2.9; Path=/`, `Set-Cookie: a=[redacted:cookie]; Domain=` + h("ip", "192.0.2.9") + `; Path=/`},
 		// Truncated JSON: the value runs to the end.
 		{`{"token":"abc`, `{"token":"[redacted:token]`},
 		{"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY----- after", "[redacted:private_key] after"},

@@ -42,6 +42,12 @@ func appendMarker(b []byte, kind string, h uint64) []byte {
 	return append(b, ']')
 }
 
+// boundary reports whether i starts a word in the output: at the start,
+// after a non-word byte, or right after a replacement (markers end in ']').
+func (o *out) boundary(i int) bool {
+	return i == 0 || !isWord(o.s[i-1]) || i == o.last && o.b != nil
+}
+
 func (o *out) result() ([]byte, bool) {
 	if o.b == nil {
 		return nil, false
@@ -121,14 +127,21 @@ func (r *Redactor) scan(s string, m Mode) ([]byte, bool) {
 					end++
 				}
 				v6checked = end
-				if x, y, ok := ipv6Run(s, a, end); ok && !(m == Log && infraAddr(s[x:y])) {
+				if x, y, ok := ipv6Run(s, a, end, o.boundary(a)); ok && y > i && !(m == Log && infraAddr(s[x:y])) {
+					if x > i+1 {
+						// The address starts after this colon: what lies
+						// between is scanned on its own first.
+						if red, ok := r.scan(s[i+1:x], m); ok {
+							o.put(i+1, x, string(red))
+						}
+					}
 					o.putHash(r, x, y, "ip", s[x:y])
 					i = y
 					continue
 				}
 			}
 		case '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-			if i == 0 || !isWord(s[i-1]) {
+			if o.boundary(i) {
 				if end, ok := ipv4At(s, i); ok && !(m == UserAgent && i > 0 && s[i-1] == '/') && !(m == Log && infraAddr(s[i:end])) {
 					o.putHash(r, i, end, "ip", s[i:end])
 					i = end
@@ -251,7 +264,7 @@ func ipv4At(s string, i int) (int, bool) {
 // and dots, starting at a word boundary, and returns the span to hash:
 // from the address to the end of the run, less a trailing dot or colon
 // when what is left is the address itself.
-func ipv6Run(s string, a, b int) (int, int, bool) {
+func ipv6Run(s string, a, b int, bounded bool) (int, int, bool) {
 	colons, double := 0, false
 	for k := a; k < b; k++ {
 		if s[k] == ':' {
@@ -264,14 +277,14 @@ func ipv6Run(s string, a, b int) (int, int, bool) {
 	if colons < 2 || (!double && colons < 7) {
 		return 0, 0, false
 	}
-	if b-a > 128 {
+	if b-a > 64 {
 		return a, b, true // too long to take apart: suspicious enough
 	}
 	// Any candidate s[x:y] with x at the start of the run (at a word
 	// boundary) or just after a colon, y at the end or at a colon or dot.
 	for x := a; x < b; x++ {
 		if x == a {
-			if a > 0 && isWord(s[a-1]) {
+			if !bounded {
 				continue
 			}
 		} else if s[x-1] != ':' {
