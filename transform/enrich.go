@@ -56,6 +56,7 @@ type Enricher struct {
 	templates []compiledTemplate
 	red       *redact.Redactor
 	noRaw     bool
+	redCache  map[redKey]string // redacted low-cardinality values (redact.go)
 }
 
 type compiledTemplate struct {
@@ -87,7 +88,7 @@ func NewEnricher(cfg EnrichConfig) (*Enricher, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.red, e.noRaw = red, cfg.Redact.NoRawDeadLetters
+	e.red, e.noRaw, e.redCache = red, cfg.Redact.NoRawDeadLetters, map[redKey]string{}
 	for i, t := range cfg.PathTemplates {
 		re, err := regexp.Compile(t.Match)
 		if err != nil {

@@ -1,6 +1,8 @@
 package transform
 
 import (
+	"strings"
+
 	"github.com/logpipe/logpipe/transform/redact"
 )
 
@@ -72,21 +74,51 @@ func (e *Enricher) RedactString(s string) string { return e.red.String(s) }
 // values. Clean values are kept as they are, without allocating.
 func (e *Enricher) redactCDN(r *CDNRequest) {
 	red := e.red
-	for _, p := range [...]*string{
-		&r.Service, &r.ConfigVersion, &r.POP, &r.RequestID, &r.Host, &r.Scheme,
-		&r.Protocol, &r.Path, &r.PathTemplate, &r.Query, &r.CacheRaw, &r.ContentType,
-		&r.CacheControl, &r.Expires, &r.Vary, &r.ETag, &r.Referer, &r.Country,
-	} {
+	// Values that differ from request to request are scanned each time.
+	for _, p := range [...]*string{&r.RequestID, &r.Path, &r.PathTemplate, &r.Query, &r.ETag} {
 		if *p != "" {
 			*p = red.String(*p)
 		}
 	}
+	// Values that repeat (headers, user agents, referers) are scanned
+	// once and remembered: a map lookup costs less than a scan.
+	for _, p := range [...]*string{
+		&r.Service, &r.ConfigVersion, &r.POP, &r.Host, &r.Scheme, &r.Protocol, &r.CacheRaw,
+		&r.ContentType, &r.CacheControl, &r.Expires, &r.Vary, &r.Referer, &r.Country,
+	} {
+		if *p != "" {
+			*p = e.redactCached(*p, redact.Text)
+		}
+	}
+	if r.UserAgent != "" {
+		r.UserAgent = e.redactCached(r.UserAgent, redact.UserAgent)
+	}
 	if !plausibleMethod(r.Method) {
 		r.Method = "[redacted:method]" // upper-cased already: a token in it could no longer be recognised
 	}
-	if r.UserAgent != "" {
-		r.UserAgent = red.StringMode(r.UserAgent, redact.UserAgent)
+}
+
+// redKey is a value and the mode it was redacted in.
+type redKey struct {
+	s string
+	m redact.Mode
+}
+
+// redactCached is red.StringMode through the Enricher's cache.
+func (e *Enricher) redactCached(s string, m redact.Mode) string {
+	if v, ok := e.redCache[redKey{s, m}]; ok {
+		return v
 	}
+	v := e.red.StringMode(s, m)
+	if len(e.redCache) >= cacheSize {
+		clear(e.redCache)
+	}
+	key := strings.Clone(s) // s may alias a buffer that is reused
+	if v == s {
+		v = key
+	}
+	e.redCache[redKey{key, m}] = v
+	return v
 }
 
 // redactJob redacts every free-text field of a job event.

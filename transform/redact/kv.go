@@ -37,18 +37,40 @@ func (r *Redactor) classify(key string) (action, string) {
 	case r.secret[key]:
 		return remove, kindOf(key)
 	}
-	for _, w := range strongWords {
-		if strings.Contains(key, w) {
-			return remove, kindOf(w)
+	if len(key) < 3 {
+		return keep, ""
+	}
+	// One pass over the key, trying only the words that start with each
+	// byte (strong words first: they are listed before the weak ones).
+	best := -1
+	for j := 0; j < len(key); j++ {
+		for _, w := range wordsByFirst[key[j]] {
+			if strings.HasPrefix(key[j:], w.word) && (best < 0 || w.rank < keyWords[best].rank) {
+				best = w.rank
+			}
 		}
 	}
-	for _, w := range weakWords {
-		if strings.Contains(key, w) {
-			return weak, kindOf(w)
-		}
+	switch {
+	case best < 0:
+		return keep, ""
+	case best < len(strongWords):
+		return remove, kindOf(strongWords[best])
 	}
-	return keep, ""
+	return weak, kindOf(weakWords[best-len(strongWords)])
 }
+
+type keyWord struct {
+	word string
+	rank int // position in strongWords, then weakWords
+}
+
+var keyWords, wordsByFirst = func() (all []keyWord, t [256][]keyWord) {
+	for i, w := range append(append([]string(nil), strongWords...), weakWords...) {
+		all = append(all, keyWord{w, i})
+		t[w[0]] = append(t[w[0]], keyWord{w, i})
+	}
+	return all, t
+}()
 
 // kindOf names the marker of a removed value by its key.
 func kindOf(key string) string {

@@ -149,6 +149,11 @@ func (r *Redactor) scan(s string, m Mode) ([]byte, bool) {
 				}
 			}
 		default:
+			// Only a known two-byte prefix, or a scheme word at a word
+			// boundary, can start a token: test that inline.
+			if i+2 >= len(s) || !(pairs[uint16(lower(c))<<8|uint16(lower(s[i+1]))] != 0 || isScheme(s, i) && o.boundary(i) || c == '-' && s[i+1] == '-') {
+				break
+			}
 			if kind, from, end := tokenAt(s, i); end > 0 {
 				o.put(from, end, "[redacted:"+kind+"]")
 				i = end
@@ -401,20 +406,34 @@ var prefixRules = []prefixRule{
 	{"hooks.slack.com/", "slack_webhook", 10, func(c byte) bool { return isB64URL(c) || c == '/' }},
 }
 
-// rulesByFirst indexes prefixRules by their first byte; second marks
-// their second bytes.
-// Both cases: a parser may have changed the case of a field (hosts,
-// schemes, countries), and a token in another case is still its clear
-// value to anyone who reads it.
-var rulesByFirst, second = func() (t [256][]prefixRule, sec [256]bool) {
+// Prefixes are matched in any case: a parser may have changed the case
+// of a field (hosts, schemes, countries), and a token in another case is
+// still its clear value to anyone who reads it.
+
+// pairs maps the first two bytes (lower case) of the prefix rules to
+// 1 + their index in pairRules, the rules that start with them.
+var pairs, pairRules = func() (t [1 << 16]uint8, lists [][]prefixRule) {
 	for _, p := range prefixRules {
-		for _, c := range []byte{lower(p.prefix[0]), upper(p.prefix[0])} {
-			t[c] = append(t[c], p)
+		k := uint16(lower(p.prefix[0]))<<8 | uint16(lower(p.prefix[1]))
+		if t[k] == 0 {
+			lists = append(lists, nil)
+			t[k] = uint8(len(lists))
 		}
-		sec[lower(p.prefix[1])], sec[upper(p.prefix[1])] = true, true
+		lists[t[k]-1] = append(lists[t[k]-1], p)
 	}
-	return t, sec
+	return t, lists
 }()
+
+// isScheme reports Bea, Bas or Tok at i: Bearer, Basic or Token may start.
+func isScheme(s string, i int) bool {
+	switch s[i] | 0x20 {
+	case 'b':
+		return s[i+1]|0x20 == 'e' && s[i+2]|0x20 == 'a' || s[i+1]|0x20 == 'a' && s[i+2]|0x20 == 's'
+	case 't':
+		return s[i+1]|0x20 == 'o' && s[i+2]|0x20 == 'k'
+	}
+	return false
+}
 
 func lower(c byte) byte {
 	if c >= 'A' && c <= 'Z' {
@@ -435,17 +454,19 @@ func upper(c byte) byte {
 // PEM private keys.
 func tokenAt(s string, i int) (string, int, int) {
 	c := s[i]
-	if rules := rulesByFirst[c]; rules != nil && i+1 < len(s) && second[s[i+1]] {
-		for _, p := range rules {
-			if lower(p.prefix[1]) != lower(s[i+1]) || len(s)-i < len(p.prefix) || !strings.EqualFold(s[i:i+len(p.prefix)], p.prefix) {
-				continue
-			}
-			j := i + len(p.prefix)
-			for j < len(s) && p.chars(s[j]) {
-				j++
-			}
-			if j-i-len(p.prefix) >= p.min {
-				return p.kind, i, j
+	if i+1 < len(s) {
+		if k := pairs[uint16(lower(c))<<8|uint16(lower(s[i+1]))]; k != 0 {
+			for _, p := range pairRules[k-1] {
+				if len(s)-i < len(p.prefix) || lower(p.prefix[2]) != lower(s[i+2]) || !strings.EqualFold(s[i:i+len(p.prefix)], p.prefix) {
+					continue
+				}
+				j := i + len(p.prefix)
+				for j < len(s) && p.chars(s[j]) {
+					j++
+				}
+				if j-i-len(p.prefix) >= p.min {
+					return p.kind, i, j
+				}
 			}
 		}
 	}
