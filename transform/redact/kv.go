@@ -25,50 +25,63 @@ var (
 	weakWords   = []string{"key", "sig", "auth", "code", "pass", "pwd", "cred", "nonce", "hash", "hmac"}
 )
 
-// classify says what to do with the value of key (lower case).
+// classify says what to do with the value of key (lower case): exact
+// names first, then the words the key contains (in one pass).
 func (r *Redactor) classify(key string) (action, string) {
-	switch {
-	case strings.Contains(key, "cookie"):
-		return cookies, "cookie"
-	case strings.Contains(key, "authorization"):
-		return authz, "authorization"
-	case r.session[key] || strings.Contains(key, "session"):
-		return session, "session"
-	case r.secret[key]:
-		return remove, kindOf(key)
+	if len(key) <= r.maxExact {
+		if r.session[key] {
+			return session, "session"
+		}
+		if r.secret[key] {
+			return remove, kindOf(key)
+		}
 	}
 	if len(key) < 3 {
 		return keep, ""
 	}
-	// One pass over the key, trying only the words that start with each
-	// byte (strong words first: they are listed before the weak ones).
 	best := -1
 	for j := 0; j < len(key); j++ {
 		for _, w := range wordsByFirst[key[j]] {
-			if strings.HasPrefix(key[j:], w.word) && (best < 0 || w.rank < keyWords[best].rank) {
+			if (best < 0 || w.rank < best) && strings.HasPrefix(key[j:], keyWords[w.rank].word) {
 				best = w.rank
 			}
 		}
 	}
-	switch {
-	case best < 0:
+	if best < 0 {
 		return keep, ""
-	case best < len(strongWords):
-		return remove, kindOf(strongWords[best])
 	}
-	return weak, kindOf(weakWords[best-len(strongWords)])
+	w := keyWords[best]
+	return w.act, w.kind
 }
 
 type keyWord struct {
 	word string
-	rank int // position in strongWords, then weakWords
+	act  action
+	kind string
+	rank int // lower wins
 }
 
+// keyWords are the words that make a key secret, strongest first.
 var keyWords, wordsByFirst = func() (all []keyWord, t [256][]keyWord) {
-	for i, w := range append(append([]string(nil), strongWords...), weakWords...) {
-		all = append(all, keyWord{w, i})
-		t[w[0]] = append(t[w[0]], keyWord{w, i})
+	add := func(act action, words ...string) {
+		for _, w := range words {
+			kind := kindOf(w)
+			switch act {
+			case cookies:
+				kind = "cookie"
+			case authz, session:
+				kind = "session"
+			}
+			k := keyWord{w, act, kind, len(all)}
+			all = append(all, k)
+			t[w[0]] = append(t[w[0]], k)
+		}
 	}
+	add(cookies, "cookie")
+	add(authz, "authorization")
+	add(session, "session")
+	add(remove, strongWords...)
+	add(weak, weakWords...)
 	return all, t
 }()
 

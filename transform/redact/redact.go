@@ -70,6 +70,7 @@ type Redactor struct {
 	macs     sync.Pool
 	secret   map[string]bool
 	session  map[string]bool
+	maxExact int // longest name in secret and session
 	patterns []compiled
 }
 
@@ -89,6 +90,12 @@ func New(cfg Config) (*Redactor, error) {
 	}
 	for _, p := range append(append([]string(nil), DefaultSessionParams...), cfg.SessionParams...) {
 		r.session[strings.ToLower(p)] = true
+	}
+	for k := range r.secret {
+		r.maxExact = max(r.maxExact, len(k))
+	}
+	for k := range r.session {
+		r.maxExact = max(r.maxExact, len(k))
 	}
 	for i, p := range cfg.Patterns {
 		if p.Name == "" || !validKind(p.Name) {
