@@ -55,7 +55,7 @@ func main() {
 		os.Exit(2)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "logpipe: %v\n", err)
+		fmt.Fprintf(os.Stderr, "logpipe: %s\n", redactError(err))
 		os.Exit(1)
 	}
 }

@@ -42,6 +42,16 @@ func randomKey() []byte {
 	return key
 }
 
+// redactError renders the error that stops the process as a log line
+// would be: an insert error may quote a value.
+func redactError(err error) string {
+	r, rerr := redact.New(redact.Config{Key: randomKey()})
+	if rerr != nil {
+		return err.Error()
+	}
+	return r.StringMode(err.Error(), redact.Log)
+}
+
 // redactingLogger wraps a log handler so that no record content reaches
 // the log in clear. Its hashes use a random key of this process: they
 // tell equal values apart in one process's log, nothing more.
