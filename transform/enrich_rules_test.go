@@ -179,3 +179,14 @@ func TestParseTime(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactorHashIsEnricherHash: [ip:HEX] in a dead letter is the
+// client_ip_hash of a row of the same address.
+func TestRedactorHashIsEnricherHash(t *testing.T) {
+	e := testEnricher(t)
+	for _, v := range []string{"192.0.2.1", "2001:db8::1", "session-value"} {
+		if a, b := e.Hash(v), e.Redactor().Hash(v); a != b {
+			t.Errorf("Hash(%q): enricher %x, redactor %x", v, a, b)
+		}
+	}
+}
