@@ -60,6 +60,7 @@ func TestRedactString(t *testing.T) {
 		{`{"request_cookie":"session=abc; x=1","set_cookie":"sid=Z; Path=/; HttpOnly"}`, `{"request_cookie":"session=` + h("session", "abc") + `; x=[redacted:cookie]","set_cookie":"sid=` + h("session", "Z") + `; Path=/; HttpOnly"}`},
 		{`token=[eyJhbGciOiJIUzI1NiJ9.x`, `token=[redacted:token]`},
 		{`Set-Cookie: a=b; Domain=192.0.2.9; Path=/`, `Set-Cookie: a=[redacted:cookie]; Domain=` + h("ip", "192.0.2.9") + `; Path=/`},
+		{"redis://app:s3cr3t-pw@cache-1:6379/0", "redis://app:[redacted:password]@cache-1:6379/0"},
 		// Truncated JSON: the value runs to the end.
 		{`{"token":"abc`, `{"token":"[redacted:token]`},
 		{"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY----- after", "[redacted:private_key] after"},

@@ -92,6 +92,9 @@ func (r *Redactor) scan(s string, m Mode) ([]byte, bool) {
 				i = b
 				continue
 			}
+			if p, ok := userinfoPassword(s, i, o.last); ok {
+				o.put(p, i, "[redacted:password]")
+			}
 		case '%':
 			if i+2 < len(s) && s[i+1] == '4' && s[i+2] == '0' {
 				if a, b, ok := email(s, i, 3, o.last); ok {
@@ -231,6 +234,26 @@ func email(s string, at, sep, minStart int) (int, int, bool) {
 		}
 	}
 	return a, b, ok
+}
+
+// userinfoPassword finds the password of scheme://user:password@ before
+// the '@' at at.
+func userinfoPassword(s string, at, minStart int) (int, bool) {
+	stop := func(c byte) bool {
+		return c == '/' || c == ':' || c == '@' || c == ' ' || c == '"' || c == '\'' || c == '\t'
+	}
+	p := at
+	for p > minStart && !stop(s[p-1]) {
+		p--
+	}
+	if p == at || p <= minStart || s[p-1] != ':' {
+		return 0, false
+	}
+	q := p - 1
+	for q > minStart && !stop(s[q-1]) {
+		q--
+	}
+	return p, q-3 >= minStart && s[q-3:q] == "://"
 }
 
 func emailValue(s string) string {
