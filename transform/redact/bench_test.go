@@ -1,7 +1,9 @@
 package redact
 
 import (
+	"fmt"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -37,4 +39,26 @@ func threadNs() int64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(1, &ru) // RUSAGE_THREAD
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// BenchmarkPathological: dead letters built to make a scanner quadratic
+// (many weak keys, encoded separators, colons, prefixes). Cost per byte
+// must not grow with the size: compare the 4 KiB and 64 KiB cases.
+func BenchmarkPathological(b *testing.B) {
+	r := testRedactor(b)
+	units := map[string]string{
+		"weak-keys": "key=key=", "quoted-weak": `key="a=`, "encoded-at": "a%40", "at": "a@b.", "colons": "1:2:", "jwt-prefix": "eyJ.",
+		"ipv4ish": "1.1.", "bearer": "Bearer ", "cookie": "cookie=a=b;",
+	}
+	for name, u := range units {
+		for _, size := range []int{4 << 10, 64 << 10} {
+			s := strings.Repeat(u, size/len(u))
+			b.Run(fmt.Sprintf("%s/%dKiB", name, size>>10), func(b *testing.B) {
+				b.SetBytes(int64(len(s)))
+				for i := 0; i < b.N; i++ {
+					_ = r.String(s)
+				}
+			})
+		}
+	}
 }

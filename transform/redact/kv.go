@@ -161,6 +161,14 @@ func (r *Redactor) keyValue(o *out, s string, i, sep int) (int, bool) {
 	if j := markerEnd(s, v); j > 0 {
 		return j, true // redacted already
 	}
+	// A weak key's value is only redacted when it looks generated, and is
+	// scanned again otherwise: look at most maxWeak bytes ahead, so that a
+	// line of many weak keys costs linear time.
+	const maxWeak = 512
+	full := s
+	if act == weak && len(s) > v+maxWeak {
+		s = s[:v+maxWeak]
+	}
 	var end int
 	vs := v
 	switch {
@@ -191,6 +199,10 @@ func (r *Redactor) keyValue(o *out, s string, i, sep int) (int, bool) {
 			end = valueEnd(s, end+1)
 		}
 	}
+	if act == weak && len(s) < len(full) && end >= len(s) {
+		return 0, false // longer than any generated secret
+	}
+	s = full
 	val := s[vs:end]
 	if val == "" || val == "-" || val == "null" || markerEnd(s, vs) == end {
 		return end, true

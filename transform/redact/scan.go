@@ -214,15 +214,17 @@ func isDomain(c byte) bool {
 // "%40"): a local part of at least one character (not before minStart)
 // and a domain with a dot followed by two letters somewhere.
 func email(s string, at, sep, minStart int) (int, int, bool) {
+	// Bounded (a local part has at most 64 characters, a domain 255), so
+	// that a line of many separators costs linear time.
 	a := at
-	for a > minStart && isLocal(s[a-1]) {
+	for a > minStart && at-a < 64 && isLocal(s[a-1]) {
 		a--
 	}
 	if a == at {
 		return 0, 0, false
 	}
 	b := at + sep
-	for b < len(s) && isDomain(s[b]) {
+	for b < len(s) && b-at < 256 && isDomain(s[b]) {
 		b++
 	}
 	dom := s[at+sep : b]
