@@ -228,7 +228,7 @@ func email(s string, at, sep, minStart int) (int, int, bool) {
 		b++
 	}
 	dom := s[at+sep : b]
-	ok := false
+	ok := len(dom) >= 255 // cut at the longest domain: suspicious enough
 	for k := 0; k+2 < len(dom); k++ {
 		if dom[k] == '.' && isLetter(dom[k+1]) && isLetter(dom[k+2]) {
 			ok = true
