@@ -4,73 +4,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/netip"
 	"reflect"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/transform"
+	"github.com/logpipe/logpipe/transform/redact"
 )
-
-var clearIPv4 = regexp.MustCompile(`\b(?:\d{1,3}\.){3}\d{1,3}\b`)
-
-// Shapes that must not survive redaction, in dead letters or rows.
-var (
-	clearEmail  = regexp.MustCompile(`[A-Za-z0-9._%+-](?:@|%40)[A-Za-z0-9.-]*\.[A-Za-z]{2}`)
-	clearJWT    = regexp.MustCompile(`(?i)eyj[A-Za-z0-9_-]{10}`)
-	clearAPIKey = regexp.MustCompile(`(?i)(?:(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{30}|github_pat_\w{22}|xox[abprse]-[A-Za-z0-9-]{10}|xapp-[A-Za-z0-9-]{10}|AIza[\w-]{30}|(?:sk_live|rk_live|sk_test)_[A-Za-z0-9]{16}|glpat-[\w-]{20}|npm_[A-Za-z0-9]{30})`)
-	hexColonRun = regexp.MustCompile(`[0-9A-Fa-f:.]+`)
-)
-
-// clearIPv6 returns an IPv6 address in s (netip is the judge): a part of
-// a run of hex digits, colons and dots that starts at the run's start (at
-// a word boundary) or after a colon, and ends at its end or before a
-// colon or dot.
-func clearIPv6(s string) string {
-	word := func(c byte) bool {
-		return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-	}
-	for _, m := range hexColonRun.FindAllStringIndex(s, -1) {
-		a, b := m[0], m[1]
-		if strings.Count(s[a:b], ":") < 2 {
-			continue
-		}
-		for x := a; x < b; x++ {
-			if x == a && a > 0 && word(s[a-1]) || x > a && s[x-1] != ':' {
-				continue
-			}
-			for y := b; y > x+1; y-- {
-				if y < b && s[y] != ':' && s[y] != '.' {
-					continue
-				}
-				c := s[x:y]
-				if ip, err := netip.ParseAddr(c); err == nil && ip.Is6() && c != "::" && strings.Count(c, ":") >= 2 {
-					return c
-				}
-			}
-		}
-	}
-	return ""
-}
-
-// leakedShape names a secret shape that s holds in clear, or "".
-func leakedShape(s string, userAgent bool) string {
-	if m := clearIPv4.FindStringIndex(s); m != nil && !(userAgent && m[0] > 0 && s[m[0]-1] == '/') {
-		return "IPv4 " + s[m[0]:m[1]]
-	}
-	if ip := clearIPv6(s); ip != "" {
-		return "IPv6 " + ip
-	}
-	for name, re := range map[string]*regexp.Regexp{"e-mail": clearEmail, "JWT": clearJWT, "API key": clearAPIKey} {
-		if m := re.FindString(s); m != "" {
-			return name + " " + m
-		}
-	}
-	return ""
-}
 
 // recordLeak checks every string field of an enriched record.
 func recordLeak(rec any) string {
@@ -80,13 +21,13 @@ func recordLeak(rec any) string {
 		f := v.Field(i)
 		switch f.Kind() {
 		case reflect.String:
-			if l := leakedShape(f.String(), t.Field(i).Name == "UserAgent"); l != "" {
+			if l := redact.Residue(f.String(), t.Field(i).Name == "UserAgent"); l != "" {
 				return t.Field(i).Name + ": " + l
 			}
 		case reflect.Slice:
 			if f.Type().Elem().Kind() == reflect.String {
 				for j := 0; j < f.Len(); j++ {
-					if l := leakedShape(f.Index(j).String(), false); l != "" {
+					if l := redact.Residue(f.Index(j).String(), false); l != "" {
 						return t.Field(i).Name + ": " + l
 					}
 				}
@@ -174,7 +115,7 @@ func FuzzRecord(f *testing.F) {
 			t.Fatalf("%s: %d lines, %d skipped, but %d rows and dead letters", name, lines, skips, rows)
 		}
 		for _, raw := range w.errs.Raw() {
-			if l := leakedShape(raw, false); l != "" {
+			if l := redact.Residue(raw, false); l != "" {
 				t.Fatalf("dead letter keeps %s in clear: %q", l, raw)
 			}
 		}
