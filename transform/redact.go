@@ -75,10 +75,17 @@ func (e *Enricher) RedactString(s string) string { return e.red.String(s) }
 func (e *Enricher) redactCDN(r *CDNRequest) {
 	red := e.red
 	// Values that differ from request to request are scanned each time.
-	for _, p := range [...]*string{&r.RequestID, &r.Path, &r.PathTemplate, &r.Query, &r.ETag} {
+	// The built-in template of a clean path is clean (it only replaces
+	// whole segments by :id, :hex, ...): it is scanned only when the path
+	// was not clean or user template rules may have rearranged it.
+	path := r.Path
+	for _, p := range [...]*string{&r.RequestID, &r.Path, &r.Query, &r.ETag} {
 		if *p != "" {
 			*p = red.String(*p)
 		}
+	}
+	if r.PathTemplate != "" && (r.Path != path || len(e.templates) > 0) {
+		r.PathTemplate = red.String(r.PathTemplate)
 	}
 	// Values that repeat (headers, user agents, referers) are scanned
 	// once and remembered: a map lookup costs less than a scan.
