@@ -281,3 +281,18 @@ func TestLeakCorpusNoRaw(t *testing.T) {
 		t.Errorf("DeadLetter = %q, want %q", got, want)
 	}
 }
+
+// TestDeadLetterCutAfterRedaction: a secret across the 64 KiB cut is
+// redacted before the line is cut, not kept in part.
+func TestDeadLetterCutAfterRedaction(t *testing.T) {
+	enr, err := NewEnricher(EnrichConfig{HashKey: []byte("leak-test-key-0123456789")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const max = 100
+	line := strings.Repeat("x ", 45) + "taro.yamada@example.com and more"
+	got := string(enr.DeadLetter([]byte(line), max))
+	if len(got) > max || strings.Contains(got, "taro") {
+		t.Errorf("DeadLetter = %q (%d bytes): the address was cut, not redacted", got, len(got))
+	}
+}

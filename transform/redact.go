@@ -50,11 +50,18 @@ func (e *Enricher) DeadLetter(raw []byte, max int) []byte {
 	if e.noRaw {
 		return appendLineMarker(nil, e.red.Hash(string(raw)))
 	}
-	if len(raw) > max {
-		raw = raw[:max]
+	if len(raw) <= max {
+		return e.red.Bytes(raw)
 	}
-	return e.red.Bytes(raw)
+	// Redact past the cut, then cut: a secret that straddles the cut
+	// would otherwise be kept in part (the user of an e-mail address).
+	out := e.red.Bytes(raw[:min(len(raw), max+deadLetterMargin)])
+	return out[:min(len(out), max)]
 }
+
+// deadLetterMargin is how far past the cut a dead letter is redacted:
+// longer than any secret the pass recognises.
+const deadLetterMargin = 8 << 10
 
 func appendLineMarker(b []byte, h uint64) []byte {
 	const hexDigits = "0123456789abcdef"
