@@ -119,7 +119,8 @@ func TestNoSecretLeaks(t *testing.T) {
 		t.Helper()
 		ls := strings.ToLower(s)
 		for _, v := range secrets {
-			if strings.Contains(ls, strings.ToLower(v)) {
+			// Whole, or its first 10 characters (a value cut short).
+			if strings.Contains(ls, strings.ToLower(v[:min(len(v), 10)])) {
 				t.Errorf("%s holds %q in clear: %.600s", where, v, s)
 			}
 		}

@@ -304,8 +304,8 @@ func (w *worker) reject(meta sink.Meta, line int, reason string, raw []byte, now
 	}
 	w.p.Stats.Rejected.Add(1)
 	size := len(raw)
+	reason = w.enricher.RedactReason(reason, raw) // parser errors quote the line
 	raw = w.enricher.DeadLetter(raw, maxRawError) // redacted, or only its hash
-	reason = w.enricher.RedactString(reason)      // parser errors may quote the line
 	w.errs.Append(w.st.Name, w.st.Format, line, reason, raw, size, meta, now)
 	w.p.log.Debug("line rejected", "topic", meta.Topic, "partition", meta.Partition, "offset", meta.Offset, "line", line, "reason", reason)
 }

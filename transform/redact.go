@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/logpipe/logpipe/transform/redact"
@@ -75,6 +76,44 @@ func appendLineMarker(b []byte, h uint64) []byte {
 // RedactString redacts a text value that is not a record field (an error
 // reason, a log message).
 func (e *Enricher) RedactString(s string) string { return e.red.String(s) }
+
+// RedactReason redacts a parser's error message about line. Parsers quote
+// offending values cut short ("/u/taro.yamad..."): a cut value is too
+// short to be recognised, so it is looked up in the line, redacted whole,
+// and cut again at the same length.
+func (e *Enricher) RedactReason(reason string, line []byte) string {
+	out := e.red.String(reason)
+	for from := 0; ; {
+		k := strings.Index(out[from:], `..."`)
+		if k < 0 {
+			return out
+		}
+		k += from
+		from = k + 4
+		// The cut value: after the last quote, escape or marker end.
+		q := strings.LastIndexAny(out[:k], `"\]`)
+		if q < 0 || k-q-1 < 4 {
+			continue
+		}
+		snippet := out[q+1 : k]
+		i := bytes.Index(line, []byte(snippet))
+		if i < 0 {
+			continue
+		}
+		end := i + len(snippet)
+		for end < len(line) && end-i < 1024 && !bytes.ContainsRune([]byte(" \t\"'<>,;|"), rune(line[end])) {
+			end++
+		}
+		whole := string(line[i:end])
+		red := e.red.String(whole)
+		if red == whole {
+			continue
+		}
+		cut := red[:min(len(red), len(snippet))]
+		out = out[:q+1] + cut + out[k:]
+		from = q + 1 + len(cut) + 4
+	}
+}
 
 // redactCDN redacts every free-text column of a request, after the
 // derived fields (template, class, flags) were computed from the clear

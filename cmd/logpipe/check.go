@@ -120,7 +120,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		if perr != nil {
 			bad++
-			fmt.Fprintf(stderr, "line %d: rejected: %s\n", n, enr.RedactString(perr.Error()))
+			fmt.Fprintf(stderr, "line %d: rejected: %s\n", n, enr.RedactReason(perr.Error(), line))
 			continue
 		}
 		ok++

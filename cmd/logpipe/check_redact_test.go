@@ -57,7 +57,8 @@ func TestCheckLeaksNoSecret(t *testing.T) {
 			}
 			out := strings.ToLower(stdout.String() + stderr.String())
 			for _, s := range secrets {
-				if strings.Contains(out, strings.ToLower(s)) {
+				// Whole, or its first 10 characters (a value cut short).
+				if strings.Contains(out, strings.ToLower(s[:min(len(s), 10)])) {
 					t.Errorf("%s %v: %q in clear in the output", filepath.Base(f), mode, s)
 				}
 			}
