@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +31,9 @@ type Config struct {
 	Hash       Hash       `yaml:"hash"`
 	Streams    []Stream   `yaml:"streams"`
 	Enrich     Enrich     `yaml:"enrich"`
+	// Redact configures the redaction of secrets in every stored,
+	// logged or sent value (docs/operations.md, "What is redacted").
+	Redact Redact `yaml:"redact"`
 	// Schedules say when each job is expected to run (logpipe schedules
 	// sync writes the expected run times for missed-run detection).
 	Schedules []JobSchedule `yaml:"schedules"`
@@ -247,6 +251,31 @@ type Enrich struct {
 type PathClass struct {
 	Class    string   `yaml:"class"`
 	Patterns []string `yaml:"patterns"`
+}
+
+// Redact configures the redaction pass. The built-in detectors (IP and
+// e-mail addresses, JWTs, API keys, cookies, Authorization, secret
+// parameters) always run; these settings extend them.
+type Redact struct {
+	// SecretParams are parameter and key names whose values are removed
+	// wherever they appear (URLs, JSON, logfmt, headers). Empty = the
+	// built-in list (token, access_token, refresh_token, id_token, code,
+	// key, api_key, apikey, secret, password, passwd, sig, signature, ...).
+	SecretParams []string `yaml:"secret_params"`
+	// Patterns are extra regular expressions: each match is removed
+	// ([redacted:NAME]) or, with hash: true, replaced by its keyed hash.
+	Patterns []RedactPattern `yaml:"patterns"`
+	// DeadLetterRaw says what ingest_errors.raw keeps of a rejected line:
+	// "redacted" (default: the line, redacted) or "none" (only the keyed
+	// hash of the line; the length is in raw_size).
+	DeadLetterRaw string `yaml:"dead_letter_raw"`
+}
+
+// RedactPattern is one user redaction pattern.
+type RedactPattern struct {
+	Name   string `yaml:"name"`
+	Regexp string `yaml:"regexp"`
+	Hash   bool   `yaml:"hash"`
 }
 
 // PathTemplate is one user rule that turns paths into templates.
@@ -487,6 +516,19 @@ func (c Config) Validate() error {
 	for i, pc := range c.Enrich.PathClasses {
 		if pc.Class == "" {
 			bad(fmt.Sprintf("enrich.path_classes[%d].class", i), "a class name is required")
+		}
+	}
+	switch c.Redact.DeadLetterRaw {
+	case "", "redacted", "none":
+	default:
+		bad("redact.dead_letter_raw", "%q is neither redacted nor none", c.Redact.DeadLetterRaw)
+	}
+	for i, p := range c.Redact.Patterns {
+		if !validIdent(strings.ReplaceAll(p.Name, "-", "_")) {
+			bad(fmt.Sprintf("redact.patterns[%d].name", i), "%q is not a name (letters, digits, _, -)", p.Name)
+		}
+		if _, err := regexp.Compile(p.Regexp); err != nil || p.Regexp == "" {
+			bad(fmt.Sprintf("redact.patterns[%d].regexp", i), "%q is not a regular expression: %v", p.Regexp, err)
 		}
 	}
 	return errors.Join(errs...)

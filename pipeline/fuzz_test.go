@@ -4,15 +4,38 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"regexp"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/transform"
+	"github.com/logpipe/logpipe/transform/redact"
 )
 
-var clearIPv4 = regexp.MustCompile(`\b(?:\d{1,3}\.){3}\d{1,3}\b`)
+// recordLeak checks every string field of an enriched record.
+func recordLeak(rec any) string {
+	v := reflect.ValueOf(rec)
+	t := v.Type()
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			if l := redact.Residue(f.String(), t.Field(i).Name == "UserAgent"); l != "" {
+				return t.Field(i).Name + ": " + l
+			}
+		case reflect.Slice:
+			if f.Type().Elem().Kind() == reflect.String {
+				for j := 0; j < f.Len(); j++ {
+					if l := redact.Residue(f.Index(j).String(), false); l != "" {
+						return t.Field(i).Name + ": " + l
+					}
+				}
+			}
+		}
+	}
+	return ""
+}
 
 // FuzzRecord drives the whole transform entry point of a partition worker
 // (size limit, line splitting, every parser, enrichment, dead letters with
@@ -24,6 +47,9 @@ func FuzzRecord(f *testing.F) {
 	f.Add([]byte("#Version: 1.0\n#Fields: date time\n2026-11-20\t01:00:00\tNRT\n"), uint8(2))
 	f.Add([]byte("192.0.2.1 - - [20/Nov/2026:01:00:00 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl/8\"\n\n\x00\xff"), uint8(3))
 	f.Add([]byte(`{"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`), uint8(4))
+	f.Add([]byte(`{"timestamp":"2026-11-20T01:00:00Z","url":"/u/taro@example.com?x=eyJhbGciOiJIUzI1NiJ9.e30.x&k=AKIAIOSFODNN7EXAMPLE","response_status":200,"response_state":"HIT","client_ip":"2001:db8::1","request_user_agent":"Mozilla/5.0 via fe80::1 ghp_abcdefghijklmnopqrstuvwxyz0123456789"}`), uint8(6))
+	f.Add([]byte("not a line from 2001:db8:85a3::8a2e:370:7334 mail=a.b%40example.jp Bearer xoxb-123456789012-abcdefghij"), uint8(3))
+	f.Add([]byte(`time=2026-11-20T01:00:00Z job=j run_id=r event=started email=x@y.co token=eyJzdWIiOiIxMjM0NTY3ODkwIn0 ip=::ffff:10.0.0.1`), uint8(8))
 	formats := transform.Formats()
 	f.Fuzz(func(t *testing.T, data []byte, pick uint8) {
 		name := formats[int(pick)%len(formats)]
@@ -49,19 +75,35 @@ func FuzzRecord(f *testing.F) {
 			rows += b.Len()
 		}
 		lines, skips := 0, 0
+		enr, err := transform.NewEnricher(p.cfg.Enrich)
+		if err != nil {
+			t.Fatal(err)
+		}
 		transform.EachLine(data, func(_ int, line []byte) {
 			lines++
 			var err error
+			var rec any
 			switch pp := parser.(type) {
 			case transform.JobParser:
 				var e transform.JobEvent
-				err = pp.ParseJob(line, &e)
+				if err = pp.ParseJob(line, &e); err == nil {
+					enr.Job(&e)
+					rec = e
+				}
 			case transform.CDNParser:
 				var r transform.CDNRequest
-				err = pp.ParseCDN(line, &r)
+				if err = pp.ParseCDN(line, &r); err == nil {
+					enr.CDN(&r)
+					rec = r
+				}
 			}
 			if errors.Is(err, transform.ErrSkip) {
 				skips++
+			}
+			if rec != nil {
+				if l := recordLeak(rec); l != "" {
+					t.Fatalf("%s row keeps %s in clear: %+v", name, l, rec)
+				}
 			}
 		})
 		switch {
@@ -73,8 +115,8 @@ func FuzzRecord(f *testing.F) {
 			t.Fatalf("%s: %d lines, %d skipped, but %d rows and dead letters", name, lines, skips, rows)
 		}
 		for _, raw := range w.errs.Raw() {
-			if clearIPv4.MatchString(raw) {
-				t.Fatalf("dead letter keeps an IP address in clear: %q", raw)
+			if l := redact.Residue(raw, false); l != "" {
+				t.Fatalf("dead letter keeps %s in clear: %q", l, raw)
 			}
 		}
 	})

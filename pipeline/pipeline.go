@@ -311,10 +311,8 @@ func (w *worker) reject(meta sink.Meta, line int, reason string, raw []byte, now
 	}
 	w.p.Stats.Rejected.Add(1)
 	size := len(raw)
-	if len(raw) > maxRawError {
-		raw = raw[:maxRawError]
-	}
-	raw = w.enricher.Redact(raw)
+	reason = w.enricher.RedactReason(reason, raw) // parser errors quote the line
+	raw = w.enricher.DeadLetter(raw, maxRawError) // redacted, or only its hash
 	w.errs.Append(w.st.Name, w.st.Format, line, reason, raw, size, meta, now)
 	w.p.log.Debug("line rejected", "topic", meta.Topic, "partition", meta.Partition, "offset", meta.Offset, "line", line, "reason", reason)
 }

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/logpipe/logpipe/transform/redact"
 )
 
 // EnrichConfig configures an Enricher.
@@ -19,6 +21,7 @@ type EnrichConfig struct {
 	PathClasses     []PathClassRule
 	DropQueryParams []string
 	PathTemplates   []PathTemplateRule
+	Redact          RedactRules // the redaction pass (redact.go)
 }
 
 // PathClassRule assigns Class to paths matching any pattern: a prefix, or
@@ -51,6 +54,9 @@ type Enricher struct {
 	classes   []PathClassRule
 	drop      map[string]bool
 	templates []compiledTemplate
+	red       *redact.Redactor
+	noRaw     bool
+	redCache  map[redKey]string // redacted low-cardinality values (redact.go)
 }
 
 type compiledTemplate struct {
@@ -78,6 +84,11 @@ func NewEnricher(cfg EnrichConfig) (*Enricher, error) {
 	for _, p := range cfg.DropQueryParams {
 		e.drop[strings.ToLower(p)] = true
 	}
+	red, err := newRedactor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.red, e.noRaw, e.redCache = red, cfg.Redact.NoRawDeadLetters, map[redKey]string{}
 	for i, t := range cfg.PathTemplates {
 		re, err := regexp.Compile(t.Match)
 		if err != nil {
@@ -140,6 +151,7 @@ func (e *Enricher) Job(ev *JobEvent) {
 	if ev.Attempt == 0 {
 		ev.Attempt = 1
 	}
+	e.redactJob(ev)
 }
 
 // CDN derives the enriched fields of r and replaces its secrets by hashes.
@@ -180,6 +192,7 @@ func (e *Enricher) CDN(r *CDNRequest) {
 	r.FlagPrivateCached = shared && (strings.Contains(cc, "private") || strings.Contains(cc, "no-store"))
 	r.FlagAuthCached = shared && (r.HasSessionCookie || r.HasAuthorization) && !isStatic(r)
 	r.FlagTTLZero = ttlZero(cc, r.Expires, r.Time)
+	e.redactCDN(r)
 }
 
 // sessionCookie returns the value of the first session cookie in a Cookie

@@ -141,7 +141,7 @@ func TestRedact(t *testing.T) {
 			t.Errorf("Redact kept %q: %s", secret, out)
 		}
 	}
-	if !strings.Contains(out, `"url":"/a?token=hmac:`) || !strings.Contains(out, "x=1") {
+	if !strings.Contains(out, `"url":"/a?token=[redacted:token]&x=1"`) || !strings.Contains(out, "x=1") {
 		t.Errorf("Redact changed more than the secrets: %s", out)
 	}
 }
@@ -176,6 +176,17 @@ func TestParseTime(t *testing.T) {
 	for _, in := range []string{"", "yesterday", "-5", "2026-13-01T00:00:00Z"} {
 		if _, err := ParseTime(in); err == nil {
 			t.Errorf("ParseTime(%q) accepted", in)
+		}
+	}
+}
+
+// TestRedactorHashIsEnricherHash: [ip:HEX] in a dead letter is the
+// client_ip_hash of a row of the same address.
+func TestRedactorHashIsEnricherHash(t *testing.T) {
+	e := testEnricher(t)
+	for _, v := range []string{"192.0.2.1", "2001:db8::1", "session-value"} {
+		if a, b := e.Hash(v), e.Redactor().Hash(v); a != b {
+			t.Errorf("Hash(%q): enricher %x, redactor %x", v, a, b)
 		}
 	}
 }

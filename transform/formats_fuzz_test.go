@@ -4,8 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/logpipe/logpipe/transform/redact"
 )
 
 // goldenLines returns the lines of a format's golden inputs, as fuzz seeds
@@ -45,14 +48,37 @@ func fuzzFormat(f *testing.F, format string, opts ParserOptions, optionsFile str
 	for _, l := range goldenLines(f, format, optionsFile) {
 		f.Add(l)
 	}
+	enr, err := NewEnricher(EnrichConfig{HashKey: []byte("fuzz-key-0123456789abcdef"), SessionCookies: []string{"session"}})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		rec, err := parseLine(p, line)
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("error without a reason")
 			}
+			// What a dead letter keeps: no secret shape survives.
+			if l := redact.Residue(string(enr.DeadLetter(line, 64<<10))+"\n"+enr.RedactString(err.Error()), false); l != "" {
+				t.Fatalf("dead letter of %q keeps %s", line, l)
+			}
 			return
 		}
+		defer func() {
+			// After enrichment no secret shape survives in any column.
+			switch r := rec.(type) {
+			case CDNRequest:
+				enr.CDN(&r)
+				if l := residueIn(r); l != "" {
+					t.Fatalf("row of %q keeps %s", line, l)
+				}
+			case JobEvent:
+				enr.Job(&r)
+				if l := residueIn(r); l != "" {
+					t.Fatalf("row of %q keeps %s", line, l)
+				}
+			}
+		}()
 		switch r := rec.(type) {
 		case CDNRequest:
 			if r.Vendor == "" || r.Time.IsZero() || r.CacheStatus == "" {
@@ -64,6 +90,27 @@ func fuzzFormat(f *testing.F, format string, opts ParserOptions, optionsFile str
 			}
 		}
 	})
+}
+
+// residueIn checks every string field of a record with redact.Residue.
+func residueIn(rec any) string {
+	v := reflect.ValueOf(rec)
+	for i := 0; i < v.NumField(); i++ {
+		f, name := v.Field(i), v.Type().Field(i).Name
+		switch {
+		case f.Kind() == reflect.String:
+			if l := redact.Residue(f.String(), name == "UserAgent"); l != "" {
+				return name + ": " + l
+			}
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+			for j := 0; j < f.Len(); j++ {
+				if l := redact.Residue(f.Index(j).String(), false); l != "" {
+					return name + ": " + l
+				}
+			}
+		}
+	}
+	return ""
 }
 
 var (

@@ -1,35 +1,211 @@
 package transform
 
 import (
-	"fmt"
-	"regexp"
+	"bytes"
+	"strings"
+
+	"github.com/logpipe/logpipe/transform/redact"
 )
 
-// Patterns for Redact. They are read-only after start.
-var (
-	redactIPv4  = regexp.MustCompile(`\b(?:\d{1,3}\.){3}\d{1,3}\b`)
-	redactIPv6  = regexp.MustCompile(`\b(?:[0-9A-Fa-f]{1,4}:){3,7}[0-9A-Fa-f]{1,4}\b`)
-	redactJSON  = regexp.MustCompile(`(?i)("[A-Za-z_-]*(?:cookie|authorization|token|session|password|secret|client_ip|c-ip|clientip)[A-Za-z_-]*"\s*:\s*)"(?:[^"\\]|\\.)*"`)
-	redactPairs = regexp.MustCompile(`(?i)\b((?:[A-Za-z_]*(?:token|session|password|secret|sid)[A-Za-z_]*|cookie|authorization)[=:]\s*)([^&;\s"',]+)`)
-)
+// RedactRules configure the redaction pass (package redact) that every
+// stored value goes through.
+type RedactRules struct {
+	// SecretParams replaces redact.DefaultSecretParams when not empty:
+	// parameter and key names whose values are removed in any URL, JSON,
+	// logfmt or header text.
+	SecretParams []string
+	// Patterns are extra patterns, removed or hashed.
+	Patterns []redact.Pattern
+	// NoRawDeadLetters stores no part of a rejected line: ingest_errors.raw
+	// holds only [line:HEX], the keyed hash of the whole line.
+	NoRawDeadLetters bool
+}
 
-// Redact returns raw with personal values replaced by keyed hashes: IP
-// addresses, and the values of JSON keys or key=value pairs that name
-// cookies, tokens, sessions, passwords or client addresses. It is for
-// lines that failed to parse and are kept in ingest_errors: best effort,
-// so that a malformed line does not put a secret in clear into ClickHouse.
+// newRedactor builds the Enricher's redactor: the hash key, and the
+// session cookie names hashed as sessions wherever they appear.
+func newRedactor(cfg EnrichConfig) (*redact.Redactor, error) {
+	return redact.New(redact.Config{
+		Key:           cfg.HashKey,
+		SecretParams:  cfg.Redact.SecretParams,
+		SessionParams: cfg.SessionCookies,
+		Patterns:      cfg.Redact.Patterns,
+	})
+}
+
+// Redactor returns the redaction pass the Enricher applies (safe for
+// concurrent use), for log lines and other text outside records.
+func (e *Enricher) Redactor() *redact.Redactor { return e.red }
+
+// Redact returns raw with secrets removed and personal values replaced by
+// keyed hashes (see package redact). It is for lines that failed to parse
+// and are kept in ingest_errors, scanned as bytes: a malformed line does
+// not put a secret in clear into ClickHouse.
 func (e *Enricher) Redact(raw []byte) []byte {
-	hash := func(b []byte) []byte { return []byte(fmt.Sprintf("hmac:%016x", e.Hash(string(b)))) }
-	out := redactJSON.ReplaceAllFunc(raw, func(m []byte) []byte {
-		sub := redactJSON.FindSubmatchIndex(m)
-		key := m[:sub[3]]
-		return append(append(append([]byte{}, key...), '"'), append(hash(m[sub[3]:]), '"')...)
-	})
-	out = redactPairs.ReplaceAllFunc(out, func(m []byte) []byte {
-		sub := redactPairs.FindSubmatchIndex(m)
-		return append(append([]byte{}, m[:sub[3]]...), hash(m[sub[4]:sub[5]])...)
-	})
-	out = redactIPv4.ReplaceAllFunc(out, hash)
-	out = redactIPv6.ReplaceAllFunc(out, hash)
-	return out
+	return e.red.Bytes(raw)
+}
+
+// DeadLetter returns what ingest_errors.raw keeps of a rejected line: its
+// first max bytes redacted, or, with NoRawDeadLetters, only the keyed
+// hash of the whole line ([line:HEX]).
+func (e *Enricher) DeadLetter(raw []byte, max int) []byte {
+	if e.noRaw {
+		return appendLineMarker(nil, e.red.Hash(string(raw)))
+	}
+	if len(raw) <= max {
+		return e.red.Bytes(raw)
+	}
+	// Redact past the cut, then cut: a secret that straddles the cut
+	// would otherwise be kept in part (the user of an e-mail address).
+	out := e.red.Bytes(raw[:min(len(raw), max+deadLetterMargin)])
+	return out[:min(len(out), max)]
+}
+
+// deadLetterMargin is how far past the cut a dead letter is redacted:
+// longer than any secret the pass recognises.
+const deadLetterMargin = 8 << 10
+
+func appendLineMarker(b []byte, h uint64) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, "[line:"...)
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, hexDigits[(h>>uint(shift))&0xf])
+	}
+	return append(b, ']')
+}
+
+// RedactString redacts a text value that is not a record field (an error
+// reason, a log message).
+func (e *Enricher) RedactString(s string) string { return e.red.String(s) }
+
+// RedactReason redacts a parser's error message about line. Parsers quote
+// offending values cut short ("/u/taro.yamad..."): a cut value is too
+// short to be recognised, so it is looked up in the line, redacted whole,
+// and cut again at the same length.
+func (e *Enricher) RedactReason(reason string, line []byte) string {
+	out := e.red.String(reason)
+	for from := 0; ; {
+		k := strings.Index(out[from:], `..."`)
+		if k < 0 {
+			return out
+		}
+		k += from
+		from = k + 4
+		// The cut value: after the last quote, escape or marker end.
+		q := strings.LastIndexAny(out[:k], `"\]`)
+		if q < 0 || k-q-1 < 4 {
+			continue
+		}
+		snippet := out[q+1 : k]
+		i := bytes.Index(line, []byte(snippet))
+		if i < 0 {
+			continue
+		}
+		end := i + len(snippet)
+		for end < len(line) && end-i < 1024 && !bytes.ContainsRune([]byte(" \t\"'<>,;|"), rune(line[end])) {
+			end++
+		}
+		whole := string(line[i:end])
+		red := e.red.String(whole)
+		if red == whole {
+			continue
+		}
+		cut := red[:min(len(red), len(snippet))]
+		out = out[:q+1] + cut + out[k:]
+		from = q + 1 + len(cut) + 4
+	}
+}
+
+// redactCDN redacts every free-text column of a request, after the
+// derived fields (template, class, flags) were computed from the clear
+// values. Clean values are kept as they are, without allocating.
+func (e *Enricher) redactCDN(r *CDNRequest) {
+	red := e.red
+	// Values that differ from request to request are scanned each time.
+	// The built-in template of a clean path is clean (it only replaces
+	// whole segments by :id, :hex, ...): it is scanned only when the path
+	// was not clean or user template rules may have rearranged it.
+	path := r.Path
+	for _, p := range [...]*string{&r.RequestID, &r.Path, &r.Query, &r.ETag} {
+		if *p != "" {
+			*p = red.String(*p)
+		}
+	}
+	if r.PathTemplate != "" && (r.Path != path || len(e.templates) > 0) {
+		r.PathTemplate = red.String(r.PathTemplate)
+	}
+	// Values that repeat (headers, user agents, referers) are scanned
+	// once and remembered: a map lookup costs less than a scan.
+	for _, p := range [...]*string{
+		&r.Service, &r.ConfigVersion, &r.POP, &r.Host, &r.Scheme, &r.Protocol, &r.CacheRaw,
+		&r.ContentType, &r.CacheControl, &r.Expires, &r.Vary, &r.Referer, &r.Country,
+	} {
+		if *p != "" {
+			*p = e.redactCached(*p, redact.Text)
+		}
+	}
+	if r.UserAgent != "" {
+		r.UserAgent = e.redactCached(r.UserAgent, redact.UserAgent)
+	}
+	if !plausibleMethod(r.Method) {
+		r.Method = "[redacted:method]" // upper-cased already: a token in it could no longer be recognised
+	}
+}
+
+// redKey is a value and the mode it was redacted in.
+type redKey struct {
+	s string
+	m redact.Mode
+}
+
+// redactCached is red.StringMode through the Enricher's cache.
+func (e *Enricher) redactCached(s string, m redact.Mode) string {
+	if v, ok := e.redCache[redKey{s, m}]; ok {
+		return v
+	}
+	v := e.red.StringMode(s, m)
+	if len(e.redCache) >= cacheSize {
+		clear(e.redCache)
+	}
+	key := strings.Clone(s) // s may alias a buffer that is reused
+	if v == s {
+		v = key
+	}
+	e.redCache[redKey{key, m}] = v
+	return v
+}
+
+// redactJob redacts every free-text field of a job event.
+func (e *Enricher) redactJob(ev *JobEvent) {
+	red := e.red
+	for _, p := range [...]*string{
+		&ev.Job, &ev.RunID, &ev.Host, &ev.Step, &ev.StepStatus, &ev.Error, &ev.ErrorClass,
+		&ev.Level, &ev.Message,
+	} {
+		if *p != "" {
+			*p = red.String(*p)
+		}
+	}
+	for i, s := range ev.CounterNames {
+		ev.CounterNames[i] = red.String(s)
+	}
+	for i := range ev.LabelKeys {
+		if i < len(ev.LabelValues) {
+			ev.LabelKeys[i], ev.LabelValues[i] = red.Pair(ev.LabelKeys[i], ev.LabelValues[i])
+		} else {
+			ev.LabelKeys[i] = red.String(ev.LabelKeys[i])
+		}
+	}
+}
+
+// plausibleMethod reports an HTTP method token: up to 24 letters, - or _.
+func plausibleMethod(m string) bool {
+	if len(m) > 24 {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		if c := m[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

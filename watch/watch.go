@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/transform/redact"
 )
 
 // Watcher runs the rules and keeps the alerts.
@@ -30,6 +32,10 @@ type Watcher struct {
 	QueryTimeout time.Duration
 	// OnCycle, if set, is called after each cycle Run runs (for metrics).
 	OnCycle func(r Report, d time.Duration, err error)
+	// Redact redacts every value of a result row before it becomes an
+	// alert's key, summary, evidence or notification. New sets one with a
+	// random key; set it to the configured one so hashes match the tables.
+	Redact *redact.Redactor
 }
 
 // New checks cfg (rules name catalogue queries with valid parameters,
@@ -63,6 +69,11 @@ func New(conn *sink.Conn, cfg config.Watch, client *http.Client, log *slog.Logge
 		conn: conn, rules: rules, channels: notifiers, names: names, silences: cfg.Silence,
 		renotify: cfg.Renotify, interval: cfg.Interval, log: log,
 		Now: time.Now, QueryTimeout: 60 * time.Second,
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	if w.Redact, err = redact.New(redact.Config{Key: key}); err != nil {
+		return nil, err
 	}
 	if w.renotify <= 0 {
 		w.renotify = 4 * time.Hour
@@ -281,6 +292,10 @@ func (w *Watcher) evaluate(ctx context.Context, r rule, now time.Time) ([]findin
 			if tn := types[i].DatabaseTypeName(); strings.TrimSuffix(strings.TrimPrefix(tn, "Nullable("), ")") == "Date" && len(vals[i]) == 19 {
 				vals[i] = vals[i][:10]
 			}
+			// Stored values are redacted already (redaction is idempotent,
+			// so the evidence SQL still selects the row); a query can still
+			// build text from older rows or other tables.
+			vals[i] = w.Redact.String(vals[i])
 		}
 		var keyParts, conds, rest []string
 		for _, i := range keyIdx {

@@ -41,7 +41,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	quiet := redactingLogger(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	broker, err := kafkabroker.Start(kafkabroker.Options{Partitions: int32(*partitions), Topics: []string{"cdn"}})
 	if err != nil {
 		return err

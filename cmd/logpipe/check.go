@@ -174,7 +174,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		if perr != nil {
 			bad++
-			fmt.Fprintf(stderr, "line %d: rejected: %v\n", n, perr)
+			fmt.Fprintf(stderr, "line %d: rejected: %s\n", n, enr.RedactReason(perr.Error(), line))
 			continue
 		}
 		ok++

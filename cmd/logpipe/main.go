@@ -60,7 +60,7 @@ func main() {
 		os.Exit(2)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "logpipe: %v\n", err)
+		fmt.Fprintf(os.Stderr, "logpipe: %s\n", redactError(err))
 		os.Exit(1)
 	}
 }
@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError{errors.New("no command")}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+	log := redactingLogger(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "run":

@@ -198,6 +198,7 @@ func newPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipelin
 			DropQueryParams: cfg.Enrich.DropQueryParams,
 		},
 	}
+	pc.Enrich.Redact = redactRules(cfg)
 	for _, c := range cfg.Enrich.PathClasses {
 		pc.Enrich.PathClasses = append(pc.Enrich.PathClasses, transform.PathClassRule{Class: c.Class, Patterns: c.Patterns})
 	}

@@ -39,6 +39,9 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	if w.Redact, err = newRedactor(cfg); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	if len(cfg.Watch.Channels) == 0 {
 		log.Warn("watch: no channels configured: alerts are tracked in the alerts table but nobody is told")
 	}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"crypto/rand"
+	"log/slog"
+
+	"github.com/logpipe/logpipe/config"
+	"github.com/logpipe/logpipe/transform"
+	"github.com/logpipe/logpipe/transform/redact"
+)
+
+// redactRules maps the redact section of the configuration.
+func redactRules(cfg config.Config) transform.RedactRules {
+	rules := transform.RedactRules{
+		SecretParams:     cfg.Redact.SecretParams,
+		NoRawDeadLetters: cfg.Redact.DeadLetterRaw == "none",
+	}
+	for _, p := range cfg.Redact.Patterns {
+		rules.Patterns = append(rules.Patterns, redact.Pattern{Name: p.Name, Regexp: p.Regexp, Hash: p.Hash})
+	}
+	return rules
+}
+
+// newRedactor returns the redaction pass of cfg, for text outside records
+// (alert bodies). Without a valid hash key (commands that need none) it
+// hashes with a random key of this process.
+func newRedactor(cfg config.Config) (*redact.Redactor, error) {
+	key := cfg.HashKey()
+	if len(key) < 16 {
+		key = randomKey()
+	}
+	rc := redact.Config{Key: key, SecretParams: cfg.Redact.SecretParams, SessionParams: cfg.Enrich.SessionCookies}
+	for _, p := range cfg.Redact.Patterns {
+		rc.Patterns = append(rc.Patterns, redact.Pattern{Name: p.Name, Regexp: p.Regexp, Hash: p.Hash})
+	}
+	return redact.New(rc)
+}
+
+func randomKey() []byte {
+	key := make([]byte, 32)
+	rand.Read(key)
+	return key
+}
+
+// redactError renders the error that stops the process as a log line
+// would be: an insert error may quote a value.
+func redactError(err error) string {
+	r, rerr := redact.New(redact.Config{Key: randomKey()})
+	if rerr != nil {
+		return err.Error()
+	}
+	return r.StringMode(err.Error(), redact.Log)
+}
+
+// redactingLogger wraps a log handler so that no record content reaches
+// the log in clear. Its hashes use a random key of this process: they
+// tell equal values apart in one process's log, nothing more.
+func redactingLogger(h slog.Handler) *slog.Logger {
+	r, err := redact.New(redact.Config{Key: randomKey()})
+	if err != nil {
+		panic(err) // the key has 32 bytes
+	}
+	return slog.New(redact.NewHandler(h, r))
+}
