@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -71,6 +72,10 @@ func New(conn *sink.Conn, cfg config.Watch, client *http.Client, log *slog.Logge
 	}
 	return w, nil
 }
+
+// Interval is how often Run runs a cycle (the configured one, or the
+// default).
+func (w *Watcher) Interval() time.Duration { return w.interval }
 
 // Rules lists the rule names, in order.
 func (w *Watcher) Rules() []string {
@@ -146,7 +151,7 @@ func (w *Watcher) Cycle(ctx context.Context) (Report, error) {
 				a = Alert{Rule: r.Name, Key: f.key, OpenedAt: now, ResolvedAt: epoch, NotifiedAt: epoch, Version: a.Version}
 				rep.Opened++
 			}
-			a.Severity, a.Summary, a.Evidence, a.LastSeen = r.Severity, f.summary, f.evidence, now
+			a.Severity, a.Summary, a.Evidence, a.LastSeen = f.severity, f.summary, f.evidence, now
 			a.Version++
 			if (unset(a.NotifiedAt) || now.Sub(a.NotifiedAt) >= w.renotify) && !w.silenced(r.Name, f.key, now) {
 				ev := w.event(r, a, "firing")
@@ -242,6 +247,7 @@ func (w *Watcher) notify(ctx context.Context, r rule, e Event, rep *Report) bool
 // finding is one result row of a rule.
 type finding struct {
 	key      string
+	severity string
 	summary  string
 	evidence Evidence
 }
@@ -291,17 +297,25 @@ func (w *Watcher) evaluate(ctx context.Context, r rule, now time.Time) ([]findin
 				rest = append(rest, c+"="+vals[i])
 			}
 		}
+		severity := r.Severity
+		for i, c := range cols {
+			// A query may grade its own rows (severity from evidence).
+			if c == "severity" && contains(severities, vals[i]) {
+				severity = vals[i]
+			}
+		}
 		key := strings.Join(keyParts, " | ")
 		summary := r.Name + ": " + key
 		if len(rest) > 0 {
 			summary += " (" + strings.Join(rest, ", ") + ")"
 		}
 		out = append(out, finding{
-			key:     key,
-			summary: summary,
+			key:      key,
+			severity: severity,
+			summary:  summary,
 			evidence: Evidence{
 				Columns: cols, Values: vals,
-				SQL: "SELECT *\nFROM\n(\n" + sql + "\n)\nWHERE " + strings.Join(conds, "\n  AND "),
+				SQL: "SELECT *\nFROM\n(\n" + Qualify(sql, w.conn.Database()) + "\n)\nWHERE " + strings.Join(conds, "\n  AND "),
 			},
 		})
 	}
@@ -361,4 +375,30 @@ func match(col, typ, val string) string {
 
 func quote(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// tableRef matches a table name after FROM or JOIN that has no database:
+// not a subquery, a table function or an already qualified name.
+var tableRef = regexp.MustCompile("(?i)\\b(FROM|JOIN)(\\s+)([A-Za-z_][A-Za-z0-9_]*)\\b([^.(A-Za-z0-9_]|$)")
+
+// Qualify prefixes the tables a query reads with db, so that the SQL can
+// be pasted into clickhouse-client without -d.
+func Qualify(sql, db string) string {
+	if db == "" {
+		return sql
+	}
+	q := "`" + strings.ReplaceAll(db, "`", "\\`") + "`."
+	if isIdent(db) {
+		q = db + "."
+	}
+	return tableRef.ReplaceAllString(sql, "${1}${2}"+strings.ReplaceAll(q, "$", "$$")+"${3}${4}")
+}
+
+func isIdent(s string) bool {
+	for i, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -216,7 +216,7 @@ func TestWatchEndToEnd(t *testing.T) {
 	}
 
 	w := newWatcher()
-	if got := strings.Join(w.Rules(), ","); got != "failed_runs,stuck_runs,missed_runs,cache_anomalies,session_mixing,hit_ratio_jumps" {
+	if got := strings.Join(w.Rules(), ","); got != "failed_runs,stuck_runs,missed_runs,session_mixing,cache_anomalies,hit_ratio_jumps" {
 		t.Fatalf("default rules: %s", got)
 	}
 	r := cycle(w)
@@ -237,9 +237,19 @@ func TestWatchEndToEnd(t *testing.T) {
 			t.Errorf("slack message lacks %q:\n%s", want, slackFailed)
 		}
 	}
+	// The evidence SQL names the database: it runs from a connection to
+	// another one, as when pasted into clickhouse-client without -d.
+	other, err := sink.Open(ctx, sink.Options{Addr: []string{chserver.Shared(t).TCPAddr}, Database: "default", User: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
 	for _, e := range events {
+		if !strings.Contains(e.Evidence.SQL, "FROM "+conn.Database()+".") {
+			t.Errorf("%s evidence SQL does not name database %s:\n%s", e.Rule, conn.Database(), e.Evidence.SQL)
+		}
 		// The evidence SQL selects exactly this row again.
-		rows, err := conn.QueryStrings(ctx, e.Evidence.SQL)
+		rows, err := other.QueryStrings(ctx, e.Evidence.SQL)
 		if err != nil {
 			t.Fatalf("%s evidence SQL: %v\n%s", e.Rule, err, e.Evidence.SQL)
 		}
@@ -303,7 +313,7 @@ func TestWatchEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := [][]string{
-		{"cache_anomalies", "www.example.jp | /mypage", "critical", "2026-11-25 03:20:00", "2026-11-25 07:20:00"},
+		{"cache_anomalies", "www.example.jp | /mypage", "warning", "2026-11-25 03:20:00", "2026-11-25 07:20:00"},
 		{"failed_runs", "etl | etl-0001", "warning", "2026-11-25 03:20:00", "2026-11-27 03:00:00"},
 	}
 	if len(rows) != 2 || strings.Join(rows[0], ",") != strings.Join(want[0], ",") || strings.Join(rows[1], ",") != strings.Join(want[1], ",") {
@@ -434,6 +444,19 @@ func BenchmarkCycle(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if r, err := w.Cycle(ctx); err != nil || len(r.RuleErrors) > 0 || r.Open != 2 {
 			b.Fatalf("%+v %v", r, err)
+		}
+	}
+}
+
+// TestIntervalDefault: the interval logged at start is the one in use.
+func TestIntervalDefault(t *testing.T) {
+	for _, tc := range []struct{ set, want time.Duration }{{0, time.Minute}, {10 * time.Second, 10 * time.Second}} {
+		w, err := watch.New(nil, config.Watch{Interval: tc.set}, nil, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Interval() != tc.want {
+			t.Errorf("interval %v: Interval() = %v, want %v", tc.set, w.Interval(), tc.want)
 		}
 	}
 }
