@@ -1,0 +1,265 @@
+// Package detect finds leaks of personal CDN objects as records flow
+// through the pipeline, without waiting for a scheduled query.
+//
+// A leak is an object generated for one session served from cache or by
+// request collapsing to another session, where the object is personal:
+// its path is configured personal or auth, its response carried a
+// personal signal (private/no-store, Set-Cookie, Vary: Cookie or
+// Authorization, an Authorization request without public), or the origin
+// answered the same URL with different ETags or sizes for different
+// sessions within Window. A public page served from cache to many
+// logged-in sessions is not a leak.
+//
+// Per cache key (host, path, query) the Detector remembers the session
+// the latest origin fetch served (the session a cached copy was generated
+// for), the personal signals seen so far and the last origin fetches, in
+// an LRU bounded by MaxObjects. Findings go to a channel that an Alerter
+// turns into grouped alerts and rows of leak_findings.
+package detect
+
+import (
+	"container/list"
+	"hash/maphash"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/transform"
+)
+
+// Options bound the Detector.
+type Options struct {
+	// MaxObjects is how many cache keys are remembered (LRU); default
+	// 100000 (about 30 MB).
+	MaxObjects int
+	// Window: two origin fetches of one URL for different sessions within
+	// it that returned different ETags or sizes are evidence that the
+	// origin personalises the URL; default 60s.
+	Window time.Duration
+	// Buffer is the capacity of the findings channel; default 4096.
+	// Findings beyond it are counted in Dropped, not waited for.
+	Buffer int
+}
+
+// Finding is one response that leaked: a personal object served to
+// Session although it was generated for Owner.
+type Finding struct {
+	Time        time.Time // request time
+	Host        string
+	Path        string
+	Query       string
+	Template    string
+	Class       string
+	Session     uint64 // keyed hash of the session that received it
+	Owner       uint64 // keyed hash of the session it was generated for
+	Collapsed   bool
+	CacheStatus string
+	Signals     transform.Signal
+	Body        bool // the origin answered different sessions differently
+	Meta        sink.Meta
+	DetectedAt  time.Time
+}
+
+// Evidence lists why the object counts as personal: the row signals
+// (class, private, set_cookie, vary, authorization) and "body".
+func (f Finding) Evidence() string {
+	s := f.Signals.String()
+	if f.Body {
+		if s != "" {
+			s += ","
+		}
+		s += "body"
+	}
+	return s
+}
+
+// Detector keeps per-object state. Observe is safe for concurrent use
+// (partition workers call it): objects are spread over shards by key
+// hash, each with its own lock and LRU, so records of one URL meet
+// whichever partition they came from.
+type Detector struct {
+	opts    Options
+	seed    maphash.Seed
+	shards  [shardCount]shard
+	out     chan Finding
+	Dropped atomic.Int64 // findings lost because the channel was full
+	Seen    atomic.Int64 // CDN records observed
+	Found   atomic.Int64 // findings emitted
+}
+
+const (
+	shardCount = 16
+	maxFetches = 4 // recent origin fetches kept per object
+	maxPending = 8 // cross-session shares kept while an object looks public
+)
+
+type shard struct {
+	mu      sync.Mutex
+	objects map[string]*list.Element
+	lru     *list.List
+	key     []byte
+}
+
+type fetch struct {
+	at      time.Time
+	session uint64
+	etag    string
+	size    uint64
+}
+
+// object is the state of one cache key.
+type object struct {
+	key        string
+	signals    transform.Signal
+	body       bool
+	owner      uint64 // session the current copy was generated for; 0 = anonymous
+	ownerKnown bool
+	fetches    [maxFetches]fetch
+	nfetch     int
+	pending    []Finding // shares to other sessions seen while it looked public
+}
+
+// New returns a Detector; read its findings from Findings.
+func New(o Options) *Detector {
+	if o.MaxObjects <= 0 {
+		o.MaxObjects = 100_000
+	}
+	if o.Window <= 0 {
+		o.Window = time.Minute
+	}
+	if o.Buffer <= 0 {
+		o.Buffer = 4096
+	}
+	d := &Detector{opts: o, seed: maphash.MakeSeed(), out: make(chan Finding, o.Buffer)}
+	for i := range d.shards {
+		d.shards[i] = shard{objects: map[string]*list.Element{}, lru: list.New()}
+	}
+	return d
+}
+
+// Findings delivers leaks as they are found.
+func (d *Detector) Findings() <-chan Finding { return d.out }
+
+// Objects is how many cache keys are remembered.
+func (d *Detector) Objects() int {
+	n := 0
+	for i := range d.shards {
+		s := &d.shards[i]
+		s.mu.Lock()
+		n += s.lru.Len()
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// Observe looks at one enriched CDN request (the pipeline's hook).
+func (d *Detector) Observe(r *transform.CDNRequest, m sink.Meta) {
+	d.Seen.Add(1)
+	var h maphash.Hash
+	h.SetSeed(d.seed)
+	h.WriteString(r.Host)
+	h.WriteByte(0)
+	h.WriteString(r.Path)
+	h.WriteByte('?')
+	h.WriteString(r.Query)
+	s := &d.shards[h.Sum64()%shardCount]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.key = append(append(append(append(append(s.key[:0], r.Host...), 0), r.Path...), '?'), r.Query...)
+	var o *object
+	if e, ok := s.objects[string(s.key)]; ok {
+		s.lru.MoveToFront(e)
+		o = e.Value.(*object)
+	} else {
+		o = &object{key: string(s.key)}
+		s.objects[o.key] = s.lru.PushFront(o)
+		if s.lru.Len() > d.opts.MaxObjects/shardCount+1 {
+			old := s.lru.Back()
+			s.lru.Remove(old)
+			delete(s.objects, old.Value.(*object).key)
+		}
+	}
+	d.observe(o, r, m)
+}
+
+func (d *Detector) observe(o *object, r *transform.CDNRequest, m sink.Meta) {
+	wasPersonal := o.personal()
+	o.signals |= transform.PersonalSignals(r)
+	shared := r.FromCache || r.Collapsed
+	if !shared {
+		// An origin fetch: the copy (if cached) is this session's.
+		if r.SessionHash != 0 && r.Status == 200 && !o.body {
+			for i := 0; i < o.nfetch; i++ {
+				f := o.fetches[i]
+				if f.session != 0 && f.session != r.SessionHash && r.Time.Sub(f.at).Abs() <= d.opts.Window &&
+					(f.etag != "" && r.ETag != "" && f.etag != r.ETag || f.size != r.BytesSent) {
+					o.body = true
+				}
+			}
+			copy(o.fetches[1:], o.fetches[:maxFetches-1])
+			o.fetches[0] = fetch{at: r.Time, session: r.SessionHash, etag: strings.Clone(r.ETag), size: r.BytesSent}
+			o.nfetch = min(o.nfetch+1, maxFetches)
+		}
+		if r.CacheStatus != transform.CachePass && r.CacheStatus != transform.CacheError && r.CacheStatus != transform.CacheSynth {
+			o.owner, o.ownerKnown = r.SessionHash, true
+		}
+	} else if r.SessionHash != 0 {
+		owner := o.owner
+		if r.ETag != "" {
+			// The ETag says which fetch the copy came from.
+			for i := 0; i < o.nfetch; i++ {
+				if o.fetches[i].etag == r.ETag {
+					owner = o.fetches[i].session
+					break
+				}
+			}
+		}
+		switch {
+		case !o.ownerKnown:
+			// Served before any origin fetch was seen: presume it was
+			// generated for the first session served.
+			o.owner, o.ownerKnown = r.SessionHash, true
+		case owner != 0 && owner != r.SessionHash:
+			f := Finding{
+				Time: r.Time, Host: r.Host, Path: r.Path, Query: r.Query, Template: r.PathTemplate,
+				Class: r.PathClass, Session: r.SessionHash, Owner: owner, Collapsed: r.Collapsed,
+				CacheStatus: r.CacheStatus, Meta: m,
+			}
+			// Strings of r alias reused buffers: keep copies.
+			f.Host, f.Path, f.Query = strings.Clone(f.Host), strings.Clone(f.Path), strings.Clone(f.Query)
+			f.Template, f.Class, f.CacheStatus = strings.Clone(f.Template), strings.Clone(f.Class), strings.Clone(f.CacheStatus)
+			if o.personal() {
+				d.emit(o, f)
+			} else {
+				// Normal for a public page; a leak if the object turns
+				// out to be personal soon.
+				if len(o.pending) == maxPending {
+					o.pending = o.pending[1:]
+				}
+				o.pending = append(o.pending, f)
+			}
+		}
+	}
+	if !wasPersonal && o.personal() {
+		for _, f := range o.pending {
+			if r.Time.Sub(f.Time) <= 10*d.opts.Window {
+				d.emit(o, f)
+			}
+		}
+		o.pending = nil
+	}
+}
+
+func (o *object) personal() bool { return o.signals != 0 || o.body }
+
+func (d *Detector) emit(o *object, f Finding) {
+	f.Signals, f.Body, f.DetectedAt = o.signals, o.body, time.Now()
+	select {
+	case d.out <- f:
+		d.Found.Add(1)
+	default:
+		d.Dropped.Add(1)
+	}
+}
