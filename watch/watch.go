@@ -387,11 +387,17 @@ func Qualify(sql, db string) string {
 	if db == "" {
 		return sql
 	}
-	q := "`" + strings.ReplaceAll(db, "`", "\\`") + "`."
-	if isIdent(db) {
-		q = db + "."
-	}
+	q := QuoteIdent(db) + "."
 	return tableRef.ReplaceAllString(sql, "${1}${2}"+strings.ReplaceAll(q, "$", "$$")+"${3}${4}")
+}
+
+// QuoteIdent returns a database or table name as SQL: as is when it is a
+// plain identifier, else in backquotes.
+func QuoteIdent(s string) string {
+	if isIdent(s) {
+		return s
+	}
+	return "`" + strings.ReplaceAll(s, "`", "\\`") + "`"
 }
 
 func isIdent(s string) bool {
