@@ -283,8 +283,8 @@ func (a *Alerter) evidence(g *group) watch.Evidence {
 	}
 	q := func(s string) string { return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'" }
 	return watch.Evidence{
-		Columns: []string{"host", "path_template", "objects", "sessions", "owners", "responses", "collapsed_responses", "evidence", "severity", "first_seen", "last_seen"},
-		Values: []string{g.host, g.template, strconv.Itoa(len(g.objects)), strconv.Itoa(len(g.sessions)), strconv.Itoa(len(g.owners)),
+		Columns: []string{"host", "path_template", "path_class", "objects", "sessions", "owners", "responses", "collapsed_responses", "evidence", "severity", "first_seen", "last_seen"},
+		Values: []string{g.host, g.template, g.class, strconv.Itoa(len(g.objects)), strconv.Itoa(len(g.sessions)), strconv.Itoa(len(g.owners)),
 			strconv.Itoa(g.resp), strconv.Itoa(g.coll), g.evidenceList(), g.severity,
 			g.first.UTC().Format(time.DateTime), g.last.UTC().Format(time.DateTime)},
 		SQL: fmt.Sprintf("SELECT time, path, query, cache_status, collapsed, session_hash, owner_hash, evidence\nFROM %s.leak_findings\nWHERE host = %s AND path_template = %s AND time >= toDateTime(%s, 'UTC')\nORDER BY time",

@@ -191,7 +191,7 @@ func TestAlerterGroups(t *testing.T) {
 	got := rec.take()
 	var keys []string
 	for _, e := range got {
-		keys = append(keys, e.Key+" "+e.Severity+" "+strings.Join(e.Evidence.Values[2:5], "/"))
+		keys = append(keys, e.Key+" "+e.Severity+" "+strings.Join(e.Evidence.Values[3:6], "/"))
 	}
 	if want := "www.example.jp | /feed/:id warning 1/1/1;www.example.jp | /mypage/orders/:id critical 5/5/1"; strings.Join(keys, ";") != want {
 		t.Fatalf("first notifications:\n%s\nwant\n%s", strings.Join(keys, ";"), want)
@@ -206,7 +206,7 @@ func TestAlerterGroups(t *testing.T) {
 	now = now.Add(time.Minute)
 	a.Notify(ctx)
 	got = rec.take()
-	if len(got) != 1 || !got[0].Update || got[0].Evidence.Values[2] != "6" || got[0].Evidence.Values[3] != "6" || got[0].Evidence.Values[4] != "2" {
+	if len(got) != 1 || !got[0].Update || got[0].Evidence.Values[3] != "6" || got[0].Evidence.Values[4] != "6" || got[0].Evidence.Values[5] != "2" {
 		t.Fatalf("update: %+v", got)
 	}
 	// Nothing new: nothing sent.

@@ -211,7 +211,7 @@ func TestCatalogue(t *testing.T) {
 		{"duration_trend", map[string]string{"job": "sync", "since": "2026-11-01"},
 			"2026-11-20|3|0|0|600|600|600|600"},
 		{"session_mixing", map[string]string{"since": c(-time.Hour), "until": c(time.Hour)},
-			"www.example.jp|/mypage|1|2|1|2|1|class|critical|" + c(time.Second) + "|" + c(2*time.Second)},
+			"www.example.jp|/mypage|personal|1|2|1|2|1|class|critical|" + c(time.Second) + "|" + c(2*time.Second)},
 		{"incident_sessions", map[string]string{"since": c(0), "until": c(time.Hour)},
 			"2|personal|1|1|" + c(time.Second) + "|" + c(time.Second) +
 				"\n3|personal|1|1|" + c(2*time.Second) + "|" + c(2*time.Second) +

@@ -46,11 +46,34 @@ func New(conn *sink.Conn, cfg config.Watch, client *http.Client, log *slog.Logge
 		known[c.Name] = true
 		names = append(names, c.Name)
 	}
-	rules, err := compileRules(cfg.Rules, known)
+	userRules, userQueries, err := UserRules(cfg.RulesDir)
+	if err != nil {
+		return nil, err
+	}
+	rs := cfg.Rules
+	if len(rs) == 0 {
+		rs = DefaultRules()
+	}
+	for _, u := range userRules {
+		listed := false
+		for _, r := range rs {
+			listed = listed || r.Name == u.Name
+		}
+		if !listed {
+			rs = append(rs[:len(rs):len(rs)], u)
+		}
+	}
+	rules, err := compileRulesWith(rs, userQueries, known)
 	if err != nil {
 		return nil, err
 	}
 	for i, s := range cfg.Silence {
+		if s.Rule == "" && s.Key == "" && s.Template == "" && s.Class == "" && s.Host == "" {
+			return nil, fmt.Errorf("watch.silence[%d]: name a rule, key, template, class or host", i)
+		}
+		if s.Rule == "" {
+			continue
+		}
 		found := false
 		for _, r := range rules {
 			found = found || r.Name == s.Rule
@@ -153,7 +176,13 @@ func (w *Watcher) Cycle(ctx context.Context) (Report, error) {
 			}
 			a.Severity, a.Summary, a.Evidence, a.LastSeen = f.severity, f.summary, f.evidence, now
 			a.Version++
-			if (unset(a.NotifiedAt) || now.Sub(a.NotifiedAt) >= w.renotify) && !w.silenced(r.Name, f.key, now) {
+			if unset(a.NotifiedAt) && w.grouped(state, id, a.Severity) {
+				// Another rule's alert about the same thing (same key,
+				// e.g. host | path_template) is open, told and at least
+				// as severe: one incident, one page.
+				a.NotifiedAt = now
+			}
+			if (unset(a.NotifiedAt) || now.Sub(a.NotifiedAt) >= w.renotify) && !w.silenced(r.Name, f.key, f.evidence, now) {
 				ev := w.event(r, a, "firing")
 				ev.Reminder = !unset(a.NotifiedAt)
 				if w.notify(ctx, r, ev, &rep) {
@@ -168,7 +197,7 @@ func (w *Watcher) Cycle(ctx context.Context) (Report, error) {
 				continue
 			}
 			// Gone: tell whoever was told it opened.
-			if !unset(a.NotifiedAt) && !w.silenced(r.Name, a.Key, now) {
+			if !unset(a.NotifiedAt) && !w.silenced(r.Name, a.Key, a.Evidence, now) {
 				a.ResolvedAt = now
 				if !w.notify(ctx, r, w.event(r, a, "resolved"), &rep) {
 					continue // stays open; the resolve is sent next cycle
@@ -207,13 +236,49 @@ func (w *Watcher) Cycle(ctx context.Context) (Report, error) {
 	return rep, nil
 }
 
-func (w *Watcher) silenced(rule, key string, now time.Time) bool {
+// silenced reports whether a silence matches: by rule, key, and the
+// template, class or host of the alert (its key parts or its evidence
+// columns path_template, path_class, host).
+func (w *Watcher) silenced(rule, key string, ev Evidence, now time.Time) bool {
+	parts := strings.Split(key, " | ")
+	column := func(name string) string {
+		for i, c := range ev.Columns {
+			if c == name && i < len(ev.Values) {
+				return ev.Values[i]
+			}
+		}
+		return ""
+	}
+	about := func(want, col string) bool {
+		return want == "" || column(col) == want || column(col) == "" && contains(parts, want)
+	}
 	for _, s := range w.silences {
-		if s.Rule == rule && (s.Key == "" || s.Key == key) && now.Before(s.Until) {
+		if (s.Rule == "" || s.Rule == rule) && (s.Key == "" || s.Key == key) && now.Before(s.Until) &&
+			about(s.Template, "path_template") && about(s.Host, "host") && (s.Class == "" || column("path_class") == s.Class) {
 			return true
 		}
 	}
 	return false
+}
+
+// grouped reports whether another rule's alert with the same key is open,
+// notified and at least as severe as sev.
+func (w *Watcher) grouped(state map[alertID]Alert, id alertID, sev string) bool {
+	for other, a := range state {
+		if other.key == id.key && other.rule != id.rule && a.Open() && !unset(a.NotifiedAt) && rank(a.Severity) >= rank(sev) {
+			return true
+		}
+	}
+	return false
+}
+
+func rank(sev string) int {
+	for i, s := range severities {
+		if s == sev {
+			return i
+		}
+	}
+	return -1
 }
 
 func (w *Watcher) event(r rule, a Alert, status string) Event {

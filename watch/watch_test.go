@@ -460,3 +460,81 @@ func TestIntervalDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchUserRulesSilencesGrouping: a rule from rules_dir runs beside
+// the built-in ones; silences by template and by class; an alert whose
+// key another rule's open, notified, at least as severe alert already
+// has is grouped under it (tracked, not sent).
+func TestWatchUserRulesSilencesGrouping(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs ClickHouse")
+	}
+	ctx := context.Background()
+	conn := newDB(t)
+	t0 := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	insertFixture(t, conn, t0)
+	rec := newReceiver(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/templates_seen.sql", []byte(`-- question: Which templates were requested?
+-- severity: info
+-- key: host, path_template
+-- param: since DateTime = now() - INTERVAL 1 HOUR
+SELECT host, path_template, any(CAST(path_class AS String)) AS path_class, count() AS requests
+FROM cdn_requests
+WHERE time >= {since:DateTime}
+GROUP BY host, path_template
+ORDER BY host, path_template
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(20 * time.Minute)
+	cycle := func(cfg config.Watch) []string {
+		t.Helper()
+		w, err := watch.New(conn, cfg, nil, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Now = func() time.Time { return now }
+		r, err := w.Cycle(ctx)
+		if err != nil || len(r.RuleErrors) > 0 {
+			t.Fatalf("cycle: %v %v", err, r.RuleErrors)
+		}
+		got, full, _ := rec.take()
+		for _, e := range full {
+			if e.Rule == "templates_seen" && e.Severity != "info" {
+				t.Errorf("user rule severity %s, want info", e.Severity)
+			}
+		}
+		return got
+	}
+	cfg := config.Watch{
+		RulesDir: dir,
+		Channels: []config.WatchChannel{{Name: "ops", URL: rec.srv.URL + "/hook"}},
+		Rules:    []config.WatchRule{{Name: "cache_anomalies", Severity: "warning", Key: []string{"host", "path_template"}, Params: map[string]string{"since": "now-1h"}}},
+		Silence: []config.WatchSilence{
+			{Template: "/items/m123", Until: t0.Add(time.Hour)},
+			{Class: "personal", Until: t0.Add(time.Hour)},
+		},
+	}
+	// The template silence mutes every rule's alert on /items/m123; the
+	// class silence the user rule's on /mypage (its rows have a
+	// path_class); cache_anomalies has none: it is sent.
+	if got := strings.Join(cycle(cfg), ";"); got != "firing cache_anomalies www.example.jp | /mypage" {
+		t.Errorf("with silences: %s", got)
+	}
+	// Silences over: the user rule's alert on /items/m123 is sent; the one
+	// on /mypage joins the open, told, more severe cache_anomalies alert
+	// with the same key (one incident, one page).
+	cfg.Silence = nil
+	now = now.Add(time.Minute)
+	if got := strings.Join(cycle(cfg), ";"); got != "firing templates_seen www.example.jp | /items/m123" {
+		t.Errorf("after silences: %s", got)
+	}
+	// A user rule file with the name of a built-in query is refused.
+	if err := os.WriteFile(dir+"/failed_runs.sql", []byte("-- question: x?\nSELECT 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.New(conn, cfg, nil, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "a built-in query is called failed_runs") {
+		t.Errorf("built-in name: %v", err)
+	}
+}

@@ -4,8 +4,8 @@
 -- param: window_s UInt64 = 60  -- origin fetches of one URL for two sessions within one such bucket that returned different ETags or sizes are evidence that the origin personalises it
 -- param: min_sessions UInt64 = 1  -- sessions that must have received someone else's object before a template is reported
 -- example:
---   host            path_template  objects  sessions  owners  responses  collapsed_responses  evidence     severity  first_seen           last_seen
---   www.example.jp  /mypage        1        212       160     240        198                  class,private critical  2026-11-25 05:52:02  2026-11-25 06:21:06
+--   host            path_template  path_class  objects  sessions  owners  responses  collapsed_responses  evidence       severity  first_seen           last_seen
+--   www.example.jp  /mypage        personal    1        212       160     240        198                  class,private  critical  2026-11-25 05:52:02  2026-11-25 06:21:06
 --
 -- A leak is an object generated for one session (personal by configured path class personal/auth,
 -- by the response: private/no-store, Set-Cookie, Vary: Cookie/Authorization, Authorization without
@@ -16,6 +16,7 @@
 SELECT
     host,
     path_template,
+    any(class_u)                                  AS path_class,
     count()                                       AS objects,
     uniqExactArray(victim_list)                   AS sessions,
     uniqExactArray(owner_list)                    AS owners,
@@ -35,6 +36,7 @@ FROM
         path_template,
         path,
         query,
+        any(class_b)                                      AS class_u,
         max(by_class_b)                                   AS by_class,
         max(by_private_b)                                 AS by_private,
         max(by_set_cookie_b)                              AS by_set_cookie,
@@ -58,6 +60,7 @@ FROM
             query,
             intDiv(toUInt32(time), {window_s:UInt64}) AS bucket,
             groupArray((time_ms, toUInt8(from_cache OR collapsed), session_hash, collapsed)) AS evs,
+            any(CAST(path_class AS String))                                                     AS class_b,
             max(toUInt8(path_class IN ('personal', 'auth')))                                    AS by_class_b,
             max(toUInt8(position(lower(CAST(cache_control AS String)), 'private') > 0
                      OR position(lower(CAST(cache_control AS String)), 'no-store') > 0))        AS by_private_b,
