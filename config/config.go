@@ -94,9 +94,11 @@ type Detect struct {
 	// MinSessions that received someone else's object before a template
 	// alerts; default 1.
 	MinSessions int `yaml:"min_sessions"`
-	// CriticalSessions: a template personal only by the origin's answers
-	// is a warning until this many sessions are affected; default 5.
-	CriticalSessions int `yaml:"critical_sessions"`
+	// BodySessions: origin fetches for this many sessions with as many
+	// different body sizes within Window show that the origin personalises
+	// a URL (two sessions with different strong ETags always do);
+	// default 4.
+	BodySessions int `yaml:"body_sessions"`
 	// UpdateEvery is the shortest time between two notifications of a
 	// growing alert; default 1m.
 	UpdateEvery time.Duration `yaml:"update_every"`

@@ -34,10 +34,6 @@ type AlertOptions struct {
 	// MinSessions is how many sessions must have received someone
 	// else's object before a template alerts; default 1.
 	MinSessions int
-	// CriticalSessions: a template whose objects are personal only by
-	// the origin's answers (evidence "body") is a warning until this many
-	// sessions received someone else's object; default 5.
-	CriticalSessions int
 	// UpdateEvery is the shortest time between two notifications of a
 	// growing alert; default 1m.
 	UpdateEvery time.Duration
@@ -99,9 +95,6 @@ const maxTracked = 100_000 // distinct objects/sessions counted per group
 func NewAlerter(conn *sink.Conn, o AlertOptions, log *slog.Logger) *Alerter {
 	if o.MinSessions <= 0 {
 		o.MinSessions = 1
-	}
-	if o.CriticalSessions <= 0 {
-		o.CriticalSessions = 5
 	}
 	if o.UpdateEvery <= 0 {
 		o.UpdateEvery = time.Minute
@@ -185,8 +178,11 @@ func (a *Alerter) Handle(ctx context.Context, f Finding) {
 	}
 	g.signals = mergeList(g.signals, f.Signals.String())
 	g.body = g.body || f.Body
+	// Personal by configuration or by the response's own headers: a
+	// page. Only by the origin's answers (a public page that changes per
+	// request looks the same): a warning.
 	g.severity = "warning"
-	if g.signals != "" || len(g.sessions) >= a.opts.CriticalSessions {
+	if g.signals != "" {
 		g.severity = "critical"
 	}
 	silenced := a.silenced(f, now)

@@ -6,8 +6,9 @@
 // its path is configured personal or auth, its response carried a
 // personal signal (private/no-store, Set-Cookie, Vary: Cookie or
 // Authorization, an Authorization request without public), or the origin
-// answered the same URL with different ETags or sizes for different
-// sessions within Window. A public page served from cache to many
+// answered the same URL with different strong ETags for two sessions, or
+// with as many different sizes as sessions for BodySessions sessions,
+// within Window. A public page served from cache to many
 // logged-in sessions is not a leak.
 //
 // Per cache key (host, path, query) the Detector remembers the session
@@ -38,6 +39,10 @@ type Options struct {
 	// it that returned different ETags or sizes are evidence that the
 	// origin personalises the URL; default 60s.
 	Window time.Duration
+	// BodySessions is how many sessions with as many different body sizes
+	// (within Window) show that the origin personalises a URL; default 4.
+	// Two sessions with different strong ETags always do.
+	BodySessions int
 	// Buffer is the capacity of the findings channel; default 4096.
 	// Findings beyond it are counted in Dropped, not waited for.
 	Buffer int
@@ -91,7 +96,7 @@ type Detector struct {
 
 const (
 	shardCount = 16
-	maxFetches = 4 // recent origin fetches kept per object
+	maxFetches = 8 // recent origin fetches kept per object
 	maxPending = 8 // cross-session shares kept while an object looks public
 )
 
@@ -128,6 +133,12 @@ func New(o Options) *Detector {
 	}
 	if o.Window <= 0 {
 		o.Window = time.Minute
+	}
+	if o.BodySessions <= 0 {
+		o.BodySessions = 4
+	}
+	if o.BodySessions > maxFetches {
+		o.BodySessions = maxFetches
 	}
 	if o.Buffer <= 0 {
 		o.Buffer = 4096
@@ -191,16 +202,10 @@ func (d *Detector) observe(o *object, r *transform.CDNRequest, m sink.Meta) {
 	if !shared {
 		// An origin fetch: the copy (if cached) is this session's.
 		if r.SessionHash != 0 && r.Status == 200 && !o.body {
-			for i := 0; i < o.nfetch; i++ {
-				f := o.fetches[i]
-				if f.session != 0 && f.session != r.SessionHash && r.Time.Sub(f.at).Abs() <= d.opts.Window &&
-					(f.etag != "" && r.ETag != "" && f.etag != r.ETag || f.size != r.BytesSent) {
-					o.body = true
-				}
-			}
 			copy(o.fetches[1:], o.fetches[:maxFetches-1])
 			o.fetches[0] = fetch{at: r.Time, session: r.SessionHash, etag: strings.Clone(r.ETag), size: r.BytesSent}
 			o.nfetch = min(o.nfetch+1, maxFetches)
+			o.body = d.personalised(o, r.Time)
 		}
 		if r.CacheStatus != transform.CachePass && r.CacheStatus != transform.CacheError && r.CacheStatus != transform.CacheSynth {
 			o.owner, o.ownerKnown = r.SessionHash, true
@@ -251,6 +256,43 @@ func (d *Detector) observe(o *object, r *transform.CDNRequest, m sink.Meta) {
 		o.pending = nil
 	}
 }
+
+// personalised reports whether the recent origin fetches of o (within
+// Window of at) show that the origin answers sessions differently: two
+// sessions got different strong ETags, or BodySessions sessions got as
+// many different sizes (a public page's encodings - br, gzip, identity -
+// give a few sizes shared by many sessions; personal pages one per
+// session).
+func (d *Detector) personalised(o *object, at time.Time) bool {
+	var sessions, sizes [maxFetches]uint64
+	ns, nz := 0, 0
+	add := func(set *[maxFetches]uint64, n *int, v uint64) {
+		for i := 0; i < *n; i++ {
+			if set[i] == v {
+				return
+			}
+		}
+		set[*n] = v
+		*n++
+	}
+	for i := 0; i < o.nfetch; i++ {
+		f := o.fetches[i]
+		if at.Sub(f.at).Abs() > d.opts.Window {
+			continue
+		}
+		for j := 0; j < i; j++ {
+			g := o.fetches[j]
+			if g.session != f.session && at.Sub(g.at).Abs() <= d.opts.Window && strongETag(f.etag) && strongETag(g.etag) && f.etag != g.etag {
+				return true
+			}
+		}
+		add(&sessions, &ns, f.session)
+		add(&sizes, &nz, f.size)
+	}
+	return ns >= d.opts.BodySessions && nz >= ns
+}
+
+func strongETag(e string) bool { return e != "" && !strings.HasPrefix(e, "W/") }
 
 func (o *object) personal() bool { return o.signals != 0 || o.body }
 

@@ -2,6 +2,7 @@
 -- param: since DateTime = now() - INTERVAL 1 HOUR  -- requests at or after this time (UTC)
 -- param: until DateTime = now() + INTERVAL 1 DAY  -- requests before this time (UTC)
 -- param: window_s UInt64 = 60  -- origin fetches of one URL for two sessions within one such bucket that returned different ETags or sizes are evidence that the origin personalises it
+-- param: body_sessions UInt64 = 4  -- origin fetches for this many sessions with as many different sizes within one bucket (or two sessions with different strong ETags) are evidence that the origin personalises a URL
 -- param: min_sessions UInt64 = 1  -- sessions that must have received someone else's object before a template is reported
 -- example:
 --   host            path_template  path_class  objects  sessions  owners  responses  collapsed_responses  evidence       severity  first_seen           last_seen
@@ -9,7 +10,8 @@
 --
 -- A leak is an object generated for one session (personal by configured path class personal/auth,
 -- by the response: private/no-store, Set-Cookie, Vary: Cookie/Authorization, Authorization without
--- public; or by the origin's answers: different ETags or sizes for different sessions) served from
+-- public; or by the origin's answers: different strong ETags for two sessions, or as many sizes as
+-- sessions for body_sessions sessions, within window_s) served from
 -- cache or collapsed to another session. The session it was generated for is the session of the
 -- latest origin fetch of the same URL before it (or, before any, the first session served). A
 -- public page served from cache to many logged-in sessions is not a leak and is not reported here.
@@ -69,9 +71,13 @@ FROM
                      OR position(lower(CAST(vary AS String)), 'authorization') > 0))            AS by_vary_b,
             max(toUInt8(has_authorization AND position(lower(CAST(cache_control AS String)), 'public') = 0
                      AND position(lower(CAST(cache_control AS String)), 's-maxage') = 0))       AS by_authorization_b,
-            toUInt8(uniqExactIf(session_hash, from_cache = 0 AND collapsed = 0 AND session_hash != 0 AND status = 200) >= 2
-                AND (uniqExactIf(etag, from_cache = 0 AND collapsed = 0 AND session_hash != 0 AND status = 200 AND etag != '') > 1
-                  OR uniqExactIf(bytes_sent, from_cache = 0 AND collapsed = 0 AND session_hash != 0 AND status = 200) > 1)) AS by_body_b
+            toUInt8((uniqExactIf(session_hash, from_cache = 0 AND collapsed = 0 AND session_hash != 0 AND status = 200
+                                   AND etag != '' AND substring(etag, 1, 2) != 'W/') >= 2
+                 AND uniqExactIf(etag, from_cache = 0 AND collapsed = 0 AND session_hash != 0 AND status = 200
+                                   AND etag != '' AND substring(etag, 1, 2) != 'W/') >= 2)
+              OR (uniqExactIf(session_hash, from_cache = 0 AND collapsed = 0 AND session_hash != 0 AND status = 200) >= {body_sessions:UInt64}
+                 AND uniqExactIf(bytes_sent, from_cache = 0 AND collapsed = 0 AND session_hash != 0 AND status = 200)
+                  >= uniqExactIf(session_hash, from_cache = 0 AND collapsed = 0 AND session_hash != 0 AND status = 200))) AS by_body_b
         FROM cdn_requests
         WHERE time >= {since:DateTime} AND time < {until:DateTime}
         GROUP BY host, path_template, path, query, bucket
