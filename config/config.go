@@ -75,6 +75,10 @@ type Watch struct {
 	// Silence stops notifications for a rule (optionally one alert key)
 	// until a time; alerts are still tracked and resolved.
 	Silence []WatchSilence `yaml:"silence"`
+	// MinSeverity is the lowest severity that is sent (info, warning,
+	// critical); lower alerts are only kept in the alerts table. Default
+	// warning.
+	MinSeverity string `yaml:"min_severity"`
 	// RulesDir holds user rules, one catalogue-format query per NAME.sql
 	// file (header lines "-- severity:" and "-- key:" optional), loaded
 	// beside the built-in rules.

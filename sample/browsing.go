@@ -40,6 +40,8 @@ type BrowsingSummary struct {
 	// sessions that got one.
 	LeakedResponses int
 	LeakedSessions  int
+	// FirstLeak maps the same keys to the index of that first line.
+	FirstLeak map[string]int
 }
 
 // collapseWindow is how long an origin fetch of a personal page takes:
@@ -63,7 +65,7 @@ func Browsing(seed uint64, o BrowsingOptions) ([]Line, BrowsingSummary) {
 	}
 	r := rand.New(rand.NewPCG(seed, 7))
 	n := int(o.Span.Seconds() * o.Rate)
-	sum := BrowsingSummary{Leaked: map[string]time.Time{}}
+	sum := BrowsingSummary{Leaked: map[string]time.Time{}, FirstLeak: map[string]int{}}
 	leakedSessions := map[int]bool{}
 	type cached struct {
 		until   time.Time
@@ -162,7 +164,7 @@ func Browsing(seed uint64, o BrowsingOptions) ([]Line, BrowsingSummary) {
 				if f.owner != session {
 					key := "www.example.jp | " + template(l.URL)
 					if _, seen := sum.Leaked[key]; !seen {
-						sum.Leaked[key] = t
+						sum.Leaked[key], sum.FirstLeak[key] = t, len(lines)
 					}
 					sum.LeakedResponses++
 					leakedSessions[session] = true

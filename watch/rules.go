@@ -31,12 +31,13 @@ func DefaultRules() []config.WatchRule {
 		{Name: "stuck_runs", Severity: "warning", Key: []string{"job", "run_id"}},
 		{Name: "missed_runs", Severity: "warning", Key: []string{"job", "expected_time"},
 			Params: map[string]string{"since": "now-24h"}},
-		// A leak pages (severity from its evidence); a personal object
-		// cached but seen by one session only is a warning, grouped
-		// under the leak's alert when both are open (same key).
+		// A leak pages (severity from its evidence). A personal object
+		// cached but served to its own session only is kept as an info
+		// alert (alerts table, logpipe query cache_anomalies), not sent
+		// unless watch.min_severity is info.
 		{Name: "session_mixing", Severity: "critical", Key: []string{"host", "path_template"},
 			Params: map[string]string{"since": "now-1h", "until": "now+1h"}},
-		{Name: "cache_anomalies", Severity: "warning", Key: []string{"host", "path_template"},
+		{Name: "cache_anomalies", Severity: "info", Key: []string{"host", "path_template"},
 			Params: map[string]string{"since": "now-1h", "until": "now+1h"}},
 		{Name: "hit_ratio_jumps", Severity: "warning", Key: []string{"host", "path_template"}},
 	}

@@ -23,6 +23,7 @@ type Watcher struct {
 	silences []config.WatchSilence
 	renotify time.Duration
 	interval time.Duration
+	minSev   int
 	log      *slog.Logger
 	// Now is the clock; tests move it.
 	Now func() time.Time
@@ -82,9 +83,15 @@ func New(conn *sink.Conn, cfg config.Watch, client *http.Client, log *slog.Logge
 			return nil, fmt.Errorf("watch.silence[%d].rule: no rule named %q", i, s.Rule)
 		}
 	}
+	if cfg.MinSeverity == "" {
+		cfg.MinSeverity = "warning"
+	}
+	if rank(cfg.MinSeverity) < 0 {
+		return nil, fmt.Errorf("watch.min_severity: %q is not one of %s", cfg.MinSeverity, strings.Join(severities, ", "))
+	}
 	w := &Watcher{
 		conn: conn, rules: rules, channels: notifiers, names: names, silences: cfg.Silence,
-		renotify: cfg.Renotify, interval: cfg.Interval, log: log,
+		renotify: cfg.Renotify, interval: cfg.Interval, log: log, minSev: rank(cfg.MinSeverity),
 		Now: time.Now, QueryTimeout: 60 * time.Second,
 	}
 	if w.renotify <= 0 {
@@ -182,7 +189,7 @@ func (w *Watcher) Cycle(ctx context.Context) (Report, error) {
 				// as severe: one incident, one page.
 				a.NotifiedAt = now
 			}
-			if (unset(a.NotifiedAt) || now.Sub(a.NotifiedAt) >= w.renotify) && !w.silenced(r.Name, f.key, f.evidence, now) {
+			if (unset(a.NotifiedAt) || now.Sub(a.NotifiedAt) >= w.renotify) && rank(a.Severity) >= w.minSev && !w.silenced(r.Name, f.key, f.evidence, now) {
 				ev := w.event(r, a, "firing")
 				ev.Reminder = !unset(a.NotifiedAt)
 				if w.notify(ctx, r, ev, &rep) {

@@ -174,7 +174,8 @@ func TestWatchEndToEnd(t *testing.T) {
 	insertFixture(t, conn, t0)
 	rec := newReceiver(t)
 	cfg := config.Watch{
-		Renotify: 4 * time.Hour,
+		Renotify:    4 * time.Hour,
+		MinSeverity: "info", // cache_anomalies (info) is sent too
 		Channels: []config.WatchChannel{
 			{Name: "ops", Type: "webhook", URL: rec.srv.URL + "/hook"},
 			{Name: "chat", Type: "slack", URL: rec.srv.URL + "/slack"},
@@ -313,7 +314,7 @@ func TestWatchEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := [][]string{
-		{"cache_anomalies", "www.example.jp | /mypage", "warning", "2026-11-25 03:20:00", "2026-11-25 07:20:00"},
+		{"cache_anomalies", "www.example.jp | /mypage", "info", "2026-11-25 03:20:00", "2026-11-25 07:20:00"},
 		{"failed_runs", "etl | etl-0001", "warning", "2026-11-25 03:20:00", "2026-11-27 03:00:00"},
 	}
 	if len(rows) != 2 || strings.Join(rows[0], ",") != strings.Join(want[0], ",") || strings.Join(rows[1], ",") != strings.Join(want[1], ",") {
@@ -508,9 +509,10 @@ ORDER BY host, path_template
 		return got
 	}
 	cfg := config.Watch{
-		RulesDir: dir,
-		Channels: []config.WatchChannel{{Name: "ops", URL: rec.srv.URL + "/hook"}},
-		Rules:    []config.WatchRule{{Name: "cache_anomalies", Severity: "warning", Key: []string{"host", "path_template"}, Params: map[string]string{"since": "now-1h"}}},
+		RulesDir:    dir,
+		MinSeverity: "info",
+		Channels:    []config.WatchChannel{{Name: "ops", URL: rec.srv.URL + "/hook"}},
+		Rules:       []config.WatchRule{{Name: "cache_anomalies", Severity: "warning", Key: []string{"host", "path_template"}, Params: map[string]string{"since": "now-1h"}}},
 		Silence: []config.WatchSilence{
 			{Template: "/items/m123", Until: t0.Add(time.Hour)},
 			{Class: "personal", Until: t0.Add(time.Hour)},
