@@ -33,7 +33,7 @@ import (
 // Options bound the Detector.
 type Options struct {
 	// MaxObjects is how many cache keys are remembered (LRU); default
-	// 100000 (about 30 MB).
+	// 100000 (about 56 MB: 560 bytes per key, BenchmarkMemoryPerObject).
 	MaxObjects int
 	// Window: two origin fetches of one URL for different sessions within
 	// it that returned different ETags or sizes are evidence that the
@@ -108,10 +108,11 @@ type shard struct {
 }
 
 type fetch struct {
-	at      time.Time
-	session uint64
-	etag    string
+	at      int64  // request time, Unix milliseconds
+	session uint64 // 0 = anonymous
+	etag    uint64 // hash of the ETag, 0 = none
 	size    uint64
+	strong  bool // a strong ETag (not W/)
 }
 
 // object is the state of one cache key.
@@ -203,7 +204,7 @@ func (d *Detector) observe(o *object, r *transform.CDNRequest, m sink.Meta) {
 		// An origin fetch: the copy (if cached) is this session's.
 		if r.SessionHash != 0 && r.Status == 200 && !o.body {
 			copy(o.fetches[1:], o.fetches[:maxFetches-1])
-			o.fetches[0] = fetch{at: r.Time, session: r.SessionHash, etag: strings.Clone(r.ETag), size: r.BytesSent}
+			o.fetches[0] = fetch{at: r.Time.UnixMilli(), session: r.SessionHash, etag: d.etagHash(r.ETag), size: r.BytesSent, strong: strongETag(r.ETag)}
 			o.nfetch = min(o.nfetch+1, maxFetches)
 			o.body = d.personalised(o, r.Time)
 		}
@@ -214,8 +215,9 @@ func (d *Detector) observe(o *object, r *transform.CDNRequest, m sink.Meta) {
 		owner := o.owner
 		if r.ETag != "" {
 			// The ETag says which fetch the copy came from.
+			h := d.etagHash(r.ETag)
 			for i := 0; i < o.nfetch; i++ {
-				if o.fetches[i].etag == r.ETag {
+				if o.fetches[i].etag == h {
 					owner = o.fetches[i].session
 					break
 				}
@@ -275,14 +277,15 @@ func (d *Detector) personalised(o *object, at time.Time) bool {
 		set[*n] = v
 		*n++
 	}
+	near := func(f fetch) bool { return time.Duration(abs(at.UnixMilli()-f.at))*time.Millisecond <= d.opts.Window }
 	for i := 0; i < o.nfetch; i++ {
 		f := o.fetches[i]
-		if at.Sub(f.at).Abs() > d.opts.Window {
+		if !near(f) {
 			continue
 		}
 		for j := 0; j < i; j++ {
 			g := o.fetches[j]
-			if g.session != f.session && at.Sub(g.at).Abs() <= d.opts.Window && strongETag(f.etag) && strongETag(g.etag) && f.etag != g.etag {
+			if g.session != f.session && near(g) && f.strong && g.strong && f.etag != g.etag {
 				return true
 			}
 		}
@@ -293,6 +296,21 @@ func (d *Detector) personalised(o *object, at time.Time) bool {
 }
 
 func strongETag(e string) bool { return e != "" && !strings.HasPrefix(e, "W/") }
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// etagHash identifies an ETag in 8 bytes; 0 = none.
+func (d *Detector) etagHash(e string) uint64 {
+	if e == "" {
+		return 0
+	}
+	return maphash.String(d.seed, e) | 1
+}
 
 func (o *object) personal() bool { return o.signals != 0 || o.body }
 

@@ -212,20 +212,35 @@ func PersonalSignals(r *CDNRequest) Signal {
 	if PersonalClass(r.PathClass) {
 		s |= SignalClass
 	}
-	cc := strings.ToLower(r.CacheControl)
-	if strings.Contains(cc, "private") || strings.Contains(cc, "no-store") {
+	cc := r.CacheControl
+	if containsFold(cc, "private") || containsFold(cc, "no-store") {
 		s |= SignalPrivate
 	}
 	if r.SetCookie {
 		s |= SignalSetCookie
 	}
-	if v := strings.ToLower(r.Vary); strings.Contains(v, "cookie") || strings.Contains(v, "authorization") {
+	if containsFold(r.Vary, "cookie") || containsFold(r.Vary, "authorization") {
 		s |= SignalVary
 	}
-	if r.HasAuthorization && !strings.Contains(cc, "public") && !strings.Contains(cc, "s-maxage") {
+	if r.HasAuthorization && !containsFold(cc, "public") && !containsFold(cc, "s-maxage") {
 		s |= SignalAuthorization
 	}
 	return s
+}
+
+// containsFold reports whether s contains the lower-case ASCII word sub,
+// ignoring ASCII case, without allocating.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		j := 0
+		for j < len(sub) && s[i+j]|0x20 == sub[j] {
+			j++
+		}
+		if j == len(sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // String lists the signals: "class,private,set_cookie,vary,authorization".
