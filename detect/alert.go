@@ -41,6 +41,9 @@ type AlertOptions struct {
 	// watch or an earlier run) is not sent again; default 4h.
 	Renotify time.Duration
 	Silences []Silence
+	// SendWarnings: warnings (evidence "body" only) are sent; false when
+	// watch.min_severity is critical. They are stored either way.
+	SendWarnings bool
 	// Channels are the notifiers, sent to in the order of Names.
 	Channels map[string]watch.Notifier
 	Names    []string
@@ -205,7 +208,7 @@ func (a *Alerter) Notify(ctx context.Context) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		g := a.groups[k]
-		if len(g.sessions) < a.opts.MinSessions {
+		if len(g.sessions) < a.opts.MinSessions || g.severity == "warning" && !a.opts.SendWarnings {
 			continue
 		}
 		update := g.notified

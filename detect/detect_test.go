@@ -179,7 +179,7 @@ func (r *receiver) take() []watch.Event {
 func TestAlerterGroups(t *testing.T) {
 	rec := newReceiver(t)
 	a := NewAlerter(nil, AlertOptions{
-		Channels: map[string]watch.Notifier{"ops": watch.Webhook{URL: rec.srv.URL}}, Names: []string{"ops"},
+		Channels: map[string]watch.Notifier{"ops": watch.Webhook{URL: rec.srv.URL}}, Names: []string{"ops"}, SendWarnings: true,
 		Silences: []Silence{{Template: "/known/:id", Until: t0.Add(time.Hour)}, {Class: "auth", Until: t0.Add(time.Hour)}},
 	}, slog.New(slog.DiscardHandler))
 	now := t0

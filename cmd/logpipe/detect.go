@@ -58,7 +58,7 @@ func detectOptions(cfg config.Config) (detect.AlertOptions, error) {
 	}
 	o := detect.AlertOptions{
 		MinSessions: cfg.Detect.MinSessions, UpdateEvery: cfg.Detect.UpdateEvery, Renotify: cfg.Watch.Renotify,
-		Channels: chans,
+		Channels: chans, SendWarnings: cfg.Watch.MinSeverity != "critical",
 	}
 	names := cfg.Detect.Channels
 	if len(names) == 0 {
