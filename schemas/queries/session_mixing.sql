@@ -138,11 +138,11 @@ FROM
                         session_hash,
                         countIf(from_cache OR collapsed)                                           AS served,
                         countIf(collapsed)                                                         AS collapsed_n,
-                        countIf(from_cache = 0 AND collapsed = 0 AND cache_status NOT IN ('pass', 'error', 'synth', 'none')) AS fetches,
+                        countIf(from_cache = 0 AND collapsed = 0 AND CAST(cache_status AS String) NOT IN ('pass', 'error', 'synth', 'none')) AS fetches,
                         minIf(time_ms, from_cache OR collapsed)                                    AS first_served,
                         maxIf(time_ms, from_cache OR collapsed)                                    AS last_served,
                         any(CAST(path_class AS String))                                            AS class_s,
-                        max(toUInt8(path_class IN ('personal', 'auth')))                           AS by_class_s,
+                        max(toUInt8(CAST(path_class AS String) IN ('personal', 'auth')))           AS by_class_s,
                         max(toUInt8(position(lower(CAST(cache_control AS String)), 'private') > 0
                              OR position(lower(CAST(cache_control AS String)), 'no-store') > 0)) AS by_private_s,
                         max(set_cookie)                                                            AS by_set_cookie_s,
