@@ -25,6 +25,7 @@ type Watcher struct {
 	interval time.Duration
 	minSev   int
 	log      *slog.Logger
+	server   serverVersion
 	// Now is the clock; tests move it.
 	Now func() time.Time
 	// QueryTimeout bounds one rule's query; default 60s.
@@ -326,7 +327,7 @@ type finding struct {
 
 // evaluate runs r's query as of now.
 func (w *Watcher) evaluate(ctx context.Context, r rule, now time.Time) ([]finding, error) {
-	sql, err := render(r.query, r.Params, now)
+	sql, err := render(r.query.For(w.server.get(ctx, w.conn, w.log)), r.Params, now)
 	if err != nil {
 		return nil, err
 	}
