@@ -204,8 +204,12 @@ func (w *Watcher) Cycle(ctx context.Context) (Report, error) {
 			if id.rule != r.Name || !a.Open() || seen[id.key] {
 				continue
 			}
-			// Gone: tell whoever was told it opened.
-			if !unset(a.NotifiedAt) && !w.silenced(r.Name, a.Key, a.Evidence, now) {
+			// Gone: tell whoever was told it opened - unless the rule's
+			// key changed shape (an upgrade regrouped its alerts, e.g.
+			// session_mixing from host | path | query to host |
+			// path_template): those close quietly, no storm of resolves.
+			reshaped := len(r.Key) > 0 && strings.Count(a.Key, " | ") != len(r.Key)-1
+			if !unset(a.NotifiedAt) && !reshaped && !w.silenced(r.Name, a.Key, a.Evidence, now) {
 				a.ResolvedAt = now
 				if !w.notify(ctx, r, w.event(r, a, "resolved"), &rep) {
 					continue // stays open; the resolve is sent next cycle

@@ -540,3 +540,36 @@ ORDER BY host, path_template
 		t.Errorf("built-in name: %v", err)
 	}
 }
+
+// TestWatchReshapedKeyClosesQuietly: alerts stored under an older key
+// shape of a rule (session_mixing was keyed host | path | query) are
+// closed without a resolve notification.
+func TestWatchReshapedKeyClosesQuietly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs ClickHouse")
+	}
+	ctx := context.Background()
+	conn := newDB(t)
+	t0 := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	rec := newReceiver(t)
+	old := []watch.Alert{
+		{Rule: "session_mixing", Key: "www.example.jp | /items/m1 | ", Severity: "critical", OpenedAt: t0, LastSeen: t0, NotifiedAt: t0, Version: 1},
+		{Rule: "session_mixing", Key: "www.example.jp | /mypage", Severity: "critical", OpenedAt: t0, LastSeen: t0, NotifiedAt: t0, Version: 1},
+	}
+	if err := watch.SaveAlerts(ctx, conn, old); err != nil {
+		t.Fatal(err)
+	}
+	w, err := watch.New(conn, config.Watch{Channels: []config.WatchChannel{{Name: "ops", URL: rec.srv.URL + "/hook"}},
+		Rules: []config.WatchRule{{Name: "session_mixing", Severity: "critical", Key: []string{"host", "path_template"}}}}, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Now = func() time.Time { return t0.Add(time.Minute) }
+	r, err := w.Cycle(ctx)
+	if err != nil || len(r.RuleErrors) > 0 {
+		t.Fatalf("%v %v", err, r.RuleErrors)
+	}
+	if got, _, _ := rec.take(); strings.Join(got, ";") != "resolved session_mixing www.example.jp | /mypage" || r.Resolved != 2 || r.Open != 0 {
+		t.Errorf("got %v, %+v; want only the current-shape alert's resolve, both closed", got, r)
+	}
+}
