@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/detect"
@@ -41,6 +42,24 @@ func startDetector(ctx context.Context, cfg config.Config, conn *sink.Conn, p *p
 	go func() {
 		defer close(done)
 		a.Run(ctx, d.Findings())
+	}()
+	go func() {
+		// Findings the alerter could not take in time are lost for the
+		// stream (the scheduled session_mixing rule still sees them).
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		var reported int64
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if n := d.Dropped.Load(); n > reported {
+					log.Warn("leak detector: findings dropped, the alerter is behind", "dropped", n-reported, "total", n)
+					reported = n
+				}
+			}
+		}
 	}()
 	if len(o.Names) == 0 {
 		log.Warn("leak detector: no watch channels configured: leaks are stored in leak_findings and alerts, nobody is told")
