@@ -35,7 +35,8 @@ func BenchmarkObserve(b *testing.B) {
 }
 
 // BenchmarkMemoryPerObject reports the heap held per remembered cache key
-// (bytes/object) with eight origin fetches each.
+// (bytes/object) with eight origin fetches and four pending shares each
+// (the worst case).
 func BenchmarkMemoryPerObject(b *testing.B) {
 	const n = 100_000
 	for i := 0; i < b.N; i++ {
@@ -46,11 +47,19 @@ func BenchmarkMemoryPerObject(b *testing.B) {
 		r := transform.CDNRequest{Host: "www.example.jp", Status: 200, CacheStatus: transform.CacheMiss, ETag: `W/"5f2a9c-17"`, BytesSent: 31000}
 		for k := 0; k < n; k++ {
 			r.Path = "/items/m" + itoa(uint64(10000000000+k))
+			r.CacheStatus = transform.CacheMiss
 			for f := 0; f < maxFetches; f++ {
 				r.SessionHash = uint64(f + 1)
 				r.Time = time.Unix(int64(1_790_000_000+f), 0)
 				d.Observe(&r, sink.Meta{})
 			}
+			// Public-page hits by other sessions fill the pending shares.
+			r.CacheStatus, r.FromCache = transform.CacheHit, true
+			for f := 0; f < maxPending; f++ {
+				r.SessionHash = uint64(100 + f)
+				d.Observe(&r, sink.Meta{Topic: "cdn"})
+			}
+			r.FromCache = false
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

@@ -33,7 +33,8 @@ import (
 // Options bound the Detector.
 type Options struct {
 	// MaxObjects is how many cache keys are remembered (LRU); default
-	// 100000 (about 56 MB: 560 bytes per key, BenchmarkMemoryPerObject).
+	// 100000 (at most about 85 MB: 850 bytes per key,
+	// BenchmarkMemoryPerObject).
 	MaxObjects int
 	// Window: two origin fetches of one URL for different sessions within
 	// it that returned different ETags or sizes are evidence that the
@@ -97,7 +98,7 @@ type Detector struct {
 const (
 	shardCount = 16
 	maxFetches = 8 // recent origin fetches kept per object
-	maxPending = 8 // cross-session shares kept while an object looks public
+	maxPending = 4 // cross-session shares kept while an object looks public
 )
 
 type shard struct {
@@ -124,7 +125,20 @@ type object struct {
 	ownerKnown bool
 	fetches    [maxFetches]fetch
 	nfetch     int
-	pending    []Finding // shares to other sessions seen while it looked public
+	// Shares to other sessions seen while it looked public (a leak if
+	// it turns out to be personal), oldest first.
+	pending  [maxPending]share
+	npending int
+}
+
+// share is a response served to a session other than its owner.
+type share struct {
+	at        int64 // request time, Unix milliseconds
+	session   uint64
+	owner     uint64
+	collapsed bool
+	status    string
+	meta      sink.Meta
 }
 
 // New returns a Detector; read its findings from Findings.
@@ -229,33 +243,38 @@ func (d *Detector) observe(o *object, r *transform.CDNRequest, m sink.Meta) {
 			// generated for the first session served.
 			o.owner, o.ownerKnown = r.SessionHash, true
 		case owner != 0 && owner != r.SessionHash:
-			f := Finding{
-				Time: r.Time, Host: r.Host, Path: r.Path, Query: r.Query, Template: r.PathTemplate,
-				Class: r.PathClass, Session: r.SessionHash, Owner: owner, Collapsed: r.Collapsed,
-				CacheStatus: r.CacheStatus, Meta: m,
-			}
-			// Strings of r alias reused buffers: keep copies.
-			f.Host, f.Path, f.Query = strings.Clone(f.Host), strings.Clone(f.Path), strings.Clone(f.Query)
-			f.Template, f.Class, f.CacheStatus = strings.Clone(f.Template), strings.Clone(f.Class), strings.Clone(f.CacheStatus)
+			sh := share{at: r.Time.UnixMilli(), session: r.SessionHash, owner: owner, collapsed: r.Collapsed, status: r.CacheStatus, meta: m}
 			if o.personal() {
-				d.emit(o, f)
+				d.emit(o, finding(r, sh))
 			} else {
 				// Normal for a public page; a leak if the object turns
 				// out to be personal soon.
-				if len(o.pending) == maxPending {
-					o.pending = o.pending[1:]
+				if o.npending == maxPending {
+					copy(o.pending[:], o.pending[1:])
+					o.npending--
 				}
-				o.pending = append(o.pending, f)
+				o.pending[o.npending] = sh
+				o.npending++
 			}
 		}
 	}
 	if !wasPersonal && o.personal() {
-		for _, f := range o.pending {
-			if r.Time.Sub(f.Time) <= 10*d.opts.Window {
-				d.emit(o, f)
+		for _, sh := range o.pending[:o.npending] {
+			if time.Duration(r.Time.UnixMilli()-sh.at)*time.Millisecond <= 10*d.opts.Window {
+				d.emit(o, finding(r, sh))
 			}
 		}
-		o.pending = nil
+		o.pending, o.npending = [maxPending]share{}, 0
+	}
+}
+
+// finding describes sh, a response for the URL of r.
+func finding(r *transform.CDNRequest, sh share) Finding {
+	// Strings of r alias reused buffers: keep copies.
+	return Finding{
+		Time: time.UnixMilli(sh.at).UTC(), Host: strings.Clone(r.Host), Path: strings.Clone(r.Path), Query: strings.Clone(r.Query),
+		Template: strings.Clone(r.PathTemplate), Class: strings.Clone(r.PathClass), Session: sh.session, Owner: sh.owner,
+		Collapsed: sh.collapsed, CacheStatus: strings.Clone(sh.status), Meta: sh.meta,
 	}
 }
 
