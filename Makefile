@@ -60,6 +60,8 @@ clean:
 # Larger crash / outage / rebalance runs (not part of make test).
 SOAK_RECORDS ?= 300000
 SOAK_KILLS   ?= 20
+# Minutes of normal CDN traffic before the leak in the precision run.
+SOAK_PRECISION_MINUTES ?= 30
 soak: clickhouse
-	LOGPIPE_SOAK_RECORDS=$(SOAK_RECORDS) LOGPIPE_SOAK_KILLS=$(SOAK_KILLS) \
-	  $(GO) test -count=1 -timeout 60m -v -run 'TestCrashLoop|TestClickHouseOutage|TestRebalance|TestRedelivery' ./cmd/logpipe/ ./pipeline/ 2>&1 | grep -E '^(=== RUN|--- |    .*(kill|crash loop|consumed|peak))|^ok|^FAIL'
+	LOGPIPE_SOAK_RECORDS=$(SOAK_RECORDS) LOGPIPE_SOAK_KILLS=$(SOAK_KILLS) LOGPIPE_SOAK_PRECISION_MINUTES=$(SOAK_PRECISION_MINUTES) \
+	  $(GO) test -count=1 -timeout 60m -v -run 'TestCrashLoop|TestClickHouseOutage|TestRebalance|TestRedelivery|TestPrecisionEndToEnd' ./cmd/logpipe/ ./pipeline/ 2>&1 | grep -E '^(=== RUN|--- |    .*(kill|crash loop|consumed|peak|alert|normal:|watch cycle))|^ok|^FAIL'

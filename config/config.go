@@ -44,6 +44,9 @@ type Config struct {
 	// Watch configures logpipe watch: catalogue queries run on a
 	// schedule, each result row an alert.
 	Watch Watch `yaml:"watch"`
+	// Detect configures the streaming leak detector of logpipe run
+	// (alerts through the watch channels).
+	Detect Detect `yaml:"detect"`
 
 	// Warnings found while loading (not errors), for the caller to log.
 	Warnings []string `yaml:"-"`
@@ -77,6 +80,39 @@ type Watch struct {
 	// Silence stops notifications for a rule (optionally one alert key)
 	// until a time; alerts are still tracked and resolved.
 	Silence []WatchSilence `yaml:"silence"`
+	// MinSeverity is the lowest severity that is sent (info, warning,
+	// critical); lower alerts are only kept in the alerts table. Default
+	// warning.
+	MinSeverity string `yaml:"min_severity"`
+	// RulesDir holds user rules, one catalogue-format query per NAME.sql
+	// file (header lines "-- severity:" and "-- key:" optional), loaded
+	// beside the built-in rules.
+	RulesDir string `yaml:"rules_dir"`
+}
+
+// Detect configures the streaming leak detector (docs/operations.md,
+// "What counts as a leak").
+type Detect struct {
+	// Disabled turns it off; it runs in logpipe run by default.
+	Disabled bool `yaml:"disabled"`
+	// MaxObjects bounds the cache keys remembered (LRU); default 100000.
+	MaxObjects int `yaml:"max_objects"`
+	// Window: origin answers for different sessions that differ within it
+	// are evidence of personalisation; default 1m.
+	Window time.Duration `yaml:"window"`
+	// MinSessions that received someone else's object before a template
+	// alerts; default 1.
+	MinSessions int `yaml:"min_sessions"`
+	// BodySessions: origin fetches for this many sessions with as many
+	// different body sizes within Window show that the origin personalises
+	// a URL (two sessions with different strong ETags always do);
+	// default 4.
+	BodySessions int `yaml:"body_sessions"`
+	// UpdateEvery is the shortest time between two notifications of a
+	// growing alert; default 1m.
+	UpdateEvery time.Duration `yaml:"update_every"`
+	// Channels are watch channel names; empty = every channel.
+	Channels []string `yaml:"channels"`
 }
 
 // WatchChannel is one notification target.
@@ -107,9 +143,15 @@ type WatchRule struct {
 
 // WatchSilence mutes notifications.
 type WatchSilence struct {
-	Rule  string    `yaml:"rule"`
-	Key   string    `yaml:"key"` // empty = every alert of the rule
-	Until time.Time `yaml:"until"`
+	Rule string `yaml:"rule"` // empty = every rule
+	Key  string `yaml:"key"`  // empty = every alert of the rule
+	// Template mutes the alerts about one path template (/items/:id),
+	// Class those about a path class (an alert row's path_class), Host
+	// those about one host. The streaming leak detector honours them too.
+	Template string    `yaml:"template"`
+	Class    string    `yaml:"class"`
+	Host     string    `yaml:"host"`
+	Until    time.Time `yaml:"until"`
 	// Reason is for the humans reading the config.
 	Reason string `yaml:"reason"`
 }

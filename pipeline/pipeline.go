@@ -63,7 +63,13 @@ type Pipeline struct {
 	log     *slog.Logger
 	fatal   chan error
 	Stats   Stats
+	onCDN   func(*transform.CDNRequest, sink.Meta)
 }
+
+// ObserveCDN makes f see every CDN request once enriched, as it is read
+// (the streaming leak detector, package detect). f is called from every
+// partition's goroutine and must not keep r. Set it before consuming.
+func (p *Pipeline) ObserveCDN(f func(r *transform.CDNRequest, m sink.Meta)) { p.onCDN = f }
 
 type stream struct {
 	Stream
@@ -296,6 +302,9 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 		w.enricher.CDN(&w.req)
 		w.cov.add(&w.req)
 		w.cdn.Append(&w.req, meta, now, len(line))
+		if w.p.onCDN != nil {
+			w.p.onCDN(&w.req, meta)
+		}
 	default:
 		return fmt.Errorf("format %s has no parser", w.st.Format)
 	}

@@ -196,6 +196,8 @@ type fastlyLine struct {
 	Age              int    `json:"response_age"`
 	SetCookie        string `json:"response_set_cookie"`
 	ContentType      string `json:"response_content_type"`
+	ETag             string `json:"response_etag,omitempty"`
+	Vary             string `json:"response_vary,omitempty"`
 	ElapsedUsec      int    `json:"time_elapsed_usec"`
 	POP              string `json:"pop"`
 	ServiceID        string `json:"service_id"`

@@ -162,7 +162,7 @@ func cdnFixtures(t *testing.T, conn *sink.Conn) {
 		shared := cr.FromCache || cr.Collapsed
 		cr.FlagPersonalCached = shared && r.class == "personal"
 		cr.FlagSetCookieCached = shared && r.setCookie
-		cr.FlagAuthCached = shared && r.session != 0 && r.class != "static"
+		cr.FlagAuthCached = shared && r.session != 0 && (r.class == "personal" || r.setCookie)
 		b.Append(&cr, sink.Meta{Topic: "cdn", Offset: int64(i)}, C, 100)
 	}
 	if err := sink.NewWriter(conn, slog.New(slog.NewTextHandler(io.Discard, nil))).Insert(context.Background(), b); err != nil {
@@ -211,7 +211,7 @@ func TestCatalogue(t *testing.T) {
 		{"duration_trend", map[string]string{"job": "sync", "since": "2026-11-01"},
 			"2026-11-20|3|0|0|600|600|600|600"},
 		{"session_mixing", map[string]string{"since": c(-time.Hour), "until": c(time.Hour)},
-			"www.example.jp|/mypage||" + c(0) + "|3|3|1"},
+			"www.example.jp|/mypage|personal|1|2|1|2|1|class|critical|" + c(time.Second) + "|" + c(2*time.Second)},
 		{"incident_sessions", map[string]string{"since": c(0), "until": c(time.Hour)},
 			"2|personal|1|1|" + c(time.Second) + "|" + c(time.Second) +
 				"\n3|personal|1|1|" + c(2*time.Second) + "|" + c(2*time.Second) +
@@ -226,6 +226,10 @@ func TestCatalogue(t *testing.T) {
 			"www.example.jp|/mypage|3|0|0|3|0|3|" + c(time.Second) + "|" + c(3*time.Second) +
 				"\nwww.example.jp|/mypage/points|1|0|0|1|0|1|" + c(30*time.Second) + "|" + c(30*time.Second) +
 				"\nwww.example.jp|/items/2|0|1|0|0|0|1|" + c(50*time.Second) + "|" + c(50*time.Second)},
+		// Personal (/mypage), static (/app.css) and cookie-less (/items)
+		// responses are not listed; detect's precision test lists public
+		// pages served to logged-in sessions.
+		{"cookie_cached", map[string]string{"since": c(0), "until": c(time.Hour)}, ""},
 		{"hit_ratio_hourly", map[string]string{"since": c(-3 * time.Hour)},
 			c(-2*time.Hour) + "|60|0|60000|0|0\n" + c(0) + "|68|0.8824|68000|0|5"},
 		{"hit_ratio_jumps", map[string]string{"at": c(0), "recent_hours": "1", "baseline_hours": "24"},

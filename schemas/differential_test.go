@@ -80,6 +80,8 @@ func TestDifferentialCatalogue(t *testing.T) {
 		{"personal_cache_hits", pick(empty, "since", "until")},
 		{"cache_anomalies", map[string]string{"since": c(0), "until": c(time.Hour)}},
 		{"cache_anomalies", pick(empty, "since", "until")},
+		{"cookie_cached", map[string]string{"since": c(0), "until": c(time.Hour)}},
+		{"cookie_cached", pick(empty, "since", "until")},
 		{"hit_ratio_hourly", map[string]string{"since": c(-3 * time.Hour)}},
 		{"hit_ratio_hourly", map[string]string{"since": c(-3 * time.Hour), "host": "www.example.jp"}},
 		{"hit_ratio_jumps", map[string]string{"at": c(0), "recent_hours": "1", "baseline_hours": "24"}},
@@ -174,6 +176,7 @@ func edgeFixtures(t *testing.T, conn *sink.Conn) {
 		{6 * time.Minute, "/tie", "personal", "MISS", 10, "42", false},
 		{6*time.Minute + time.Second, "/tie", "personal", "HIT", 9, "42", false},
 		{6*time.Minute + time.Second, "/tie", "personal", "HIT", 10, "42", false},
+		{7 * time.Minute, "/items/3", "other", "HIT", 11, "42", false}, // a logged-in visitor on a public page
 	} {
 		cr := transform.CDNRequest{
 			Time: C.Add(r.at), Vendor: "fastly", Host: "www.example.jp", Method: "GET", Path: r.path, PathTemplate: r.path,
@@ -182,8 +185,8 @@ func edgeFixtures(t *testing.T, conn *sink.Conn) {
 		}
 		cr.CacheStatus, cr.Collapsed = transform.FastlyState(r.state)
 		cr.FromCache = transform.FromCache(cr.CacheStatus)
-		cr.FlagPersonalCached = cr.FromCache || cr.Collapsed
-		cr.FlagAuthCached = cr.FromCache || cr.Collapsed
+		cr.FlagPersonalCached = (cr.FromCache || cr.Collapsed) && r.class == "personal"
+		cr.FlagAuthCached = cr.FlagPersonalCached
 		b.Append(&cr, sink.Meta{Topic: "cdn", Partition: 1, Offset: int64(i)}, C, 100)
 	}
 	if err := sink.NewWriter(conn, slog.New(slog.NewTextHandler(io.Discard, nil))).Insert(context.Background(), b); err != nil {

@@ -187,12 +187,84 @@ func (e *Enricher) CDN(r *CDNRequest) {
 	r.FromCache = FromCache(r.CacheStatus)
 	shared := r.FromCache || r.Collapsed
 	cc := strings.ToLower(r.CacheControl)
-	r.FlagPersonalCached = shared && r.PathClass == "personal"
+	r.FlagPersonalCached = shared && PersonalClass(r.PathClass)
 	r.FlagSetCookieCached = shared && r.SetCookie
 	r.FlagPrivateCached = shared && (strings.Contains(cc, "private") || strings.Contains(cc, "no-store"))
-	r.FlagAuthCached = shared && (r.HasSessionCookie || r.HasAuthorization) && !isStatic(r)
+	// A cached public page served to a logged-in browser (which sends its
+	// session cookie on every request) is what a CDN is for: only an
+	// object with a personal signal counts (docs/operations.md, "What
+	// counts as a leak").
+	r.FlagAuthCached = shared && (r.HasSessionCookie || r.HasAuthorization) && PersonalSignals(r) != 0 && !isStatic(r)
 	r.FlagTTLZero = ttlZero(cc, r.Expires, r.Time)
 	e.redactCDN(r)
+}
+
+// PersonalClass reports whether a configured path class marks personal
+// objects: "personal" or "auth".
+func PersonalClass(class string) bool { return class == "personal" || class == "auth" }
+
+// Signal is one reason, visible in a single log line, to take a response
+// as generated for one session.
+type Signal uint8
+
+// Signals a single row can carry. Evidence that needs several rows (the
+// origin returned different ETags or sizes to different sessions for the
+// same URL) is gathered by the leak detector and the catalogue queries.
+const (
+	SignalClass         Signal = 1 << iota // path configured personal or auth
+	SignalPrivate                          // Cache-Control private or no-store
+	SignalSetCookie                        // response set a cookie
+	SignalVary                             // Vary: Cookie or Authorization
+	SignalAuthorization                    // request carried Authorization, response not explicitly public (RFC 9111 3.5)
+)
+
+// PersonalSignals returns the row-level signals that r's response was
+// personal (0 = none: a public object as far as this line tells).
+func PersonalSignals(r *CDNRequest) Signal {
+	var s Signal
+	if PersonalClass(r.PathClass) {
+		s |= SignalClass
+	}
+	cc := r.CacheControl
+	if containsFold(cc, "private") || containsFold(cc, "no-store") {
+		s |= SignalPrivate
+	}
+	if r.SetCookie {
+		s |= SignalSetCookie
+	}
+	if containsFold(r.Vary, "cookie") || containsFold(r.Vary, "authorization") {
+		s |= SignalVary
+	}
+	if r.HasAuthorization && !containsFold(cc, "public") && !containsFold(cc, "s-maxage") {
+		s |= SignalAuthorization
+	}
+	return s
+}
+
+// containsFold reports whether s contains the lower-case ASCII word sub,
+// ignoring ASCII case, without allocating.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		j := 0
+		for j < len(sub) && s[i+j]|0x20 == sub[j] {
+			j++
+		}
+		if j == len(sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// String lists the signals: "class,private,set_cookie,vary,authorization".
+func (s Signal) String() string {
+	var out []string
+	for i, n := range []string{"class", "private", "set_cookie", "vary", "authorization"} {
+		if s&(1<<i) != 0 {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 // sessionCookie returns the value of the first session cookie in a Cookie
@@ -417,15 +489,19 @@ func staticExt(lowerPath string) bool {
 	return staticExts[lowerPath[k+1:]]
 }
 
-// isStatic reports whether a response is a static asset by path extension
-// and content type: a static-looking path answered with HTML or JSON is
-// not static (the web cache deception shape).
+// isStatic reports whether a response is a static asset: a path configured
+// personal or auth never is; one classed "static" (configured or by
+// extension) is, as are asset content types; but a static-looking path
+// answered with HTML or JSON is not (the web cache deception shape).
 func isStatic(r *CDNRequest) bool {
+	if PersonalClass(r.PathClass) {
+		return false
+	}
 	ct := strings.ToLower(r.ContentType)
 	if strings.Contains(ct, "html") || strings.Contains(ct, "json") {
 		return false
 	}
-	if staticExt(strings.ToLower(r.Path)) {
+	if r.PathClass == "static" || staticExt(strings.ToLower(r.Path)) {
 		return true
 	}
 	return strings.HasPrefix(ct, "image/") || strings.HasPrefix(ct, "font/") ||

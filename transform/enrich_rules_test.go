@@ -15,6 +15,7 @@ func testEnricher(t *testing.T) *Enricher {
 		PathClasses: []PathClassRule{
 			{Class: "personal", Patterns: []string{"/mypage*", "/api/users/me"}},
 			{Class: "auth", Patterns: []string{"/login"}},
+			{Class: "static", Patterns: []string{"/assets/"}},
 		},
 		PathTemplates: []PathTemplateRule{{Match: `^/shops/[^/]+/`, Replace: "/shops/:shop/"}},
 	})
@@ -49,7 +50,7 @@ func TestClassAndUA(t *testing.T) {
 	e := testEnricher(t)
 	for _, tt := range []struct{ path, want string }{
 		{"/mypage/purchases", "personal"}, {"/MyPage", "personal"}, {"/api/users/me", "personal"},
-		{"/login", "auth"}, {"/static/app.js", "static"}, {"/items/1", "other"},
+		{"/login", "auth"}, {"/static/app.js", "static"}, {"/items/1", "other"}, {"/assets/v2/bundle", "static"},
 	} {
 		if got := e.Class(tt.path); got != tt.want {
 			t.Errorf("Class(%q) = %q, want %q", tt.path, got, tt.want)
@@ -83,6 +84,16 @@ func TestCDNEnrichment(t *testing.T) {
 		{"no-store hit", CDNRequest{Path: "/x", CacheStatus: CacheHit, CacheControl: "no-store"}, "00100"},
 		{"auth header hit", CDNRequest{Path: "/api/feed", CacheStatus: CacheHit, Secret: Secrets{Authorization: "Bearer xyz"}}, "00010"},
 		{"cookie on static asset hit", CDNRequest{Path: "/app.css", CacheStatus: CacheHit, ContentType: "text/css", Secret: Secrets{Cookie: "session=abc"}}, "00000"},
+		// A logged-in user on a public cached page: what a CDN is for.
+		{"cookie on public page hit", CDNRequest{Path: "/items/1", CacheStatus: CacheHit, ContentType: "text/html", Secret: Secrets{Cookie: "session=abc"}}, "00000"},
+		{"cookie on public page collapsed", CDNRequest{Path: "/search", CacheStatus: CacheMiss, Collapsed: true, ContentType: "text/html", Secret: Secrets{Cookie: "session=abc"}}, "00000"},
+		{"cookie on page that varies on cookie", CDNRequest{Path: "/items/1", CacheStatus: CacheHit, Vary: "Accept-Encoding, Cookie", Secret: Secrets{Cookie: "session=abc"}}, "00010"},
+		{"cookie on private hit", CDNRequest{Path: "/items/1", CacheStatus: CacheHit, CacheControl: "private", Secret: Secrets{Cookie: "session=abc"}}, "00110"},
+		{"authorization on public response", CDNRequest{Path: "/api/feed", CacheStatus: CacheHit, CacheControl: "public, max-age=60", Secret: Secrets{Authorization: "Bearer xyz"}}, "00000"},
+		{"auth path hit", CDNRequest{Path: "/login", CacheStatus: CacheHit, Secret: Secrets{Cookie: "session=abc"}}, "10010"},
+		// Configured classes win over the extension.
+		{"personal image hit", CDNRequest{Path: "/mypage/avatar.png", CacheStatus: CacheHit, ContentType: "image/png", Secret: Secrets{Cookie: "session=abc"}}, "10010"},
+		{"configured static path with cookie and vary", CDNRequest{Path: "/assets/v2/bundle", CacheStatus: CacheHit, Vary: "Cookie", Secret: Secrets{Cookie: "session=abc"}}, "00000"},
 		{"cache deception: .css answered with html", CDNRequest{Path: "/mypage/x.css", CacheStatus: CacheHit, ContentType: "text/html", Secret: Secrets{Cookie: "SID=1"}}, "10010"},
 		{"expires in the past, no max-age", CDNRequest{Path: "/x", CacheStatus: CacheMiss, Expires: "Thu, 19 Nov 1981 08:52:00 GMT", CacheControl: "no-cache"}, "00001"},
 		{"expires in the past with max-age", CDNRequest{Path: "/x", CacheStatus: CacheMiss, Expires: "Thu, 19 Nov 1981 08:52:00 GMT", CacheControl: "max-age=60"}, "00000"},
@@ -187,6 +198,23 @@ func TestRedactorHashIsEnricherHash(t *testing.T) {
 	for _, v := range []string{"192.0.2.1", "2001:db8::1", "session-value"} {
 		if a, b := e.Hash(v), e.Redactor().Hash(v); a != b {
 			t.Errorf("Hash(%q): enricher %x, redactor %x", v, a, b)
+		}
+	}
+}
+
+func TestPersonalSignals(t *testing.T) {
+	for _, tt := range []struct {
+		r    CDNRequest
+		want string
+	}{
+		{CDNRequest{PathClass: "other"}, ""},
+		{CDNRequest{PathClass: "personal"}, "class"},
+		{CDNRequest{PathClass: "auth", CacheControl: "no-store", SetCookie: true, Vary: "Authorization", HasAuthorization: true}, "class,private,set_cookie,vary,authorization"},
+		{CDNRequest{PathClass: "api", HasAuthorization: true, CacheControl: "s-maxage=10"}, ""},
+		{CDNRequest{PathClass: "other", Vary: "Accept-Encoding"}, ""},
+	} {
+		if got := PersonalSignals(&tt.r).String(); got != tt.want {
+			t.Errorf("PersonalSignals(%+v) = %q, want %q", tt.r, got, tt.want)
 		}
 	}
 }

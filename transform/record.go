@@ -142,10 +142,10 @@ type CDNRequest struct {
 	ClientIPHash     uint64 // keyed hash of the client address, 0 if none
 
 	// Row-level cache anomaly flags, set by the Enricher.
-	FlagPersonalCached  bool // personal path served from cache or collapsed
+	FlagPersonalCached  bool // personal or auth path served from cache or collapsed
 	FlagSetCookieCached bool // Set-Cookie response served from cache or collapsed
 	FlagPrivateCached   bool // Cache-Control private/no-store served from cache or collapsed
-	FlagAuthCached      bool // authenticated request (cookie/Authorization) served from cache or collapsed, not a static asset
+	FlagAuthCached      bool // authenticated request (cookie/Authorization) served from cache or collapsed, for an object with a personal signal (PersonalSignals), not a static asset
 	FlagTTLZero         bool // Expires in the past and no max-age/s-maxage: a CDN may treat it as TTL 0
 
 	// Secrets in clear, set by parsers and cleared by the Enricher once hashed.

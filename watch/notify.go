@@ -17,8 +17,11 @@ import (
 // Event is one notification: an alert opened (or still open, Reminder),
 // or resolved.
 type Event struct {
-	Status     string    `json:"status"` // "firing" or "resolved"
-	Reminder   bool      `json:"reminder,omitempty"`
+	Status   string `json:"status"` // "firing" or "resolved"
+	Reminder bool   `json:"reminder,omitempty"`
+	// Update marks a firing alert sent again because it grew (more
+	// objects or sessions), not because time passed.
+	Update     bool      `json:"update,omitempty"`
 	Rule       string    `json:"rule"`
 	Key        string    `json:"key"`
 	Severity   string    `json:"severity"`
@@ -72,6 +75,8 @@ func SlackText(e Event) string {
 	switch {
 	case e.Status == "resolved":
 		fmt.Fprintf(&b, ":white_check_mark: *RESOLVED* [%s] %s: %s (open since %s)\n", e.Severity, e.Rule, e.Key, e.OpenedAt.UTC().Format(time.DateTime))
+	case e.Update:
+		fmt.Fprintf(&b, ":rotating_light: *GROWING* [%s] %s: %s (since %s)\n", e.Severity, e.Rule, e.Key, e.OpenedAt.UTC().Format(time.DateTime))
 	case e.Reminder:
 		fmt.Fprintf(&b, ":rotating_light: *STILL FIRING* [%s] %s: %s (since %s)\n", e.Severity, e.Rule, e.Key, e.OpenedAt.UTC().Format(time.DateTime))
 	default:

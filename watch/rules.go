@@ -8,7 +8,10 @@ package watch
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -28,9 +31,13 @@ func DefaultRules() []config.WatchRule {
 		{Name: "stuck_runs", Severity: "warning", Key: []string{"job", "run_id"}},
 		{Name: "missed_runs", Severity: "warning", Key: []string{"job", "expected_time"},
 			Params: map[string]string{"since": "now-24h"}},
-		{Name: "cache_anomalies", Severity: "critical", Key: []string{"host", "path_template"},
+		// A leak pages (severity from its evidence). A personal object
+		// cached but served to its own session only is kept as an info
+		// alert (alerts table, logpipe query cache_anomalies), not sent
+		// unless watch.min_severity is info.
+		{Name: "session_mixing", Severity: "critical", Key: []string{"host", "path_template"},
 			Params: map[string]string{"since": "now-1h", "until": "now+1h"}},
-		{Name: "session_mixing", Severity: "critical", Key: []string{"host", "path", "query"},
+		{Name: "cache_anomalies", Severity: "info", Key: []string{"host", "path_template"},
 			Params: map[string]string{"since": "now-1h", "until": "now+1h"}},
 		{Name: "hit_ratio_jumps", Severity: "warning", Key: []string{"host", "path_template"}},
 	}
@@ -43,6 +50,66 @@ type rule struct {
 }
 
 func compileRules(rs []config.WatchRule, channels map[string]bool) ([]rule, error) {
+	return compileRulesWith(rs, nil, channels)
+}
+
+// UserRules reads the rules of dir: each NAME.sql file is a query in the
+// catalogue's format (docs/analysts.md) and becomes rule NAME. Optional
+// header lines: "-- severity: warning" and "-- key: host, path_template".
+func UserRules(dir string) ([]config.WatchRule, map[string]schemas.Query, error) {
+	if dir == "" {
+		return nil, nil, nil
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.sql"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if files == nil {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, nil, fmt.Errorf("watch.rules_dir: %w", err)
+		}
+	}
+	sort.Strings(files)
+	var rules []config.WatchRule
+	queries := map[string]schemas.Query{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("watch.rules_dir: %w", err)
+		}
+		name := strings.TrimSuffix(filepath.Base(f), ".sql")
+		if _, err := schemas.LookupQuery(name); err == nil {
+			return nil, nil, fmt.Errorf("watch.rules_dir: %s: a built-in query is called %s; rename the file", f, name)
+		}
+		q, err := schemas.ParseQuery(name, string(b))
+		if err != nil {
+			return nil, nil, fmt.Errorf("watch.rules_dir: %s: %w", f, err)
+		}
+		r := config.WatchRule{Name: name}
+		for _, l := range strings.Split(string(b), "\n") {
+			l = strings.TrimSpace(l)
+			if !strings.HasPrefix(l, "--") {
+				break
+			}
+			body := strings.TrimSpace(strings.TrimPrefix(l, "--"))
+			if v, ok := strings.CutPrefix(body, "severity:"); ok {
+				r.Severity = strings.TrimSpace(v)
+			}
+			if v, ok := strings.CutPrefix(body, "key:"); ok {
+				for _, k := range strings.Split(v, ",") {
+					if k = strings.TrimSpace(k); k != "" {
+						r.Key = append(r.Key, k)
+					}
+				}
+			}
+		}
+		queries[name] = q
+		rules = append(rules, r)
+	}
+	return rules, queries, nil
+}
+
+func compileRulesWith(rs []config.WatchRule, user map[string]schemas.Query, channels map[string]bool) ([]rule, error) {
 	if len(rs) == 0 {
 		rs = DefaultRules()
 	}
@@ -60,9 +127,12 @@ func compileRules(rs []config.WatchRule, channels map[string]bool) ([]rule, erro
 		if r.Query == "" {
 			r.Query = r.Name
 		}
-		q, err := schemas.LookupQuery(r.Query)
-		if err != nil {
-			return nil, fmt.Errorf("%s.query: %w", where, err)
+		q, ok := user[r.Query]
+		if !ok {
+			var err error
+			if q, err = schemas.LookupQuery(r.Query); err != nil {
+				return nil, fmt.Errorf("%s.query: %w", where, err)
+			}
 		}
 		if r.Severity == "" {
 			r.Severity = "warning"

@@ -71,3 +71,18 @@ func TestMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestQualify(t *testing.T) {
+	for _, tc := range []struct{ db, in, want string }{
+		{"logpipe", "SELECT a FROM cdn_requests WHERE x", "SELECT a FROM logpipe.cdn_requests WHERE x"},
+		{"logpipe", "SELECT * FROM\n(\nSELECT 1 FROM job_runs\n) AS r JOIN job_expected_runs USING (job)", "SELECT * FROM\n(\nSELECT 1 FROM logpipe.job_runs\n) AS r JOIN logpipe.job_expected_runs USING (job)"},
+		{"logpipe", "SELECT countIf(from_cache) FROM system.parts, numbers(3) FROM alerts FINAL", "SELECT countIf(from_cache) FROM system.parts, numbers(3) FROM logpipe.alerts FINAL"},
+		{"logpipe", "SELECT 1 FROM t", "SELECT 1 FROM logpipe.t"},
+		{"my-db", "select 1 from t", "select 1 from `my-db`.t"},
+		{"", "SELECT 1 FROM t", "SELECT 1 FROM t"},
+	} {
+		if got := Qualify(tc.in, tc.db); got != tc.want {
+			t.Errorf("Qualify(%q, %q) =\n%s\nwant\n%s", tc.in, tc.db, got, tc.want)
+		}
+	}
+}

@@ -35,7 +35,11 @@ type alertID struct{ rule, key string }
 
 // loadAlerts reads the latest state of every alert.
 func loadAlerts(ctx context.Context, conn *sink.Conn) (map[alertID]Alert, error) {
-	rows, err := conn.Driver().Query(ctx, `SELECT rule, alert_key, severity, summary, evidence, opened_at, last_seen, resolved_at, notified_at, version FROM alerts FINAL`)
+	return loadAlertsWhere(ctx, conn, "")
+}
+
+func loadAlertsWhere(ctx context.Context, conn *sink.Conn, where string) (map[alertID]Alert, error) {
+	rows, err := conn.Driver().Query(ctx, `SELECT rule, alert_key, severity, summary, evidence, opened_at, last_seen, resolved_at, notified_at, version FROM alerts FINAL `+where)
 	if err != nil {
 		return nil, fmt.Errorf("read alerts: %w", err)
 	}
@@ -86,4 +90,23 @@ func saveAlerts(ctx context.Context, conn *sink.Conn, as []Alert) error {
 		return fmt.Errorf("save %d alerts: %w", len(as), err)
 	}
 	return nil
+}
+
+// LoadAlert reads the latest state of one alert; false if it never
+// existed. Other alert sources that share the alerts table (the streaming
+// leak detector, package detect) use it so that an alert is sent once
+// whichever source sees the condition first.
+func LoadAlert(ctx context.Context, conn *sink.Conn, rule, key string) (Alert, bool, error) {
+	as, err := loadAlertsWhere(ctx, conn, "WHERE rule = "+quote(rule)+" AND alert_key = "+quote(key))
+	if err != nil {
+		return Alert{}, false, err
+	}
+	a, ok := as[alertID{rule, key}]
+	return a, ok, nil
+}
+
+// SaveAlerts stores new states of alerts (each with a higher Version than
+// the one it replaces).
+func SaveAlerts(ctx context.Context, conn *sink.Conn, as []Alert) error {
+	return saveAlerts(ctx, conn, as)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ type Watcher struct {
 	silences []config.WatchSilence
 	renotify time.Duration
 	interval time.Duration
+	minSev   int
 	log      *slog.Logger
 	server   serverVersion
 	// Now is the clock; tests move it.
@@ -52,11 +54,34 @@ func New(conn *sink.Conn, cfg config.Watch, client *http.Client, log *slog.Logge
 		known[c.Name] = true
 		names = append(names, c.Name)
 	}
-	rules, err := compileRules(cfg.Rules, known)
+	userRules, userQueries, err := UserRules(cfg.RulesDir)
+	if err != nil {
+		return nil, err
+	}
+	rs := cfg.Rules
+	if len(rs) == 0 {
+		rs = DefaultRules()
+	}
+	for _, u := range userRules {
+		listed := false
+		for _, r := range rs {
+			listed = listed || r.Name == u.Name
+		}
+		if !listed {
+			rs = append(rs[:len(rs):len(rs)], u)
+		}
+	}
+	rules, err := compileRulesWith(rs, userQueries, known)
 	if err != nil {
 		return nil, err
 	}
 	for i, s := range cfg.Silence {
+		if s.Rule == "" && s.Key == "" && s.Template == "" && s.Class == "" && s.Host == "" {
+			return nil, fmt.Errorf("watch.silence[%d]: name a rule, key, template, class or host", i)
+		}
+		if s.Rule == "" {
+			continue
+		}
 		found := false
 		for _, r := range rules {
 			found = found || r.Name == s.Rule
@@ -65,9 +90,15 @@ func New(conn *sink.Conn, cfg config.Watch, client *http.Client, log *slog.Logge
 			return nil, fmt.Errorf("watch.silence[%d].rule: no rule named %q", i, s.Rule)
 		}
 	}
+	if cfg.MinSeverity == "" {
+		cfg.MinSeverity = "warning"
+	}
+	if rank(cfg.MinSeverity) < 0 {
+		return nil, fmt.Errorf("watch.min_severity: %q is not one of %s", cfg.MinSeverity, strings.Join(severities, ", "))
+	}
 	w := &Watcher{
 		conn: conn, rules: rules, channels: notifiers, names: names, silences: cfg.Silence,
-		renotify: cfg.Renotify, interval: cfg.Interval, log: log,
+		renotify: cfg.Renotify, interval: cfg.Interval, log: log, minSev: rank(cfg.MinSeverity),
 		Now: time.Now, QueryTimeout: 60 * time.Second,
 	}
 	key := make([]byte, 32)
@@ -83,6 +114,10 @@ func New(conn *sink.Conn, cfg config.Watch, client *http.Client, log *slog.Logge
 	}
 	return w, nil
 }
+
+// Interval is how often Run runs a cycle (the configured one, or the
+// default).
+func (w *Watcher) Interval() time.Duration { return w.interval }
 
 // Rules lists the rule names, in order.
 func (w *Watcher) Rules() []string {
@@ -158,9 +193,15 @@ func (w *Watcher) Cycle(ctx context.Context) (Report, error) {
 				a = Alert{Rule: r.Name, Key: f.key, OpenedAt: now, ResolvedAt: epoch, NotifiedAt: epoch, Version: a.Version}
 				rep.Opened++
 			}
-			a.Severity, a.Summary, a.Evidence, a.LastSeen = r.Severity, f.summary, f.evidence, now
+			a.Severity, a.Summary, a.Evidence, a.LastSeen = f.severity, f.summary, f.evidence, now
 			a.Version++
-			if (unset(a.NotifiedAt) || now.Sub(a.NotifiedAt) >= w.renotify) && !w.silenced(r.Name, f.key, now) {
+			if unset(a.NotifiedAt) && w.grouped(state, id, a.Severity) {
+				// Another rule's alert about the same thing (same key,
+				// e.g. host | path_template) is open, told and at least
+				// as severe: one incident, one page.
+				a.NotifiedAt = now
+			}
+			if (unset(a.NotifiedAt) || now.Sub(a.NotifiedAt) >= w.renotify) && rank(a.Severity) >= w.minSev && !w.silenced(r.Name, f.key, f.evidence, now) {
 				ev := w.event(r, a, "firing")
 				ev.Reminder = !unset(a.NotifiedAt)
 				if w.notify(ctx, r, ev, &rep) {
@@ -174,8 +215,12 @@ func (w *Watcher) Cycle(ctx context.Context) (Report, error) {
 			if id.rule != r.Name || !a.Open() || seen[id.key] {
 				continue
 			}
-			// Gone: tell whoever was told it opened.
-			if !unset(a.NotifiedAt) && !w.silenced(r.Name, a.Key, now) {
+			// Gone: tell whoever was told it opened - unless the rule's
+			// key changed shape (an upgrade regrouped its alerts, e.g.
+			// session_mixing from host | path | query to host |
+			// path_template): those close quietly, no storm of resolves.
+			reshaped := len(r.Key) > 0 && strings.Count(a.Key, " | ") != len(r.Key)-1
+			if !unset(a.NotifiedAt) && !reshaped && !w.silenced(r.Name, a.Key, a.Evidence, now) {
 				a.ResolvedAt = now
 				if !w.notify(ctx, r, w.event(r, a, "resolved"), &rep) {
 					continue // stays open; the resolve is sent next cycle
@@ -214,13 +259,49 @@ func (w *Watcher) Cycle(ctx context.Context) (Report, error) {
 	return rep, nil
 }
 
-func (w *Watcher) silenced(rule, key string, now time.Time) bool {
+// silenced reports whether a silence matches: by rule, key, and the
+// template, class or host of the alert (its key parts or its evidence
+// columns path_template, path_class, host).
+func (w *Watcher) silenced(rule, key string, ev Evidence, now time.Time) bool {
+	parts := strings.Split(key, " | ")
+	column := func(name string) string {
+		for i, c := range ev.Columns {
+			if c == name && i < len(ev.Values) {
+				return ev.Values[i]
+			}
+		}
+		return ""
+	}
+	about := func(want, col string) bool {
+		return want == "" || column(col) == want || column(col) == "" && contains(parts, want)
+	}
 	for _, s := range w.silences {
-		if s.Rule == rule && (s.Key == "" || s.Key == key) && now.Before(s.Until) {
+		if (s.Rule == "" || s.Rule == rule) && (s.Key == "" || s.Key == key) && now.Before(s.Until) &&
+			about(s.Template, "path_template") && about(s.Host, "host") && (s.Class == "" || column("path_class") == s.Class) {
 			return true
 		}
 	}
 	return false
+}
+
+// grouped reports whether another rule's alert with the same key is open,
+// notified and at least as severe as sev.
+func (w *Watcher) grouped(state map[alertID]Alert, id alertID, sev string) bool {
+	for other, a := range state {
+		if other.key == id.key && other.rule != id.rule && a.Open() && !unset(a.NotifiedAt) && rank(a.Severity) >= rank(sev) {
+			return true
+		}
+	}
+	return false
+}
+
+func rank(sev string) int {
+	for i, s := range severities {
+		if s == sev {
+			return i
+		}
+	}
+	return -1
 }
 
 func (w *Watcher) event(r rule, a Alert, status string) Event {
@@ -254,6 +335,7 @@ func (w *Watcher) notify(ctx context.Context, r rule, e Event, rep *Report) bool
 // finding is one result row of a rule.
 type finding struct {
 	key      string
+	severity string
 	summary  string
 	evidence Evidence
 }
@@ -307,17 +389,25 @@ func (w *Watcher) evaluate(ctx context.Context, r rule, now time.Time) ([]findin
 				rest = append(rest, c+"="+vals[i])
 			}
 		}
+		severity := r.Severity
+		for i, c := range cols {
+			// A query may grade its own rows (severity from evidence).
+			if c == "severity" && contains(severities, vals[i]) {
+				severity = vals[i]
+			}
+		}
 		key := strings.Join(keyParts, " | ")
 		summary := r.Name + ": " + key
 		if len(rest) > 0 {
 			summary += " (" + strings.Join(rest, ", ") + ")"
 		}
 		out = append(out, finding{
-			key:     key,
-			summary: summary,
+			key:      key,
+			severity: severity,
+			summary:  summary,
 			evidence: Evidence{
 				Columns: cols, Values: vals,
-				SQL: "SELECT *\nFROM\n(\n" + sql + "\n)\nWHERE " + strings.Join(conds, "\n  AND "),
+				SQL: "SELECT *\nFROM\n(\n" + Qualify(sql, w.conn.Database()) + "\n)\nWHERE " + strings.Join(conds, "\n  AND "),
 			},
 		})
 	}
@@ -377,4 +467,36 @@ func match(col, typ, val string) string {
 
 func quote(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// tableRef matches a table name after FROM or JOIN that has no database:
+// not a subquery, a table function or an already qualified name.
+var tableRef = regexp.MustCompile("(?i)\\b(FROM|JOIN)(\\s+)([A-Za-z_][A-Za-z0-9_]*)\\b([^.(A-Za-z0-9_]|$)")
+
+// Qualify prefixes the tables a query reads with db, so that the SQL can
+// be pasted into clickhouse-client without -d.
+func Qualify(sql, db string) string {
+	if db == "" {
+		return sql
+	}
+	q := QuoteIdent(db) + "."
+	return tableRef.ReplaceAllString(sql, "${1}${2}"+strings.ReplaceAll(q, "$", "$$")+"${3}${4}")
+}
+
+// QuoteIdent returns a database or table name as SQL: as is when it is a
+// plain identifier, else in backquotes.
+func QuoteIdent(s string) string {
+	if isIdent(s) {
+		return s
+	}
+	return "`" + strings.ReplaceAll(s, "`", "\\`") + "`"
+}
+
+func isIdent(s string) bool {
+	for i, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }

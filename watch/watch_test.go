@@ -174,7 +174,8 @@ func TestWatchEndToEnd(t *testing.T) {
 	insertFixture(t, conn, t0)
 	rec := newReceiver(t)
 	cfg := config.Watch{
-		Renotify: 4 * time.Hour,
+		Renotify:    4 * time.Hour,
+		MinSeverity: "info", // cache_anomalies (info) is sent too
 		Channels: []config.WatchChannel{
 			{Name: "ops", Type: "webhook", URL: rec.srv.URL + "/hook"},
 			{Name: "chat", Type: "slack", URL: rec.srv.URL + "/slack"},
@@ -216,7 +217,7 @@ func TestWatchEndToEnd(t *testing.T) {
 	}
 
 	w := newWatcher()
-	if got := strings.Join(w.Rules(), ","); got != "failed_runs,stuck_runs,missed_runs,cache_anomalies,session_mixing,hit_ratio_jumps" {
+	if got := strings.Join(w.Rules(), ","); got != "failed_runs,stuck_runs,missed_runs,session_mixing,cache_anomalies,hit_ratio_jumps" {
 		t.Fatalf("default rules: %s", got)
 	}
 	r := cycle(w)
@@ -237,9 +238,19 @@ func TestWatchEndToEnd(t *testing.T) {
 			t.Errorf("slack message lacks %q:\n%s", want, slackFailed)
 		}
 	}
+	// The evidence SQL names the database: it runs from a connection to
+	// another one, as when pasted into clickhouse-client without -d.
+	other, err := sink.Open(ctx, sink.Options{Addr: []string{chserver.Shared(t).TCPAddr}, Database: "default", User: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
 	for _, e := range events {
+		if !strings.Contains(e.Evidence.SQL, "FROM "+conn.Database()+".") {
+			t.Errorf("%s evidence SQL does not name database %s:\n%s", e.Rule, conn.Database(), e.Evidence.SQL)
+		}
 		// The evidence SQL selects exactly this row again.
-		rows, err := conn.QueryStrings(ctx, e.Evidence.SQL)
+		rows, err := other.QueryStrings(ctx, e.Evidence.SQL)
 		if err != nil {
 			t.Fatalf("%s evidence SQL: %v\n%s", e.Rule, err, e.Evidence.SQL)
 		}
@@ -303,7 +314,7 @@ func TestWatchEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := [][]string{
-		{"cache_anomalies", "www.example.jp | /mypage", "critical", "2026-11-25 03:20:00", "2026-11-25 07:20:00"},
+		{"cache_anomalies", "www.example.jp | /mypage", "info", "2026-11-25 03:20:00", "2026-11-25 07:20:00"},
 		{"failed_runs", "etl | etl-0001", "warning", "2026-11-25 03:20:00", "2026-11-27 03:00:00"},
 	}
 	if len(rows) != 2 || strings.Join(rows[0], ",") != strings.Join(want[0], ",") || strings.Join(rows[1], ",") != strings.Join(want[1], ",") {
@@ -435,5 +446,130 @@ func BenchmarkCycle(b *testing.B) {
 		if r, err := w.Cycle(ctx); err != nil || len(r.RuleErrors) > 0 || r.Open != 2 {
 			b.Fatalf("%+v %v", r, err)
 		}
+	}
+}
+
+// TestIntervalDefault: the interval logged at start is the one in use.
+func TestIntervalDefault(t *testing.T) {
+	for _, tc := range []struct{ set, want time.Duration }{{0, time.Minute}, {10 * time.Second, 10 * time.Second}} {
+		w, err := watch.New(nil, config.Watch{Interval: tc.set}, nil, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Interval() != tc.want {
+			t.Errorf("interval %v: Interval() = %v, want %v", tc.set, w.Interval(), tc.want)
+		}
+	}
+}
+
+// TestWatchUserRulesSilencesGrouping: a rule from rules_dir runs beside
+// the built-in ones; silences by template and by class; an alert whose
+// key another rule's open, notified, at least as severe alert already
+// has is grouped under it (tracked, not sent).
+func TestWatchUserRulesSilencesGrouping(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs ClickHouse")
+	}
+	ctx := context.Background()
+	conn := newDB(t)
+	t0 := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	insertFixture(t, conn, t0)
+	rec := newReceiver(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/templates_seen.sql", []byte(`-- question: Which templates were requested?
+-- severity: info
+-- key: host, path_template
+-- param: since DateTime = now() - INTERVAL 1 HOUR
+SELECT host, path_template, any(CAST(path_class AS String)) AS path_class, count() AS requests
+FROM cdn_requests
+WHERE time >= {since:DateTime}
+GROUP BY host, path_template
+ORDER BY host, path_template
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(20 * time.Minute)
+	cycle := func(cfg config.Watch) []string {
+		t.Helper()
+		w, err := watch.New(conn, cfg, nil, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Now = func() time.Time { return now }
+		r, err := w.Cycle(ctx)
+		if err != nil || len(r.RuleErrors) > 0 {
+			t.Fatalf("cycle: %v %v", err, r.RuleErrors)
+		}
+		got, full, _ := rec.take()
+		for _, e := range full {
+			if e.Rule == "templates_seen" && e.Severity != "info" {
+				t.Errorf("user rule severity %s, want info", e.Severity)
+			}
+		}
+		return got
+	}
+	cfg := config.Watch{
+		RulesDir:    dir,
+		MinSeverity: "info",
+		Channels:    []config.WatchChannel{{Name: "ops", URL: rec.srv.URL + "/hook"}},
+		Rules:       []config.WatchRule{{Name: "cache_anomalies", Severity: "warning", Key: []string{"host", "path_template"}, Params: map[string]string{"since": "now-1h"}}},
+		Silence: []config.WatchSilence{
+			{Template: "/items/m123", Until: t0.Add(time.Hour)},
+			{Class: "personal", Until: t0.Add(time.Hour)},
+		},
+	}
+	// The template silence mutes every rule's alert on /items/m123; the
+	// class silence the user rule's on /mypage (its rows have a
+	// path_class); cache_anomalies has none: it is sent.
+	if got := strings.Join(cycle(cfg), ";"); got != "firing cache_anomalies www.example.jp | /mypage" {
+		t.Errorf("with silences: %s", got)
+	}
+	// Silences over: the user rule's alert on /items/m123 is sent; the one
+	// on /mypage joins the open, told, more severe cache_anomalies alert
+	// with the same key (one incident, one page).
+	cfg.Silence = nil
+	now = now.Add(time.Minute)
+	if got := strings.Join(cycle(cfg), ";"); got != "firing templates_seen www.example.jp | /items/m123" {
+		t.Errorf("after silences: %s", got)
+	}
+	// A user rule file with the name of a built-in query is refused.
+	if err := os.WriteFile(dir+"/failed_runs.sql", []byte("-- question: x?\nSELECT 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.New(conn, cfg, nil, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "a built-in query is called failed_runs") {
+		t.Errorf("built-in name: %v", err)
+	}
+}
+
+// TestWatchReshapedKeyClosesQuietly: alerts stored under an older key
+// shape of a rule (session_mixing was keyed host | path | query) are
+// closed without a resolve notification.
+func TestWatchReshapedKeyClosesQuietly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs ClickHouse")
+	}
+	ctx := context.Background()
+	conn := newDB(t)
+	t0 := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	rec := newReceiver(t)
+	old := []watch.Alert{
+		{Rule: "session_mixing", Key: "www.example.jp | /items/m1 | ", Severity: "critical", OpenedAt: t0, LastSeen: t0, NotifiedAt: t0, Version: 1},
+		{Rule: "session_mixing", Key: "www.example.jp | /mypage", Severity: "critical", OpenedAt: t0, LastSeen: t0, NotifiedAt: t0, Version: 1},
+	}
+	if err := watch.SaveAlerts(ctx, conn, old); err != nil {
+		t.Fatal(err)
+	}
+	w, err := watch.New(conn, config.Watch{Channels: []config.WatchChannel{{Name: "ops", URL: rec.srv.URL + "/hook"}},
+		Rules: []config.WatchRule{{Name: "session_mixing", Severity: "critical", Key: []string{"host", "path_template"}}}}, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Now = func() time.Time { return t0.Add(time.Minute) }
+	r, err := w.Cycle(ctx)
+	if err != nil || len(r.RuleErrors) > 0 {
+		t.Fatalf("%v %v", err, r.RuleErrors)
+	}
+	if got, _, _ := rec.take(); strings.Join(got, ";") != "resolved session_mixing www.example.jp | /mypage" || r.Resolved != 2 || r.Open != 0 {
+		t.Errorf("got %v, %+v; want only the current-shape alert's resolve, both closed", got, r)
 	}
 }

@@ -118,6 +118,14 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	ctx, stopAll := context.WithCancel(ctx)
+	defer stopAll()
+	stopDetector, err := startDetector(ctx, cfg, conn, p, log)
+	if err != nil {
+		return err
+	}
+	defer stopDetector()
+	defer stopAll() // runs first: the detector stores what it holds, then returns
 	rules, err := retentionRules(cfg)
 	if err != nil {
 		return err

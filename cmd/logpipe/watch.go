@@ -55,7 +55,7 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 			}
 			defer srv.Close()
 		}
-		log.Info("watching", "rules", w.Rules(), "interval", cfg.Watch.Interval)
+		log.Info("watching", "rules", w.Rules(), "interval", w.Interval())
 		return w.Run(ctx)
 	}
 	r, err := w.Cycle(ctx)

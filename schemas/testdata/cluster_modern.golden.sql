@@ -746,3 +746,56 @@ CREATE TABLE IF NOT EXISTS logs.table_retirements ON CLUSTER logpipe
 )
 ENGINE = Distributed(logpipe, logs, table_retirements_local, cityHash64(table_name, time))
 ;
+
+-- 0045_leak_findings statement 1
+CREATE TABLE IF NOT EXISTS logs.leak_findings_local ON CLUSTER logpipe
+(
+    time          DateTime64(3, 'UTC')                COMMENT 'Request time of the leaked response (UTC)' CODEC(Delta, ZSTD(1)),
+    time_ms       UInt64                  COMMENT 'Request time, milliseconds since the epoch' CODEC(Delta, ZSTD(1)),
+    host          LowCardinality(String)  COMMENT 'Requested host name',
+    path          String                  COMMENT 'Path without the query string' CODEC(ZSTD(1)),
+    query         String                  COMMENT 'Query string (secret parameters removed)' CODEC(ZSTD(1)),
+    path_template LowCardinality(String)  COMMENT 'Path with ids replaced: /items/:id',
+    path_class    LowCardinality(String)  COMMENT 'Configured class: personal, auth, api, static, other',
+    session_hash  UInt64                  COMMENT 'Keyed hash of the session that received it',
+    owner_hash    UInt64                  COMMENT 'Keyed hash of the session it was generated for',
+    collapsed     UInt8                   COMMENT '1 when the request waited on another request''s origin fetch',
+    cache_status  LowCardinality(String)  COMMENT 'Normalised cache status of the leaked response',
+    evidence      String                  COMMENT 'Why the object is personal: class, private, set_cookie, vary, authorization, body' CODEC(ZSTD(1)),
+    severity      LowCardinality(String)  COMMENT 'critical (personal by configuration or response headers) or warning (only the origin''s answers differ per session)',
+    silenced      UInt8                   COMMENT '1 when a silence matched (stored, not notified)',
+    detected_at   DateTime                COMMENT 'When logpipe found it' CODEC(Delta, ZSTD(1)),
+    _topic        LowCardinality(String)  COMMENT 'Kafka topic of the line',
+    _partition    Int32                   COMMENT 'Kafka partition',
+    _offset       Int64                   COMMENT 'Kafka offset of the record' CODEC(DoubleDelta, ZSTD(1))
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/logs/leak_findings_local', '{replica}')
+PARTITION BY toDate(time)
+ORDER BY (host, path_template, time)
+SETTINGS ttl_only_drop_parts = 1
+;
+
+-- 0045_leak_findings statement 1
+CREATE TABLE IF NOT EXISTS logs.leak_findings ON CLUSTER logpipe
+(
+    time          DateTime64(3, 'UTC')                COMMENT 'Request time of the leaked response (UTC)',
+    time_ms       UInt64                  COMMENT 'Request time, milliseconds since the epoch',
+    host          LowCardinality(String)  COMMENT 'Requested host name',
+    path          String                  COMMENT 'Path without the query string',
+    query         String                  COMMENT 'Query string (secret parameters removed)',
+    path_template LowCardinality(String)  COMMENT 'Path with ids replaced: /items/:id',
+    path_class    LowCardinality(String)  COMMENT 'Configured class: personal, auth, api, static, other',
+    session_hash  UInt64                  COMMENT 'Keyed hash of the session that received it',
+    owner_hash    UInt64                  COMMENT 'Keyed hash of the session it was generated for',
+    collapsed     UInt8                   COMMENT '1 when the request waited on another request''s origin fetch',
+    cache_status  LowCardinality(String)  COMMENT 'Normalised cache status of the leaked response',
+    evidence      String                  COMMENT 'Why the object is personal: class, private, set_cookie, vary, authorization, body',
+    severity      LowCardinality(String)  COMMENT 'critical (personal by configuration or response headers) or warning (only the origin''s answers differ per session)',
+    silenced      UInt8                   COMMENT '1 when a silence matched (stored, not notified)',
+    detected_at   DateTime                COMMENT 'When logpipe found it',
+    _topic        LowCardinality(String)  COMMENT 'Kafka topic of the line',
+    _partition    Int32                   COMMENT 'Kafka partition',
+    _offset       Int64                   COMMENT 'Kafka offset of the record'
+)
+ENGINE = Distributed(logpipe, logs, leak_findings_local, cityHash64(_topic, _partition))
+;
