@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
 )
@@ -166,6 +167,74 @@ func TestLookBack(t *testing.T) {
 			t.Errorf("%s(%v):\ngot:\n%s\nwant:\n%s", c.query, c.params, got, c.want)
 		}
 	}
+}
+
+// TestLookBackOnModern: the same cases on the embedded modern engine
+// (modern schema rendering: job_events.time is DateTime64(3)), with the
+// events copied one insert each (run states split over rows) and one
+// event 700 ms into the second of a moment: it counts as of that second.
+func TestLookBackOnModern(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs ClickHouse")
+	}
+	conn := freshDB(t)
+	insertOneByOne(t, conn, lookBackEvents())
+	insertBillingSchedule(t, conn)
+	modern, v := modernDB(t)
+	srv := chserver.Shared(t)
+	events, err := httpTSV(srv, conn.Database(), "SELECT * FROM job_events ORDER BY time_ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(events), "\n") {
+		modern.MustExec(t, "INSERT INTO job_events FORMAT TabSeparated\n"+line+"\n")
+	}
+	expected, err := httpTSV(srv, conn.Database(), "SELECT * FROM job_expected_runs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	modern.MustExec(t, "INSERT INTO job_expected_runs FORMAT TabSeparated\n"+expected)
+	if got := modern.MustQuery(t, "SELECT count() > count(DISTINCT job, run_id) FROM job_runs_state"); got[0][0] != "1" {
+		t.Fatalf("run states are not split over rows: %v", got)
+	}
+	check := func(c asOfCase) {
+		t.Helper()
+		q, err := schemas.LookupQuery(c.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sql, err := q.For(v).Render(c.params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := modern.Query(sql)
+		if err != nil {
+			t.Fatalf("%s on %s: %v\n%s", c.query, v, err, sql)
+		}
+		var lines []string
+		for _, r := range rows {
+			lines = append(lines, strings.Join(r, "|"))
+		}
+		if got := strings.Join(lines, "\n"); got != c.want {
+			t.Errorf("%s(%v) on %s:\ngot:\n%s\nwant:\n%s", c.query, c.params, v, got, c.want)
+		}
+	}
+	for _, c := range lookBackCases() {
+		check(c)
+	}
+	// A heartbeat of n1 at 02:50:00.700 counts as of 02:50:00, not 02:49:59.
+	hb := ts(2*time.Hour + 50*time.Minute)
+	modern.MustExec(t, "INSERT INTO job_events (time, time_ms, job, run_id, event, attempt, host) SELECT toDateTime64('"+hb+".700', 3, 'UTC'), toUInt64(toUnixTimestamp(toDateTime('"+hb+"', 'UTC'))) * 1000 + 700, 'nightly', 'n1', 'heartbeat', 1, 'h1'")
+	check(asOfCase{"stuck_runs", map[string]string{"idle_minutes": "1", "at": hb}, ""})
+	check(asOfCase{"stuck_runs", map[string]string{"idle_minutes": "1", "at": ts(2*time.Hour + 49*time.Minute + 59*time.Second)},
+		"nightly|n1|h1|" + ts(2*time.Hour) + "|" + ts(2*time.Hour+12*time.Minute) + "|37"})
+	// A run failing at 01:29:59.700 has failed as of `until` 01:30:00.
+	start, fail := ts(time.Hour), ts(time.Hour+29*time.Minute+59*time.Second)
+	modern.MustExec(t, "INSERT INTO job_events (time, time_ms, job, run_id, event, attempt, host) SELECT toDateTime64('"+start+"', 3, 'UTC'), toUInt64(toUnixTimestamp(toDateTime('"+start+"', 'UTC'))) * 1000, 'report', 'r9', 'started', 1, 'h1'")
+	modern.MustExec(t, "INSERT INTO job_events (time, time_ms, job, run_id, event, attempt, host, exit_code) SELECT toDateTime64('"+fail+".700', 3, 'UTC'), toUInt64(toUnixTimestamp(toDateTime('"+fail+"', 'UTC'))) * 1000 + 700, 'report', 'r9', 'failed', 1, 'h1', 2")
+	check(asOfCase{"failed_runs", map[string]string{"since": ts(time.Hour), "until": ts(time.Hour + 30*time.Minute)},
+		"report|r9|1|h1|" + start + "|1799.7|2||"})
+	check(asOfCase{"failed_runs", map[string]string{"since": ts(time.Hour), "until": fail}, ""})
 }
 
 // TestAsOfEqualsTruncatedHistory: an answer as of a moment is the answer

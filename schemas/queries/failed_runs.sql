@@ -58,7 +58,7 @@ FROM
                     terminal = 'finished', 'succeeded',
                     'running')                                                  AS status_
         FROM job_events
-        WHERE time < {until:DateTime}
+        WHERE time_ms < toUInt64(toUInt32({until:DateTime})) * 1000 AND time <= {until:DateTime}
           -- the candidates' earliest event over all their state rows: older partitions are skipped
           AND time >=
           (

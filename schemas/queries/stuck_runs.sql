@@ -35,7 +35,7 @@ FROM
                 terminal = 'finished', 'succeeded',
                 'running')                                                  AS status_
     FROM job_events
-    WHERE time <= {at:DateTime}
+    WHERE time_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time <= {at:DateTime} + 1
       -- the candidates' earliest event over all their state rows: older partitions are skipped
       AND time >=
       (
