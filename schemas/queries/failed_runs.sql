@@ -1,4 +1,4 @@
--- question: Which runs that started in [since, until) had failed as of `until`? Newest first, with exit code and error. Only events before `until` count.
+-- question: Which runs failed? Runs that started in [since, until) and had failed as of `until` (only events before `until` count), newest first, with exit code and error.
 -- param: since DateTime = now() - INTERVAL 7 DAY  -- runs that started at or after this time (UTC)
 -- param: until DateTime = now() + INTERVAL 1 DAY  -- runs that started before this time (UTC); the answer is as of this moment: only events before it count
 -- param: limit UInt64 = 50  -- at most this many runs
