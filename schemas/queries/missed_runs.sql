@@ -27,7 +27,7 @@ FROM
         (
             SELECT job, run_id, minMerge(first_ms_state) AS first_ms, minIfMerge(started_ms_state) AS started_ms
             FROM job_runs_state
-            WHERE job IN (SELECT job FROM job_expected_runs)
+            WHERE job GLOBAL IN (SELECT job FROM job_expected_runs)
             GROUP BY job, run_id
         ) AS run_starts
         WHERE first_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND start_s >= toInt64({since:DateTime}) - {early_s:UInt64}

@@ -82,14 +82,14 @@ FROM
                               (
                                   SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({at:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
                                   FROM job_runs_state
-                                  WHERE (job, run_id) IN
+                                  WHERE (job, run_id) GLOBAL IN
                                   (
                                       SELECT job, run_id
                                       FROM job_runs_state
                                       WHERE finalizeAggregation(last_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
                                   )
                               )
-                              AND (job, run_id) IN
+                              AND (job, run_id) GLOBAL IN
                               (
                                   SELECT job, run_id
                                   FROM job_runs_state

@@ -45,7 +45,7 @@ FROM
           (
               SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({at:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
               FROM job_runs_state
-              WHERE (job, run_id) IN
+              WHERE (job, run_id) GLOBAL IN
               (
                   SELECT job, run_id
                   FROM job_runs_state
@@ -53,7 +53,7 @@ FROM
                     AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
               )
           )
-          AND (job, run_id) IN
+          AND (job, run_id) GLOBAL IN
           (
               SELECT job, run_id
               FROM job_runs_state
@@ -81,7 +81,7 @@ ALL INNER JOIN
                 maxIfMerge(ended_ms_state)   AS end_ms,
                 maxMerge(last_ms_state)      AS last_ms
             FROM job_runs_state
-            WHERE job IN
+            WHERE job GLOBAL IN
             (
                 SELECT job
                 FROM job_runs_state
@@ -123,20 +123,20 @@ ALL INNER JOIN
               (
                   SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({at:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
                   FROM job_runs_state
-                  WHERE (job, run_id) IN
+                  WHERE (job, run_id) GLOBAL IN
                   (
                       SELECT job, run_id
                       FROM job_runs_state
                       WHERE finalizeAggregation(last_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
-                        AND job IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
+                        AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
                   )
               )
-              AND (job, run_id) IN
+              AND (job, run_id) GLOBAL IN
               (
                   SELECT job, run_id
                   FROM job_runs_state
                   WHERE finalizeAggregation(last_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
-                    AND job IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
+                    AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
               )
             GROUP BY job, run_id
         ) AS unsettled
