@@ -24,22 +24,24 @@ FROM
     SELECT job, (toInt64(end_ms) - toInt64(start_ms)) / 1000 AS duration_s
     FROM
     (
+        -- (LowCardinality columns are CAST to String: on an 18.16 cluster, -If states over a
+        -- LowCardinality condition do not merge across shards)
         SELECT
             job,
             run_id,
             max(attempt)                                                        AS attempt_,
-            argMaxIf(toString(host), time_ms, host != '')                       AS host_,
+            argMaxIf(CAST(host AS String), time_ms, CAST(host AS String) != '') AS host_,
             min(time_ms)                                                        AS first_ms,
-            minIf(time_ms, event = 'started')                                   AS started_ms,
+            minIf(time_ms, CAST(event AS String) = 'started')                   AS started_ms,
             if(started_ms = 0, first_ms, started_ms)                            AS start_ms,
-            maxIf(time_ms, event IN ('finished', 'failed'))                     AS end_ms,
+            maxIf(time_ms, CAST(event AS String) IN ('finished', 'failed'))     AS end_ms,
             max(time_ms)                                                        AS last_ms,
-            argMaxIf(toString(event), time_ms, event IN ('finished', 'failed')) AS terminal,
+            argMaxIf(CAST(event AS String), time_ms, CAST(event AS String) IN ('finished', 'failed')) AS terminal,
             argMaxIf(assumeNotNull(exit_code), time_ms, isNotNull(exit_code))   AS exit_code_raw,
             countIf(isNotNull(exit_code))                                       AS exit_codes,
-            uniqExactIf(step, event = 'step' AND step_status = 'failed')        AS steps_failed,
+            uniqExactIf(step, CAST(event AS String) = 'step' AND CAST(step_status AS String) = 'failed') AS steps_failed,
             argMaxIf(error, time_ms, error != '')                               AS error_,
-            argMaxIf(toString(error_class), time_ms, error_class != '')         AS error_class_,
+            argMaxIf(CAST(error_class AS String), time_ms, CAST(error_class AS String) != '') AS error_class_,
             multiIf(terminal = 'failed' OR (exit_codes > 0 AND exit_code_raw != 0), 'failed',
                     terminal = 'finished' AND steps_failed > 0, 'partial',
                     terminal = 'finished', 'succeeded',
