@@ -24,65 +24,43 @@ FROM
       AND status = 'failed'
       AND start_time >= {since:DateTime} AND start_time < {until:DateTime}
     UNION ALL
-    -- runs with events at or after `until`, rebuilt from their events before it
+    -- runs with events at or after `until`, rebuilt from their events before it by the rules
+    -- of job_runs (columns by position: the names above)
     SELECT
         job,
         run_id,
-        attempt_ AS attempt,
-        host_ AS host,
-        toDateTime(intDiv(start_ms, 1000)) AS start_time,
-        if(end_ms = 0, NULL, (toInt64(end_ms) - toInt64(start_ms)) / 1000) AS duration_s,
-        if(exit_codes = 0, NULL, exit_code_raw) AS exit_code,
-        error_class_ AS error_class,
-        error_ AS error
-    FROM
-    (
-        -- (LowCardinality columns are CAST to String: on an 18.16 cluster, -If states over a
-        -- LowCardinality condition do not merge across shards)
-        SELECT
-            job,
-            run_id,
-            max(attempt)                                                        AS attempt_,
-            argMaxIf(CAST(host AS String), time_ms, CAST(host AS String) != '') AS host_,
-            min(time_ms)                                                        AS first_ms,
-            minIf(time_ms, CAST(event AS String) = 'started')                   AS started_ms,
-            if(started_ms = 0, first_ms, started_ms)                            AS start_ms,
-            maxIf(time_ms, CAST(event AS String) IN ('finished', 'failed'))     AS end_ms,
-            max(time_ms)                                                        AS last_ms,
-            argMaxIf(CAST(event AS String), time_ms, CAST(event AS String) IN ('finished', 'failed')) AS terminal,
-            argMaxIf(assumeNotNull(exit_code), time_ms, isNotNull(exit_code))   AS exit_code_raw,
-            countIf(isNotNull(exit_code))                                       AS exit_codes,
-            uniqExactIf(step, CAST(event AS String) = 'step' AND CAST(step_status AS String) = 'failed') AS steps_failed,
-            argMaxIf(error, time_ms, error != '')                               AS error_,
-            argMaxIf(CAST(error_class AS String), time_ms, CAST(error_class AS String) != '') AS error_class_,
-            multiIf(terminal = 'failed' OR (exit_codes > 0 AND exit_code_raw != 0), 'failed',
-                    terminal = 'finished' AND steps_failed > 0, 'partial',
-                    terminal = 'finished', 'succeeded',
-                    'running')                                                  AS status_
-        FROM job_events
-        WHERE time_ms < toUInt64(toUInt32({until:DateTime})) * 1000 AND time <= {until:DateTime}
-          -- the candidates' earliest event over all their state rows: older partitions are skipped
-          AND time >=
-          (
-              SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({until:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
-              FROM job_runs_state
-              WHERE (job, run_id) GLOBAL IN
-              (
-                  SELECT job, run_id
-                  FROM job_runs_state
-                  WHERE finalizeAggregation(last_ms_state) >= toUInt64(toUInt32({until:DateTime})) * 1000
-              )
-          )
-          AND (job, run_id) GLOBAL IN
+        max(attempt) AS attempt_,
+        argMaxIf(CAST(host AS String), time_ms, CAST(host AS String) != '') AS host_,
+        toDateTime(intDiv(if(minIf(time_ms, CAST(event AS String) = 'started') = 0, min(time_ms), minIf(time_ms, CAST(event AS String) = 'started')), 1000)) AS start_time_,
+        if(maxIf(time_ms, CAST(event AS String) IN ('finished', 'failed')) = 0, NULL, (toInt64(maxIf(time_ms, CAST(event AS String) IN ('finished', 'failed'))) - toInt64(if(minIf(time_ms, CAST(event AS String) = 'started') = 0, min(time_ms), minIf(time_ms, CAST(event AS String) = 'started')))) / 1000) AS duration_s_,
+        if(countIf(isNotNull(exit_code)) = 0, NULL, argMaxIf(assumeNotNull(exit_code), time_ms, isNotNull(exit_code))) AS exit_code_,
+        argMaxIf(CAST(error_class AS String), time_ms, CAST(error_class AS String) != '') AS error_class_,
+        argMaxIf(error, time_ms, error != '') AS error_
+    FROM job_events
+    WHERE time_ms < toUInt64(toUInt32({until:DateTime})) * 1000 AND time <= {until:DateTime}
+      -- the candidates' earliest event over all their state rows: older partitions are skipped
+      AND time >=
+      (
+          SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({until:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
+          FROM job_runs_state
+          WHERE (job, run_id) GLOBAL IN
           (
               SELECT job, run_id
               FROM job_runs_state
               WHERE finalizeAggregation(last_ms_state) >= toUInt64(toUInt32({until:DateTime})) * 1000
           )
-        GROUP BY job, run_id
-    ) AS asof
-    WHERE status_ = 'failed'
-      AND start_time >= {since:DateTime} AND start_time < {until:DateTime}
+      )
+      AND (job, run_id) GLOBAL IN
+      (
+          SELECT job, run_id
+          FROM job_runs_state
+          WHERE finalizeAggregation(last_ms_state) >= toUInt64(toUInt32({until:DateTime})) * 1000
+      )
+    GROUP BY job, run_id
+    -- failed: a `failed` end event last, or a non-zero exit code on the latest event with one
+    HAVING (argMaxIf(CAST(event AS String), time_ms, CAST(event AS String) IN ('finished', 'failed')) = 'failed'
+            OR (countIf(isNotNull(exit_code)) > 0 AND argMaxIf(assumeNotNull(exit_code), time_ms, isNotNull(exit_code)) != 0))
+       AND start_time_ >= {since:DateTime} AND start_time_ < {until:DateTime}
 ) AS runs
 ORDER BY start_time DESC, job, run_id
 LIMIT {limit:UInt64}
