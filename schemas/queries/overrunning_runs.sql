@@ -14,57 +14,34 @@ SELECT
     h.history_runs AS history_runs
 FROM
 (
-    SELECT job, run_id, toDateTime(intDiv(start_ms, 1000)) AS start_time
-    FROM
-    (
-        -- runs as of `at`, rebuilt from their events up to `at`
-        -- (LowCardinality columns are CAST to String: on an 18.16 cluster, -If states over a
-        -- LowCardinality condition do not merge across shards)
-        SELECT
-            job,
-            run_id,
-            max(attempt)                                                        AS attempt_,
-            argMaxIf(CAST(host AS String), time_ms, CAST(host AS String) != '') AS host_,
-            min(time_ms)                                                        AS first_ms,
-            minIf(time_ms, CAST(event AS String) = 'started')                   AS started_ms,
-            if(started_ms = 0, first_ms, started_ms)                            AS start_ms,
-            maxIf(time_ms, CAST(event AS String) IN ('finished', 'failed'))     AS end_ms,
-            max(time_ms)                                                        AS last_ms,
-            argMaxIf(CAST(event AS String), time_ms, CAST(event AS String) IN ('finished', 'failed')) AS terminal,
-            argMaxIf(assumeNotNull(exit_code), time_ms, isNotNull(exit_code))   AS exit_code_raw,
-            countIf(isNotNull(exit_code))                                       AS exit_codes,
-            uniqExactIf(step, CAST(event AS String) = 'step' AND CAST(step_status AS String) = 'failed') AS steps_failed,
-            argMaxIf(error, time_ms, error != '')                               AS error_,
-            argMaxIf(CAST(error_class AS String), time_ms, CAST(error_class AS String) != '') AS error_class_,
-            multiIf(terminal = 'failed' OR (exit_codes > 0 AND exit_code_raw != 0), 'failed',
-                    terminal = 'finished' AND steps_failed > 0, 'partial',
-                    terminal = 'finished', 'succeeded',
-                    'running')                                                  AS status_
-        FROM job_events
-        WHERE time_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time <= {at:DateTime} + 1
-          -- the candidates' earliest event over all their state rows: older partitions are skipped
-          AND time >=
-          (
-              SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({at:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
-              FROM job_runs_state
-              WHERE (job, run_id) GLOBAL IN
-              (
-                  SELECT job, run_id
-                  FROM job_runs_state
-                  WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
-                    AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
-              )
-          )
-          AND (job, run_id) GLOBAL IN
+    -- runs as of `at`, rebuilt from their events up to `at`; running: no end event and no
+    -- non-zero exit code yet
+    SELECT job, run_id, toDateTime(intDiv(if(minIf(time_ms, CAST(event AS String) = 'started') = 0, min(time_ms), minIf(time_ms, CAST(event AS String) = 'started')), 1000)) AS start_time
+    FROM job_events
+    WHERE time_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time <= {at:DateTime} + 1
+      -- the candidates' earliest event over all their state rows: older partitions are skipped
+      AND time >=
+      (
+          SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({at:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
+          FROM job_runs_state
+          WHERE (job, run_id) GLOBAL IN
           (
               SELECT job, run_id
               FROM job_runs_state
               WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
                 AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
           )
-        GROUP BY job, run_id
-    ) AS asof
-    WHERE status_ = 'running'
+      )
+      AND (job, run_id) GLOBAL IN
+      (
+          SELECT job, run_id
+          FROM job_runs_state
+          WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
+            AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
+      )
+    GROUP BY job, run_id
+    HAVING countIf(CAST(event AS String) IN ('finished', 'failed')) = 0
+       AND NOT (countIf(isNotNull(exit_code)) > 0 AND argMaxIf(assumeNotNull(exit_code), time_ms, isNotNull(exit_code)) != 0)
 ) AS r
 ALL INNER JOIN
 (
@@ -95,56 +72,31 @@ ALL INNER JOIN
         WHERE last_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND end_ms > 0
         UNION ALL
         -- runs with events after `at`, rebuilt from their events up to `at`
-        SELECT job, (toInt64(end_ms) - toInt64(start_ms)) / 1000 AS duration_s
-        FROM
-        (
-            -- (LowCardinality columns are CAST to String: on an 18.16 cluster, -If states over a
-            -- LowCardinality condition do not merge across shards)
-            SELECT
-                job,
-                run_id,
-                max(attempt)                                                        AS attempt_,
-                argMaxIf(CAST(host AS String), time_ms, CAST(host AS String) != '') AS host_,
-                min(time_ms)                                                        AS first_ms,
-                minIf(time_ms, CAST(event AS String) = 'started')                   AS started_ms,
-                if(started_ms = 0, first_ms, started_ms)                            AS start_ms,
-                maxIf(time_ms, CAST(event AS String) IN ('finished', 'failed'))     AS end_ms,
-                max(time_ms)                                                        AS last_ms,
-                argMaxIf(CAST(event AS String), time_ms, CAST(event AS String) IN ('finished', 'failed')) AS terminal,
-                argMaxIf(assumeNotNull(exit_code), time_ms, isNotNull(exit_code))   AS exit_code_raw,
-                countIf(isNotNull(exit_code))                                       AS exit_codes,
-                uniqExactIf(step, CAST(event AS String) = 'step' AND CAST(step_status AS String) = 'failed') AS steps_failed,
-                argMaxIf(error, time_ms, error != '')                               AS error_,
-                argMaxIf(CAST(error_class AS String), time_ms, CAST(error_class AS String) != '') AS error_class_,
-                multiIf(terminal = 'failed' OR (exit_codes > 0 AND exit_code_raw != 0), 'failed',
-                        terminal = 'finished' AND steps_failed > 0, 'partial',
-                        terminal = 'finished', 'succeeded',
-                        'running')                                                  AS status_
-            FROM job_events
-            WHERE time_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time <= {at:DateTime} + 1
-              -- the candidates' earliest event over all their state rows: older partitions are skipped
-              AND time >=
-              (
-                  SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({at:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
-                  FROM job_runs_state
-                  WHERE (job, run_id) GLOBAL IN
-                  (
-                      SELECT job, run_id
-                      FROM job_runs_state
-                      WHERE finalizeAggregation(last_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
-                        AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
-                  )
-              )
-              AND (job, run_id) GLOBAL IN
+        SELECT job, (toInt64(maxIf(time_ms, CAST(event AS String) IN ('finished', 'failed'))) - toInt64(if(minIf(time_ms, CAST(event AS String) = 'started') = 0, min(time_ms), minIf(time_ms, CAST(event AS String) = 'started')))) / 1000 AS duration_s
+        FROM job_events
+        WHERE time_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time <= {at:DateTime} + 1
+          -- the candidates' earliest event over all their state rows: older partitions are skipped
+          AND time >=
+          (
+              SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({at:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
+              FROM job_runs_state
+              WHERE (job, run_id) GLOBAL IN
               (
                   SELECT job, run_id
                   FROM job_runs_state
                   WHERE finalizeAggregation(last_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
                     AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
               )
-            GROUP BY job, run_id
-        ) AS unsettled
-        WHERE end_ms > 0
+          )
+          AND (job, run_id) GLOBAL IN
+          (
+              SELECT job, run_id
+              FROM job_runs_state
+              WHERE finalizeAggregation(last_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
+                AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
+          )
+        GROUP BY job, run_id
+        HAVING maxIf(time_ms, CAST(event AS String) IN ('finished', 'failed')) > 0
     ) AS finished
     GROUP BY job
 ) AS h USING (job)
