@@ -91,6 +91,17 @@ func run(job, id string, start, dur time.Duration, outcome string, delay time.Du
 }
 
 func jobFixtures(t *testing.T, conn *sink.Conn) {
+	insertJobs(t, conn, catalogueJobEvents())
+	ctx := context.Background()
+	for _, h := range []int{1, 8, 10} {
+		if err := conn.Exec(ctx, fmt.Sprintf("INSERT INTO job_expected_runs (job, expected_time, grace_s) SELECT 'etl', toDateTime('%s', 'UTC'), 600", T.Add(time.Duration(h)*time.Hour).Format("2006-01-02 15:04:05"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// catalogueJobEvents are the job events of TestCatalogue's fixture.
+func catalogueJobEvents() []jobEv {
 	var evs []jobEv
 	for i := 1; i <= 6; i++ { // etl history: durations 100..105 s
 		delay := time.Duration(0)
@@ -105,13 +116,7 @@ func jobFixtures(t *testing.T, conn *sink.Conn) {
 	evs = append(evs, run("sync", "s3", 3*time.Hour, 60*time.Second, "finished", 0, 1)...)
 	evs = append(evs, run("report", "r1", 2*time.Hour, 30*time.Second, "failed", 0, 1)...)
 	evs = append(evs, run("report", "r2", 4*time.Hour, 30*time.Second, "finished", 0, 4)...) // fourth attempt
-	insertJobs(t, conn, evs)
-	ctx := context.Background()
-	for _, h := range []int{1, 8, 10} {
-		if err := conn.Exec(ctx, fmt.Sprintf("INSERT INTO job_expected_runs (job, expected_time, grace_s) SELECT 'etl', toDateTime('%s', 'UTC'), 600", T.Add(time.Duration(h)*time.Hour).Format("2006-01-02 15:04:05"))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return evs
 }
 
 type req struct {

@@ -27,7 +27,7 @@ var severities = []string{"info", "warning", "critical"}
 func DefaultRules() []config.WatchRule {
 	return []config.WatchRule{
 		{Name: "failed_runs", Severity: "warning", Key: []string{"job", "run_id"},
-			Params: map[string]string{"since": "now-24h", "until": "now+1h", "limit": "200"}},
+			Params: map[string]string{"since": "now-24h", "until": "now", "limit": "200"}}, // until = the clock: as of the cycle
 		{Name: "stuck_runs", Severity: "warning", Key: []string{"job", "run_id"}},
 		{Name: "missed_runs", Severity: "warning", Key: []string{"job", "expected_time"},
 			Params: map[string]string{"since": "now-24h"}},

@@ -1,7 +1,7 @@
--- question: Which running runs have been going longer than their job usually takes (its own p95 of finished runs)?
+-- question: Which runs, as of `at`, were still running and had been going longer than factor x their job's p95 duration of finished runs (runs with an end event, any status) as of `at`? Only events at or before `at` count.
 -- param: factor Float64 = 1.0  -- flag when elapsed > factor x the job's p95
--- param: min_history UInt64 = 5  -- only jobs with at least this many finished runs
--- param: at DateTime = now()  -- "now"
+-- param: min_history UInt64 = 5  -- only jobs with at least this many finished runs as of `at`
+-- param: at DateTime = now()  -- the moment the answer is for (UTC); only events at or before `at` count
 -- example:
 --   job           run_id         start_time           elapsed_s  p95_s  history_runs
 --   search-index  20261125T0600  2026-11-25 06:00:01  1260       542.3  71
@@ -14,13 +14,90 @@ SELECT
     h.history_runs AS history_runs
 FROM
 (
-    SELECT job, run_id, start_time FROM job_runs WHERE status = 'running' AND start_time <= {at:DateTime}
+    -- runs as of `at`, rebuilt from their events up to `at`; running: no end event and no
+    -- non-zero exit code yet
+    SELECT job, run_id, toDateTime(intDiv(if(minIf(time_ms, CAST(event AS String) = 'started') = 0, min(time_ms), minIf(time_ms, CAST(event AS String) = 'started')), 1000)) AS start_time
+    FROM job_events
+    WHERE time_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time <= {at:DateTime} + 1
+      -- the candidates' earliest event over all their state rows: older partitions are skipped
+      AND time >=
+      (
+          SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({at:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
+          FROM job_runs_state
+          WHERE (job, run_id) GLOBAL IN
+          (
+              SELECT job, run_id
+              FROM job_runs_state
+              WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
+                AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
+          )
+      )
+      AND (job, run_id) GLOBAL IN
+      (
+          SELECT job, run_id
+          FROM job_runs_state
+          WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
+            AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
+      )
+    GROUP BY job, run_id
+    HAVING countIf(CAST(event AS String) IN ('finished', 'failed')) = 0
+       AND NOT (countIf(isNotNull(exit_code)) > 0 AND argMaxIf(assumeNotNull(exit_code), time_ms, isNotNull(exit_code)) != 0)
 ) AS r
 ALL INNER JOIN
 (
     SELECT job, round(quantile(0.95)(duration_s), 1) AS p95_s, count() AS history_runs
-    FROM job_runs
-    WHERE end_time IS NOT NULL AND status = 'succeeded'
+    FROM
+    (
+        -- finished runs whose events all came by `at` (only jobs with a candidate run)
+        SELECT job, (toInt64(end_ms) - toInt64(if(started_ms = 0, first_ms, started_ms))) / 1000 AS duration_s
+        FROM
+        (
+            SELECT
+                job,
+                run_id,
+                minMerge(first_ms_state)     AS first_ms,
+                minIfMerge(started_ms_state) AS started_ms,
+                maxIfMerge(ended_ms_state)   AS end_ms,
+                maxMerge(last_ms_state)      AS last_ms
+            FROM job_runs_state
+            WHERE job GLOBAL IN
+            (
+                SELECT job
+                FROM job_runs_state
+                WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
+                  AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
+            )
+            GROUP BY job, run_id
+        ) AS settled
+        WHERE last_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND end_ms > 0
+        UNION ALL
+        -- runs with events after `at`, rebuilt from their events up to `at`
+        SELECT job, (toInt64(maxIf(time_ms, CAST(event AS String) IN ('finished', 'failed'))) - toInt64(if(minIf(time_ms, CAST(event AS String) = 'started') = 0, min(time_ms), minIf(time_ms, CAST(event AS String) = 'started')))) / 1000 AS duration_s
+        FROM job_events
+        WHERE time_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time <= {at:DateTime} + 1
+          -- the candidates' earliest event over all their state rows: older partitions are skipped
+          AND time >=
+          (
+              SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({at:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
+              FROM job_runs_state
+              WHERE (job, run_id) GLOBAL IN
+              (
+                  SELECT job, run_id
+                  FROM job_runs_state
+                  WHERE finalizeAggregation(last_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
+                    AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
+              )
+          )
+          AND (job, run_id) GLOBAL IN
+          (
+              SELECT job, run_id
+              FROM job_runs_state
+              WHERE finalizeAggregation(last_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
+                AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
+          )
+        GROUP BY job, run_id
+        HAVING maxIf(time_ms, CAST(event AS String) IN ('finished', 'failed')) > 0
+    ) AS finished
     GROUP BY job
 ) AS h USING (job)
 WHERE history_runs >= {min_history:UInt64}
