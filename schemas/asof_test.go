@@ -180,7 +180,7 @@ func TestLookBackOnModern(t *testing.T) {
 	conn := freshDB(t)
 	insertOneByOne(t, conn, lookBackEvents())
 	insertBillingSchedule(t, conn)
-	modern, v := modernDB(t)
+	modern, v := modernDB(t, nil)
 	srv := chserver.Shared(t)
 	events, err := httpTSV(srv, conn.Database(), "SELECT * FROM job_events ORDER BY time_ms")
 	if err != nil {
