@@ -1,30 +1,121 @@
--- question: For an incident window, how many sessions saw a response generated for someone else, per path class - the numbers an incident report needs?
+-- question: For an incident window, the numbers the incident report needs: owners (whose personal page went to someone else), viewers (who received a page generated for someone else), leaked responses, objects, first and last leak, and responses whose producing fetch is not in the data - in total, per path class and per path template?
 -- param: since DateTime  -- start of the incident window (UTC)
 -- param: until DateTime  -- end of the incident window (UTC)
+-- param: lookback_s UInt64 = 3600  -- how far before since to look for the origin fetches that produced responses in the window
 -- example:
---   path_class  sessions  responses  objects
---   personal    160       213        188
+--   path_class  path_template  owners  viewers  leaked_responses  anonymous_responses  objects  first_leak           last_leak            producer_unknown
+--   all         all            120     160      213               0                    2        2026-11-25 05:52:02  2026-11-25 06:40:11  3
+--   personal    all            120     160      213               0                    2        2026-11-25 05:52:02  2026-11-25 06:40:11  3
+--   personal    /mypage        118     150      201               0                    1        2026-11-25 05:52:02  2026-11-25 06:40:11  2
 SELECT
-    path_class,
-    uniqExact(session_hash)       AS sessions,
-    count()                       AS responses,
-    uniqExact(host, path, query)  AS objects
+    if(class = '', 'all', class)                                        AS path_class,
+    if(template = '', 'all', template)                                  AS path_template,
+    uniqExactIf(owner, leak)                                            AS owners,
+    uniqExactIf(viewer, leak AND viewer != 0)                           AS viewers,
+    countIf(leak)                                                       AS leaked_responses,
+    countIf(leak AND viewer = 0)                                        AS anonymous_responses,
+    uniqExactIf(host, path, query, leak)                                AS objects,
+    toDateTime(intDiv(minIf(time_ms, leak), 1000))                      AS first_leak,
+    toDateTime(intDiv(maxIf(time_ms, leak), 1000))                      AS last_leak,
+    countIf(NOT known)                                                  AS producer_unknown
 FROM
 (
-    SELECT host, path, query, session_hash, path_class
-    FROM cdn_requests
-    WHERE time >= {since:DateTime} AND time < {until:DateTime}
-      AND session_hash != 0 AND (from_cache OR collapsed)
-      AND (path_class IN ('personal', 'auth') OR has_authorization)
+    SELECT host, path, query, time_ms, owner, viewer, known, path_class AS class, path_template AS template,
+           known AND owner != 0 AND owner != viewer AS leak
+    FROM
+    (
+        -- pairing begin: every shared response with the origin fetch that produced it
+        -- (rules in docs/analysts.md, "Incident pairing"; identical in every incident_* query)
+        SELECT
+            host, path, query,
+            c.1 AS time_ms, c.2 AS mode, c.3 AS viewer, c.4 AS path_template, c.5 AS pop, c.6 AS path_class,
+            arrayFilter(o -> o.1 <= c.1 AND o.2 >= c.1, O)                        AS overlapping,
+            a_end >= c.1 OR notEmpty(overlapping)                                 AS in_flight,
+            c.2 = 2 OR (c.2 = 3 AND NOT in_flight)                                AS use_done,
+            if(use_done, d_end > 0, in_flight)                                    AS known,
+            if(use_done, toUInt64(d_hi) * 4294967296 + toUInt64(d_lo),
+                if(a_end >= c.1, toUInt64(a_hi) * 4294967296 + toUInt64(a_lo), overlapping[-1].3)) AS owner,
+            if(use_done, toUInt64(d_start), if(a_end >= c.1, toUInt64(a_start), overlapping[-1].1)) AS fetch_ms
+        FROM
+        (
+            SELECT
+                host, path, query, C, O,
+                arrayMap(x -> toInt64(x.1), F)                               AS fs,
+                arrayMap(x -> toInt64(x.2), F)                               AS fe,
+                arrayMap(x -> toInt64(intDiv(x.3, 4294967296)), F)           AS fh,
+                arrayMap(x -> toInt64(x.3 % 4294967296), F)                  AS fl,
+                arraySort(x -> (x.2, x.1, x.3), F)                           AS FE,
+                arrayMap(x -> toInt64(x.1), FE)                              AS es,
+                arrayMap(x -> toInt64(x.2), FE)                              AS ee,
+                arrayMap(x -> toInt64(intDiv(x.3, 4294967296)), FE)          AS eh,
+                arrayMap(x -> toInt64(x.3 % 4294967296), FE)                 AS el,
+                arrayMap(x -> toInt64(x.1), C)                               AS ct,
+                arrayMap(x -> toInt64(0), C)                                 AS cz,
+                -- Fetch starts in start order merged with the responses' times (a start at the
+                -- same ms first): running sums of each fetch's difference to the one before give
+                -- every response the latest fetch started at or before it.
+                arraySort(x -> (x.1, x.2, x.3), arrayConcat(
+                    arrayMap((t, i, a, b, h, l) -> (t, 0, i, a, b, h, l), fs, arrayEnumerate(fs),
+                        arrayMap((x, p) -> x - p, fs, arraySlice(arrayPushFront(fs, toInt64(0)), 1, length(fs))),
+                        arrayMap((x, p) -> x - p, fe, arraySlice(arrayPushFront(fe, toInt64(0)), 1, length(fe))),
+                        arrayMap((x, p) -> x - p, fh, arraySlice(arrayPushFront(fh, toInt64(0)), 1, length(fh))),
+                        arrayMap((x, p) -> x - p, fl, arraySlice(arrayPushFront(fl, toInt64(0)), 1, length(fl)))),
+                    arrayMap((t, z) -> (t, 1, 0, z, z, z, z), ct, cz)))      AS MS,
+                -- The same with fetch ends in end order: the latest fetch completed at or before it.
+                arraySort(x -> (x.1, x.2, x.3), arrayConcat(
+                    arrayMap((t, i, a, b, h, l) -> (t, 0, i, a, b, h, l), ee, arrayEnumerate(ee),
+                        arrayMap((x, p) -> x - p, es, arraySlice(arrayPushFront(es, toInt64(0)), 1, length(es))),
+                        arrayMap((x, p) -> x - p, ee, arraySlice(arrayPushFront(ee, toInt64(0)), 1, length(ee))),
+                        arrayMap((x, p) -> x - p, eh, arraySlice(arrayPushFront(eh, toInt64(0)), 1, length(eh))),
+                        arrayMap((x, p) -> x - p, el, arraySlice(arrayPushFront(el, toInt64(0)), 1, length(el)))),
+                    arrayMap((t, z) -> (t, 1, 0, z, z, z, z), ct, cz)))      AS ME,
+                arrayFilter((v, x) -> x.2 = 1, arrayCumSum(arrayMap(x -> x.4, MS)), MS) AS a_start,
+                arrayFilter((v, x) -> x.2 = 1, arrayCumSum(arrayMap(x -> x.5, MS)), MS) AS a_end,
+                arrayFilter((v, x) -> x.2 = 1, arrayCumSum(arrayMap(x -> x.6, MS)), MS) AS a_hi,
+                arrayFilter((v, x) -> x.2 = 1, arrayCumSum(arrayMap(x -> x.7, MS)), MS) AS a_lo,
+                arrayFilter((v, x) -> x.2 = 1, arrayCumSum(arrayMap(x -> x.4, ME)), ME) AS d_start,
+                arrayFilter((v, x) -> x.2 = 1, arrayCumSum(arrayMap(x -> x.5, ME)), ME) AS d_end,
+                arrayFilter((v, x) -> x.2 = 1, arrayCumSum(arrayMap(x -> x.6, ME)), ME) AS d_hi,
+                arrayFilter((v, x) -> x.2 = 1, arrayCumSum(arrayMap(x -> x.7, ME)), ME) AS d_lo
+            FROM
+            (
+                SELECT
+                    host, path, query,
+                    -- origin fetches (start, end, session), in start order
+                    arraySort(groupArrayIf((time_ms, time_ms + toUInt64(origin_ms), session_hash), is_fetch)) AS F,
+                    -- shared responses in the window (time, mode, viewer, template, pop, class)
+                    arraySort(groupArrayIf((time_ms, mode, session_hash, template, pop_, class), is_shared))  AS C,
+                    -- fetches still running when the next one started: the only ones that can be
+                    -- in flight at t when the latest fetch started before t has already completed
+                    arrayFilter((x, nx) -> x.2 >= nx, F,
+                        arraySlice(arrayPushBack(arrayPopFront(arrayMap(x -> x.1, F)), toUInt64(18446744073709551615)), 1, length(F))) AS O
+                FROM
+                (
+                    SELECT
+                        host, path, query, time_ms, origin_ms, session_hash,
+                        toString(path_template) AS template, toString(pop) AS pop_, toString(path_class) AS class,
+                        if(positionCaseInsensitive(vary, 'cookie') > 0 OR positionCaseInsensitive(vary, 'authorization') > 0,
+                           session_hash, 0)                                                         AS vary_key,
+                        collapsed = 0 AND from_cache = 0 AND cache_status IN ('miss', 'expired')    AS is_fetch,
+                        (collapsed = 1 OR from_cache = 1) AND time >= {since:DateTime}
+                          AND (path_class IN ('personal', 'auth') OR has_authorization = 1)        AS is_shared,
+                        multiIf(collapsed = 1, 1, vendor = 'fastly', 2, 3)                          AS mode
+                    FROM cdn_requests
+                    WHERE time >= {since:DateTime} - {lookback_s:UInt64} AND time < {until:DateTime}
+                      AND (path_class IN ('personal', 'auth')
+                           OR (host, path, query) IN
+                              (SELECT host, path, query FROM cdn_requests
+                               WHERE time >= {since:DateTime} AND time < {until:DateTime}
+                                 AND has_authorization = 1 AND (collapsed = 1 OR from_cache = 1)))
+                )
+                GROUP BY host, path, query, vary_key
+                HAVING notEmpty(C)
+            )
+        )
+        ARRAY JOIN C AS c, a_start, a_end, a_hi, a_lo, d_start, d_end, d_hi, d_lo
+        -- pairing end
+    )
 )
-ALL LEFT JOIN
-(
-    SELECT host, path, query, argMin(session_hash, time_ms) AS generator
-    FROM cdn_requests
-    WHERE time >= {since:DateTime} - INTERVAL 1 HOUR AND time < {until:DateTime}
-      AND from_cache = 0 AND collapsed = 0
-    GROUP BY host, path, query
-) USING (host, path, query)
-WHERE session_hash != generator
-GROUP BY path_class
-ORDER BY sessions DESC, path_class
+WHERE leak OR NOT known
+GROUP BY class, template WITH ROLLUP
+ORDER BY class != '', class, template != '', template
