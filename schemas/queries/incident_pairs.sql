@@ -110,4 +110,4 @@ FROM
     -- pairing end
 )
 WHERE known AND owner != 0 AND owner != viewer
-ORDER BY time_ms, viewer_session, owner_session, host, path_template
+ORDER BY time_ms, viewer_session, owner_session, host, path_template, path_class, pop, served, fetch_time_ms
