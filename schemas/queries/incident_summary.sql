@@ -8,8 +8,8 @@
 --   personal    all            120     160      213               0                    2        2026-11-25 05:52:02  2026-11-25 06:40:11  3
 --   personal    /mypage        118     150      201               0                    1        2026-11-25 05:52:02  2026-11-25 06:40:11  2
 SELECT
-    if(class = '', 'all', class)                                        AS path_class,
-    if(template = '', 'all', template)                                  AS path_template,
+    g.1                                                                 AS path_class,
+    g.2                                                                 AS path_template,
     uniqExactIf(owner, leak)                                            AS owners,
     uniqExactIf(viewer, leak AND viewer != 0)                           AS viewers,
     countIf(leak)                                                       AS leaked_responses,
@@ -116,6 +116,8 @@ FROM
         -- pairing end
     )
 )
+-- each response counts in the total, its class and its template
+ARRAY JOIN [('all', 'all'), (class, 'all'), (class, template)] AS g
 WHERE leak OR NOT known
-GROUP BY class, template WITH ROLLUP
-ORDER BY class != '', class, template != '', template
+GROUP BY g
+ORDER BY path_class != 'all', path_class, path_template != 'all', path_template
