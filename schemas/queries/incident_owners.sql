@@ -19,8 +19,8 @@ FROM
     -- (rules in docs/analysts.md, "Incident report"; identical in every incident_* query)
     SELECT
         host, path, query,
-        r.1 AS time_ms, r.2 AS mode, r.3 AS viewer, r.4 AS path_template, r.5 AS pop, r.6 AS path_class,
-        r.7 AS known, r.8 AS owner, r.9 AS fetch_ms
+        path_template, path_class,
+        r.1 AS time_ms, r.2 AS mode, r.3 AS viewer, r.4 AS pop, r.5 AS known, r.6 AS owner, r.7 AS fetch_ms
     FROM
     (
         -- Stage 3, per object and second: a response whose latest-started fetch had already
@@ -28,10 +28,11 @@ FROM
         -- can still be in flight then) alive in its second; then the vendor rule picks.
         SELECT
             host, path, query,
-            arraySort(groupArrayIf(x, x.2 = 0)) AS cs,
+            groupArrayIf(x, x.2 = 0) AS cs,
             arraySort(groupArrayIf((x.3, x.10, x.5), x.2 = 1)) AS os,
             arrayMap(c -> arrayPushFront(arrayFilter(o -> o.1 <= c.3 AND o.2 >= c.3, os), (toUInt64(0), toUInt64(0), toUInt64(0)))[-1], cs) AS fb,
-            arrayMap((c, f) -> (c.3, c.4, c.5, c.6, c.7, c.8,
+            any(template) AS path_template, any(class) AS path_class,
+            arrayMap((c, f) -> (c.3, c.4, c.5, c.6,
                 -- known, owner, fetch start
                 multiIf(c.4 = 2 OR (c.4 = 3 AND c.10 < c.3 AND f.2 = 0), c.13 > 0,
                         c.10 >= c.3 OR f.2 > 0),
@@ -39,7 +40,7 @@ FROM
                 multiIf(c.4 = 2 OR (c.4 = 3 AND c.10 < c.3 AND f.2 = 0), c.12, c.10 >= c.3, c.9, f.1)), cs, fb) AS rs
         FROM
         (
-            SELECT host, path, query, vary_key, x
+            SELECT host, path, query, vary_key, template, class, x
             FROM
             (
                 -- Stage 2, per object: fetch starts (in start order) merged with the responses'
@@ -48,7 +49,7 @@ FROM
                 -- it (a_); the same with fetch ends in end order gives the latest fetch completed
                 -- at or before it (d_).
                 SELECT
-                    host, path, query, vary_key, C,
+                    host, path, query, vary_key, template, class, C,
                     arrayMap(x -> toInt64(x.1), F)                               AS fs,
                     arrayMap(x -> toInt64(x.2), F)                               AS fe,
                     arrayMap(x -> toInt64(intDiv(x.3, 4294967296)), F)           AS fh,
@@ -86,7 +87,7 @@ FROM
                     arrayFilter((x, nx) -> x.2 > nx, F,
                         arraySlice(arrayPushBack(arrayPopFront(arrayMap(x -> x.2, F)), toUInt64(18446744073709551615)), 1, length(F))) AS O,
                     arrayConcat(
-                        arrayMap((c, s, e, h, l, ds, de, dh, dl) -> (intDiv(c.1, 1000), toUInt8(0), c.1, c.2, c.3, c.4, c.5, c.6,
+                        arrayMap((c, s, e, h, l, ds, de, dh, dl) -> (intDiv(c.1, 1000), toUInt8(0), c.1, c.2, c.3, c.4, '', '',
                                 toUInt64(s), toUInt64(e), toUInt64(h) * 4294967296 + toUInt64(l),
                                 toUInt64(ds), toUInt64(de), toUInt64(dh) * 4294967296 + toUInt64(dl)),
                             C, a_start, a_end, a_hi, a_lo, d_start, d_end, d_hi, d_lo),
@@ -100,13 +101,14 @@ FROM
                         host, path, query, vary_key,
                         -- origin fetches (start, end, session), in start order
                         arraySort(groupArrayIf((time_ms, time_ms + toUInt64(origin_ms), session_hash), is_fetch)) AS F,
-                        -- shared responses in the window (time, mode, viewer, template, pop, class)
-                        arraySort(groupArrayIf((time_ms, mode, session_hash, template, pop_, class), is_shared))  AS C
+                        -- shared responses in the window (time, mode, viewer, pop), in time order
+                        arraySort(x -> x.1, groupArrayIf((time_ms, mode, session_hash, pop_), is_shared))  AS C,
+                        any(template_) AS template, any(class_) AS class
                     FROM
                     (
                         SELECT
                             host, path, query, time_ms, origin_ms, session_hash,
-                            toString(path_template) AS template, toString(pop) AS pop_, toString(path_class) AS class,
+                            toString(path_template) AS template_, toString(pop) AS pop_, toString(path_class) AS class_,
                             if(positionCaseInsensitive(vary, 'cookie') > 0 OR positionCaseInsensitive(vary, 'authorization') > 0,
                                session_hash, 0)                                                         AS vary_key,
                             collapsed = 0 AND from_cache = 0 AND cache_status IN ('miss', 'expired')    AS is_fetch,
@@ -116,11 +118,7 @@ FROM
                         FROM cdn_requests
                         WHERE time >= {since:DateTime} - {lookback_s:UInt64} AND time < {until:DateTime}
                           AND (is_fetch OR is_shared)
-                          AND (path_class IN ('personal', 'auth')
-                               OR (host, path, query) IN
-                                  (SELECT host, path, query FROM cdn_requests
-                                   WHERE time >= {since:DateTime} AND time < {until:DateTime}
-                                     AND has_authorization = 1 AND (collapsed = 1 OR from_cache = 1)))
+                          AND (path_class IN ('personal', 'auth') OR has_authorization = 1)
                     )
                     GROUP BY host, path, query, vary_key
                     HAVING notEmpty(C)
