@@ -57,7 +57,8 @@ FROM
                     arrayMap(x -> toInt64(x.2), F)                               AS fe,
                     arrayMap(x -> toInt64(intDiv(x.3, 4294967296)), F)           AS fh,
                     arrayMap(x -> toInt64(x.3 % 4294967296), F)                  AS fl,
-                    arraySort(x -> (x.2, x.1, x.3), F)                           AS FE,
+                    -- fetches in end order (then start order): a numeric sort key
+                    arraySort((x, k) -> k, F, arrayMap((x, i) -> toUInt64(toInt64(x.2) - t0) * 4294967296 + toUInt64(i), F, arrayEnumerate(F))) AS FE,
                     arrayMap(x -> toInt64(x.1), FE)                              AS es,
                     arrayMap(x -> toInt64(x.2), FE)                              AS ee,
                     arrayMap(x -> toInt64(intDiv(x.3, 4294967296)), FE)          AS eh,
