@@ -5,7 +5,7 @@ GO        ?= go
 DEMO_DIR  ?= .logpipe-demo
 FUZZTIME  ?= 30s
 
-.PHONY: all build demo test test-unit vet bench fuzz clickhouse demo-stop clean soak
+.PHONY: all build demo test test-unit vet bench fuzz clickhouse chdb demo-stop clean soak
 
 all: build
 
@@ -18,13 +18,19 @@ build:
 clickhouse:
 	bash deploy/local/cluster.sh install
 
+# The embedded modern ClickHouse for the 26.x SQL-level tests (chdb's
+# libchdb.so, internal/chdbtest), fetched with npm into ~/.cache/logpipe-chdb
+# when missing.
+chdb:
+	bash deploy/local/chdb.sh install
+
 demo: clickhouse
 	$(GO) run ./cmd/logpipe demo -dir $(DEMO_DIR)
 
 demo-stop:
 	bash deploy/local/clickhouse.sh stop $(DEMO_DIR)/clickhouse
 
-test: clickhouse vet
+test: clickhouse chdb vet
 	$(GO) test -count=1 -timeout 30m ./...
 
 test-unit:

@@ -176,7 +176,7 @@ func cdnFixtures(t *testing.T, conn *sink.Conn) {
 	}
 }
 
-func ms(t time.Time) string { return fmt.Sprint(t.UnixMilli()) }
+func msOf(t time.Time) string { return fmt.Sprint(t.UnixMilli()) }
 
 func ts(d time.Duration) string { return T.Add(d).Format("2006-01-02 15:04:05") }
 
@@ -218,15 +218,15 @@ func TestCatalogue(t *testing.T) {
 		{"session_mixing", map[string]string{"since": c(-time.Hour), "until": c(time.Hour)},
 			"www.example.jp|/mypage||" + c(0) + "|3|3|1"},
 		{"incident_pairs", map[string]string{"since": c(0), "until": c(time.Hour)},
-			c(time.Second) + "|" + ms(C.Add(time.Second)) + "|1|2|www.example.jp|/mypage|personal||collapsed|" + ms(C) +
-				"\n" + c(2*time.Second) + "|" + ms(C.Add(2*time.Second)) + "|1|3|www.example.jp|/mypage|personal||hit|" + ms(C)},
+			c(time.Second) + "|" + msOf(C.Add(time.Second)) + "|1|2|www.example.jp|/mypage|personal||collapsed|" + msOf(C) +
+				"\n" + c(2*time.Second) + "|" + msOf(C.Add(2*time.Second)) + "|1|3|www.example.jp|/mypage|personal||hit|" + msOf(C)},
 		{"incident_owners", map[string]string{"since": c(0), "until": c(time.Hour)},
 			"1|2|0|2|1|" + c(time.Second) + "|" + c(2*time.Second)},
 		{"incident_summary", map[string]string{"since": c(0), "until": c(time.Hour)},
 			"all|all|1|2|2|0|1|" + c(time.Second) + "|" + c(2*time.Second) + "|1" +
 				"\npersonal|all|1|2|2|0|1|" + c(time.Second) + "|" + c(2*time.Second) + "|1" +
 				"\npersonal|/mypage|1|2|2|0|1|" + c(time.Second) + "|" + c(2*time.Second) + "|0" +
-				"\npersonal|/mypage/points|0|0|0|0|0|1970-01-01 00:00:00|1970-01-01 00:00:00|1"},
+				"\npersonal|/mypage/points|0|0|0|0|0|\\N|\\N|1"},
 		{"personal_cache_hits", map[string]string{"since": c(0), "until": c(time.Hour)},
 			"/mypage|hit|0|2|2|" + c(2*time.Second) + "|" + c(3*time.Second) +
 				"\n/mypage|hit|1|1|1|" + c(time.Second) + "|" + c(time.Second) +

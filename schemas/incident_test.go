@@ -379,8 +379,12 @@ func truth(s shape, rows []simRow) incidentTruth {
 	})
 	for _, k := range keys {
 		g := groups[k]
+		first, last := `\N`, `\N` // no leak: NULL
+		if g.leaks > 0 {
+			first, last = dt(g.first), dt(g.last)
+		}
 		tr.summary = append(tr.summary, fmt.Sprintf("%s|%s|%d|%d|%d|%d|%d|%s|%s|%d", k[0], k[1], len(g.owners), len(g.viewers), g.leaks, g.anon,
-			len(g.objects), dt(g.first), dt(g.last), g.unknown))
+			len(g.objects), first, last, g.unknown))
 	}
 	return tr
 }

@@ -15,8 +15,8 @@ SELECT
     sum(leaks_)                                                         AS leaked_responses,
     sum(anonymous_)                                                     AS anonymous_responses,
     uniqExactIfMerge(objects_)                                          AS objects,
-    toDateTime(intDiv(minIf(first_, leaks_ > 0), 1000))                 AS first_leak,
-    toDateTime(intDiv(max(last_), 1000))                                AS last_leak,
+    if(sum(leaks_) = 0, NULL, toDateTime(intDiv(minIf(first_, leaks_ > 0), 1000))) AS first_leak,
+    if(sum(leaks_) = 0, NULL, toDateTime(intDiv(max(last_), 1000)))     AS last_leak,
     sum(unknown_)                                                       AS producer_unknown
 FROM
 (
