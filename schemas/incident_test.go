@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/internal/chdbtest"
+	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/transform"
@@ -420,7 +422,9 @@ var incidentShapes = []shape{
 }
 
 // TestIncidentQueriesEqualTruth runs each incident shape through the
-// incident_* queries and compares every row with the simulation's truth.
+// incident_* queries and compares every row with the simulation's truth,
+// on the 18.16 server and on the embedded modern engine (the same rows
+// copied; LOGPIPE_INCIDENT_MODERN=0 skips it).
 func TestIncidentQueriesEqualTruth(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs ClickHouse")
@@ -436,6 +440,11 @@ func TestIncidentQueriesEqualTruth(t *testing.T) {
 			t.Fatalf("LOGPIPE_INCIDENT_SCALE=%q: want a positive integer", v)
 		}
 		scale = n
+	}
+	var modern *chdbtest.Engine
+	var v schemas.ServerVersion
+	if os.Getenv("LOGPIPE_INCIDENT_MODERN") != "0" {
+		modern, v = modernDB(t, nil)
 	}
 	for _, s := range incidentShapes {
 		s.users *= scale
@@ -456,12 +465,43 @@ func TestIncidentQueriesEqualTruth(t *testing.T) {
 			if strings.Contains(s.name, "own page") && want.own == 0 {
 				t.Fatal("no session got its own page from a shared object: the shape tests nothing")
 			}
-			for _, c := range []struct {
+			checks := []struct {
 				query string
 				want  []string
-			}{{"incident_pairs", want.pairs}, {"incident_owners", want.owners}, {"incident_summary", want.summary}} {
+			}{{"incident_pairs", want.pairs}, {"incident_owners", want.owners}, {"incident_summary", want.summary}}
+			for _, c := range checks {
 				got := runQuery(t, conn, c.query, params)
-				compareRows(t, c.query, got, c.want)
+				compareRows(t, c.query+" on 18.16", got, c.want)
+			}
+			if modern == nil {
+				return
+			}
+			// The same rows in the embedded modern engine, in its own rendering
+			// (one engine for all shapes: migrating it is the slow part).
+			modern.MustExec(t, "TRUNCATE TABLE cdn_requests")
+			data, err := httpTSV(chserver.Shared(t), conn.Database(), "SELECT * FROM cdn_requests")
+			if err != nil {
+				t.Fatal(err)
+			}
+			modern.MustExec(t, "INSERT INTO cdn_requests FORMAT TabSeparated\n"+data)
+			for _, c := range checks {
+				q, err := schemas.LookupQuery(c.query)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sql, err := q.For(v).Render(params)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows, err := modern.Query(sql)
+				if err != nil {
+					t.Fatalf("%s on %s: %v", c.query, v, err)
+				}
+				var got []string
+				for _, r := range rows {
+					got = append(got, strings.Join(r, "|"))
+				}
+				compareRows(t, c.query+" on "+v.String(), got, c.want)
 			}
 		})
 	}
