@@ -5,7 +5,7 @@ GO        ?= go
 DEMO_DIR  ?= .logpipe-demo
 FUZZTIME  ?= 30s
 
-.PHONY: all build demo test test-unit vet bench fuzz clickhouse chdb demo-stop clean soak
+.PHONY: all build demo test test-unit vet bench bench-queries fuzz clickhouse chdb demo-stop clean soak
 
 all: build
 
@@ -47,6 +47,17 @@ BENCH_RECORDS ?= 1000000
 bench: clickhouse
 	$(GO) test -run '^$$' -bench . -benchmem ./transform/
 	$(GO) run ./cmd/logpipe bench -records $(BENCH_RECORDS)
+	$(MAKE) bench-queries
+
+# Every catalogue query on 10M CDN rows (one day) and 1M job runs, generated
+# inside ClickHouse: seconds per query (s/query). LOGPIPE_CLICKHOUSE_ADDR
+# keeps the data set between runs on a long-lived server.
+BENCH_CDN_ROWS ?= 10000000
+BENCH_JOB_RUNS ?= 1000000
+bench-queries: clickhouse
+	LOGPIPE_BENCH_CDN_ROWS=$(BENCH_CDN_ROWS) LOGPIPE_BENCH_JOB_RUNS=$(BENCH_JOB_RUNS) \
+	  $(GO) test -run '^$$' -bench BenchmarkCatalogue -benchtime 3x -timeout 60m ./schemas/ | \
+	  awk '/s\/query/ { for (i = 1; i <= NF; i++) if ($$i == "s/query") printf "%-45s %8.3f s/query  %s rows\n", $$1, $$(i-1), $$(i-3) } !/s\/query/'
 
 fuzz:
 	@for pkg in ./transform/; do \

@@ -199,6 +199,7 @@ type fastlyLine struct {
 	ETag             string `json:"response_etag,omitempty"`
 	Vary             string `json:"response_vary,omitempty"`
 	ElapsedUsec      int    `json:"time_elapsed_usec"`
+	OriginTTFBMs     int    `json:"origin_ttfb_ms,omitempty"` // origin fetches: incident pairing needs it
 	POP              string `json:"pop"`
 	ServiceID        string `json:"service_id"`
 	ServiceVersion   int    `json:"service_version"`
@@ -325,6 +326,9 @@ func CDN(seed uint64, o CDNOptions) ([]Line, CDNSummary) {
 		}
 		if l.ResponseState == "MISS" || l.ResponseState == "PASS" || strings.HasPrefix(l.ResponseState, "MISS") {
 			l.ElapsedUsec = 20000 + r.IntN(400000)
+			if l.ResponseState == "MISS" {
+				l.OriginTTFBMs = l.ElapsedUsec / 1000
+			}
 		} else {
 			l.ElapsedUsec = 300 + r.IntN(5000)
 		}

@@ -163,6 +163,9 @@ func cdnFixtures(t *testing.T, conn *sink.Conn) {
 			SessionHash: r.session, HasSessionCookie: r.session != 0, BytesSent: 1000, DurationMs: 10,
 		}
 		cr.CacheStatus, cr.Collapsed = transform.FastlyState(r.state)
+		if r.state == "MISS" {
+			cr.OriginMs = 1500 // the origin fetch of /mypage is in flight until 1.5 s
+		}
 		cr.FromCache = transform.FromCache(cr.CacheStatus)
 		shared := cr.FromCache || cr.Collapsed
 		cr.FlagPersonalCached = shared && r.class == "personal"
@@ -177,6 +180,8 @@ func cdnFixtures(t *testing.T, conn *sink.Conn) {
 		t.Fatal(err)
 	}
 }
+
+func msOf(t time.Time) string { return fmt.Sprint(t.UnixMilli()) }
 
 func ts(d time.Duration) string { return T.Add(d).Format("2006-01-02 15:04:05") }
 
@@ -217,12 +222,16 @@ func TestCatalogue(t *testing.T) {
 			"2026-11-20|3|0|0|600|600|600|600"},
 		{"session_mixing", map[string]string{"since": c(-time.Hour), "until": c(time.Hour)},
 			"www.example.jp|/mypage|personal|1|2|1|2|1|class|critical|" + c(time.Second) + "|" + c(2*time.Second)},
-		{"incident_sessions", map[string]string{"since": c(0), "until": c(time.Hour)},
-			"2|personal|1|1|" + c(time.Second) + "|" + c(time.Second) +
-				"\n3|personal|1|1|" + c(2*time.Second) + "|" + c(2*time.Second) +
-				"\n4|personal|1|1|" + c(30*time.Second) + "|" + c(30*time.Second)},
+		{"incident_pairs", map[string]string{"since": c(0), "until": c(time.Hour)},
+			c(time.Second) + "|" + msOf(C.Add(time.Second)) + "|1|2|www.example.jp|/mypage|personal||collapsed|" + msOf(C) +
+				"\n" + c(2*time.Second) + "|" + msOf(C.Add(2*time.Second)) + "|1|3|www.example.jp|/mypage|personal||hit|" + msOf(C)},
+		{"incident_owners", map[string]string{"since": c(0), "until": c(time.Hour)},
+			"1|2|0|2|1|" + c(time.Second) + "|" + c(2*time.Second)},
 		{"incident_summary", map[string]string{"since": c(0), "until": c(time.Hour)},
-			"personal|3|3|2"},
+			"all|all|1|2|2|0|1|" + c(time.Second) + "|" + c(2*time.Second) + "|1" +
+				"\npersonal|all|1|2|2|0|1|" + c(time.Second) + "|" + c(2*time.Second) + "|1" +
+				"\npersonal|/mypage|1|2|2|0|1|" + c(time.Second) + "|" + c(2*time.Second) + "|0" +
+				"\npersonal|/mypage/points|0|0|0|0|0|\\N|\\N|1"},
 		{"personal_cache_hits", map[string]string{"since": c(0), "until": c(time.Hour)},
 			"/mypage|hit|0|2|2|" + c(2*time.Second) + "|" + c(3*time.Second) +
 				"\n/mypage|hit|1|1|1|" + c(time.Second) + "|" + c(time.Second) +

@@ -193,7 +193,9 @@ wait:
 		{"Failed runs (newest first)", "failed_runs", map[string]string{"limit": "8"}},
 		{"Runs expected by the schedule but never started", "missed_runs", map[string]string{"since": now.Add(-time.Duration(*days) * 24 * time.Hour).Format(time.DateTime)}},
 		{"Personal pages served from cache or collapsed (the incident signature)", "personal_cache_hits", nil},
-		{"Incident report: sessions that received a page generated for someone else", "incident_summary", window},
+		{"Incident report: owners (whose page went to someone else), viewers (who got it), leaks, unknown producers", "incident_summary", window},
+		{"Incident notification list: each exposed owner, how many sessions saw their page", "incident_owners", window},
+		{"Incident evidence: which response went to whom", "incident_pairs", window},
 		{"Hit-ratio jumps against the trailing baseline", "hit_ratio_jumps", map[string]string{"at": incidentTo.Format(time.DateTime), "min_requests": "20"}},
 		{"CDN configuration versions (first seen in the logs)", "config_changes", nil},
 	} {

@@ -40,6 +40,7 @@ Usage:
   logpipe retention -config FILE [-apply]             partitions past retention (dropped with -apply)
   logpipe retire    -config FILE TABLE | -restore NAME | -drop [-apply]
   logpipe bench   [-records N]                   measure throughput and latency locally
+  logpipe hash    -key-file FILE < ids.txt       print the stored keyed hash of each id (join incident reports back)
 
 Every config field can be overridden by an environment variable, e.g.
 LOGPIPE_CLICKHOUSE_ADDR, LOGPIPE_KAFKA_BROKERS, LOGPIPE_HASH_KEY; a
@@ -111,6 +112,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdValidate(rest, stdout, stderr)
 	case "version", "-version", "--version":
 		return cmdVersion(stdout)
+	case "hash":
+		return cmdHash(ctx, rest, os.Stdin, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
