@@ -49,18 +49,34 @@ func (w *Writer) Insert(ctx context.Context, b Batch) error {
 // the server refuses a retry while an earlier attempt is still running
 // instead of running both.
 func (w *Writer) InsertAs(ctx context.Context, b Batch, queryID string) error {
+	return w.insert(ctx, b, queryID, 0, false)
+}
+
+// InsertFenced is InsertAs through the fence (migration 0019_fences): the
+// rows go to the table's entry table (NAME_in) with epoch, and the server
+// stores them only if epoch is their partition's current fence (see
+// Conn.Fence). A refused batch stores nothing and fails with an error
+// that wraps ErrFenced, at once (it is not retried).
+func (w *Writer) InsertFenced(ctx context.Context, b Batch, queryID string, epoch uint64) error {
+	return w.insert(ctx, b, queryID, epoch, true)
+}
+
+func (w *Writer) insert(ctx context.Context, b Batch, queryID string, epoch uint64, fence bool) error {
 	if b.Len() == 0 {
 		return nil
 	}
 	pause := w.RetryMin
 	for attempt := 1; ; attempt++ {
 		began := time.Now()
-		err := w.send(withQueryID(ctx, queryID), b)
+		err := w.send(withQueryID(ctx, queryID), b, epoch, fence)
 		if w.OnInsert != nil {
 			w.OnInsert(b.Table(), b.Len(), time.Since(began), err)
 		}
 		if err == nil {
 			return nil
+		}
+		if fence && fenced(err) {
+			return fmt.Errorf("insert %d rows into %s (epoch %d): %w (%v)", b.Len(), b.Table(), epoch, ErrFenced, err)
 		}
 		if !Retryable(err) || ctx.Err() != nil {
 			return fmt.Errorf("insert %d rows into %s: %w", b.Len(), b.Table(), err)
@@ -80,20 +96,34 @@ func (w *Writer) InsertAs(ctx context.Context, b Batch, queryID string) error {
 	}
 }
 
-func (w *Writer) send(ctx context.Context, b Batch) error {
+func (w *Writer) send(ctx context.Context, b Batch, epoch uint64, fence bool) error {
 	// An attempt under way is not abandoned when ctx is cancelled (a
 	// revoked partition): cutting an INSERT midway leaves it unknown
 	// whether it was stored. The timeout still bounds it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.Timeout)
 	defer cancel()
-	batch, err := w.conn.conn.PrepareBatch(ctx, insertQuery(b))
+	query := insertQuery(b)
+	if fence {
+		query = fencedInsertQuery(b)
+	}
+	batch, err := w.conn.conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return err
 	}
 	defer batch.Abort()
-	for i, c := range b.columns() {
+	cols := b.columns()
+	for i, c := range cols {
 		if err := batch.Column(i).Append(c.values()); err != nil {
 			return fmt.Errorf("column %s: %w", c.name(), err)
+		}
+	}
+	if fence {
+		epochs := make([]uint64, b.Len())
+		for i := range epochs {
+			epochs[i] = epoch
+		}
+		if err := batch.Column(len(cols)).Append(epochs); err != nil {
+			return fmt.Errorf("column _epoch: %w", err)
 		}
 	}
 	return batch.Send()
