@@ -187,7 +187,10 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 		case <-ctx.Done():
 			// Revoked: drop what is buffered; it is not committed, so the
 			// partition's next owner reads it again.
-			log.Debug("partition revoked", "dropped_rows", w.pending())
+			if w.pending() > 0 {
+				p.Stats.Fenced.Add(1)
+			}
+			log.Debug("partition revoked", "dropped_records", w.pending())
 			return
 		}
 	}
