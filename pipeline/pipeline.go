@@ -349,7 +349,7 @@ func (w *worker) flush(ctx context.Context) error {
 			continue
 		}
 		id := sink.InsertID(b.Table(), w.claim.Topic, w.claim.Partition, w.firstOff)
-		if err := w.p.writer.InsertFenced(ctx, b, id, w.epoch); err != nil {
+		if err := w.p.writer.InsertFenced(ctx, b, id, sink.Fence{Topic: w.claim.Topic, Partition: w.claim.Partition, Epoch: w.epoch}); err != nil {
 			return fmt.Errorf("%s/%d offsets up to %d: %w", w.claim.Topic, w.claim.Partition, w.next-1, err)
 		}
 		w.p.Stats.Batches.Add(1)

@@ -36,7 +36,7 @@ func TestFenceRefusesStaleEpoch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.InsertFenced(ctx, cdn(0, 1), "", e1); err != nil {
+	if err := w.InsertFenced(ctx, cdn(0, 1), "", sink.Fence{Topic: "cdn", Partition: 1, Epoch: e1}); err != nil {
 		t.Fatalf("insert with the current epoch: %v", err)
 	}
 	e2, err := conn.Fence(ctx, "cdn", 1)
@@ -46,34 +46,34 @@ func TestFenceRefusesStaleEpoch(t *testing.T) {
 	if e2 <= e1 {
 		t.Fatalf("second fence %d not above the first %d", e2, e1)
 	}
-	err = w.InsertFenced(ctx, cdn(2, 3), "", e1)
+	err = w.InsertFenced(ctx, cdn(2, 3), "", sink.Fence{Topic: "cdn", Partition: 1, Epoch: e1})
 	if !errors.Is(err, sink.ErrFenced) {
 		t.Fatalf("insert with the old epoch: %v, want ErrFenced", err)
 	}
 	// A partition that nobody fenced refuses every epoch.
 	b := sink.NewCDNRequests()
 	b.Append(&transform.CDNRequest{Time: T, Host: "h"}, sink.Meta{Topic: "cdn", Partition: 2, Offset: 0}, T, 10)
-	if err := w.InsertFenced(ctx, b, "", e2); !errors.Is(err, sink.ErrFenced) {
+	if err := w.InsertFenced(ctx, b, "", sink.Fence{Topic: "cdn", Partition: 2, Epoch: e2}); !errors.Is(err, sink.ErrFenced) {
 		t.Fatalf("insert into an unfenced partition: %v, want ErrFenced", err)
 	}
-	if err := w.InsertFenced(ctx, cdn(2), "", e2); err != nil {
+	if err := w.InsertFenced(ctx, cdn(2), "", sink.Fence{Topic: "cdn", Partition: 1, Epoch: e2}); err != nil {
 		t.Fatalf("insert with the new epoch: %v", err)
 	}
 	jobs := sink.NewJobEvents()
 	jobs.Append(&transform.JobEvent{Time: T, Job: "j", RunID: "r", Event: "started"}, sink.Meta{Topic: "jobs", Partition: 0, Offset: 7}, T, 10)
-	if err := w.InsertFenced(ctx, jobs, "", 5); !errors.Is(err, sink.ErrFenced) {
+	if err := w.InsertFenced(ctx, jobs, "", sink.Fence{Topic: "jobs", Epoch: 5}); !errors.Is(err, sink.ErrFenced) {
 		t.Fatalf("job insert with an epoch nobody recorded: %v, want ErrFenced", err)
 	}
 	ej, err := conn.Fence(ctx, "jobs", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.InsertFenced(ctx, jobs, "", ej); err != nil {
+	if err := w.InsertFenced(ctx, jobs, "", sink.Fence{Topic: "jobs", Epoch: ej}); err != nil {
 		t.Fatal(err)
 	}
 	errs := sink.NewIngestErrors()
 	errs.Append("s", "f", 1, "bad", []byte("x"), 1, sink.Meta{Topic: "jobs", Partition: 0, Offset: 8}, T)
-	if err := w.InsertFenced(ctx, errs, "", ej); err != nil {
+	if err := w.InsertFenced(ctx, errs, "", sink.Fence{Topic: "jobs", Epoch: ej}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ query, want string }{
