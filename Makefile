@@ -14,9 +14,12 @@ build:
 
 # The local ClickHouse server (Debian's clickhouse-server) and ZooKeeper (for
 # the cluster tests) are installed with apt-get when missing; tests and the
-# demo start their own on free ports.
+# demo start their own on free ports. The embedded modern ClickHouse (chdb's
+# libchdb.so, for the 26.x SQL-level tests) is fetched with npm into
+# ~/.cache/logpipe-chdb when missing.
 clickhouse:
 	bash deploy/local/cluster.sh install
+	bash deploy/local/chdb.sh install
 
 demo: clickhouse
 	$(GO) run ./cmd/logpipe demo -dir $(DEMO_DIR)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Target says where migrations are applied: one server (Cluster empty,
@@ -35,6 +36,13 @@ type Target struct {
 	// ZooKeeper is too different"). MigrateTarget sets it from the
 	// server version.
 	LocalWithoutComments bool
+	// Server is the server's version; from ModernSchema on, statements
+	// get the modern rendering (modern.go). MigrateTarget reads it from
+	// the server when it is zero.
+	Server ServerVersion
+	// Retention is how long rows of each table are kept (config
+	// retention.tables): the modern rendering turns it into TTL.
+	Retention map[string]time.Duration
 }
 
 // OnCluster reports whether t is a cluster.
@@ -67,6 +75,18 @@ var (
 // materialized views pointed at the local tables). On one server the
 // statement is returned unchanged.
 func (t Target) Render(statement string, managed map[string]Kind) ([]string, error) {
+	return t.render(statement, "", managed)
+}
+
+// render is Render for statement key ("VERSION/INDEX", see
+// modernOverrides; "" for none).
+func (t Target) render(statement, key string, managed map[string]Kind) ([]string, error) {
+	if t.Modern() {
+		var err error
+		if statement, err = modernize(statement, key, t.Retention); err != nil {
+			return nil, err
+		}
+	}
 	if !t.OnCluster() {
 		return []string{statement}, nil
 	}
@@ -97,6 +117,9 @@ func (t Target) Render(statement string, managed map[string]Kind) ([]string, err
 		}
 		repl += ")"
 		columns := strings.TrimSpace(rest[:eng[0]])
+		if t.Modern() {
+			columns = distributedColumns(columns)
+		}
 		rest = rest[:eng[0]] + repl + rest[eng[1]:]
 		if t.LocalWithoutComments {
 			rest = columnComment.ReplaceAllString(rest, "")
@@ -238,4 +261,30 @@ func quoteIdent(s string) string {
 		return s
 	}
 	return "`" + strings.NewReplacer("\\", "\\\\", "`", "\\`").Replace(s) + "`"
+}
+
+var codecClause = regexp.MustCompile(`(?i)\s+CODEC\s*\((?:[^()]|\([^()]*\))*\)`)
+
+// distributedColumns keeps the columns of a modern column list for its
+// Distributed table, which stores nothing: no codecs, no skip indexes.
+func distributedColumns(columns string) string {
+	if !strings.HasPrefix(columns, "(") {
+		return columns
+	}
+	end := matchParen(columns, 0)
+	if end < 0 {
+		return columns
+	}
+	var keep []string
+	for _, it := range splitTopLevel(columns[1:end]) {
+		if _, _, _, ok := splitColumn(it); !ok {
+			continue
+		}
+		keep = append(keep, codecClause.ReplaceAllString(it, ""))
+	}
+	out := strings.Join(keep, ",")
+	if !strings.HasSuffix(out, "\n") {
+		out += "\n"
+	}
+	return "(" + out + ")" + columns[end+1:]
 }

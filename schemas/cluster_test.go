@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/cluster.golden.sql")
@@ -127,5 +128,37 @@ func TestRenderCluster(t *testing.T) {
 	// One server: unchanged.
 	if got, _ := (Target{}).Render(tests[0].in, managed); len(got) != 1 || got[0] != tests[0].in {
 		t.Errorf("single-server render changed the statement: %q", got)
+	}
+}
+
+// TestRenderModernGolden renders every migration for a modern server, on
+// one server and on a cluster, and compares with reviewed golden files
+// (what logpipe migrate -print -server-version 24.8 prints).
+func TestRenderModernGolden(t *testing.T) {
+	retention := map[string]time.Duration{"job_events": 30 * 24 * time.Hour, "cdn_requests": 14 * 24 * time.Hour}
+	for _, tt := range []struct {
+		file string
+		tg   Target
+	}{
+		{"modern.golden.sql", Target{Server: ServerVersion{24, 8}, Retention: retention}},
+		{"cluster_modern.golden.sql", Target{Cluster: "logpipe", Database: "logs", Server: ServerVersion{24, 8}, Retention: retention}},
+	} {
+		var b strings.Builder
+		if err := Print(&b, tt.tg); err != nil {
+			t.Fatal(err)
+		}
+		golden := filepath.Join("testdata", tt.file)
+		if *update {
+			if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run go test ./schemas -run Golden -update)", err)
+		}
+		if b.String() != string(want) {
+			t.Errorf("rendered DDL differs from %s (review, then -update)", golden)
+		}
 	}
 }

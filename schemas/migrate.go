@@ -139,7 +139,8 @@ const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations
     version    UInt32   COMMENT 'Migration number',
     name       String   COMMENT 'Migration name',
     checksum   String   COMMENT 'First 8 bytes of the SHA-256 of the migration file, hex',
-    applied_at DateTime COMMENT 'When it was applied'
+    applied_at DateTime COMMENT 'When it was applied',
+    rendering  String   COMMENT 'Schema rendering it was applied with: legacy (18.16 forms) or modern (DateTime64, TTL, codecs, skip indexes)'
 )
 ENGINE = MergeTree()
 ORDER BY version`
@@ -160,13 +161,13 @@ func MigrateTarget(ctx context.Context, db Execer, t Target) ([]Migration, error
 	if err != nil {
 		return nil, err
 	}
-	if t.OnCluster() {
-		v, err := db.QueryStrings(ctx, "SELECT toString(toUInt32(splitByChar('.', version())[1]))")
-		if err != nil {
-			return nil, fmt.Errorf("read server version: %w", err)
+	if t.Server.IsZero() {
+		if t.Server, err = DetectServerVersion(ctx, db); err != nil {
+			return nil, err
 		}
-		major, _ := strconv.Atoi(v[0][0])
-		t.LocalWithoutComments = major < 19
+	}
+	if t.OnCluster() {
+		t.LocalWithoutComments = !t.Server.AtLeast(ServerVersion{19, 1})
 	}
 	return apply(ctx, db, ms, t)
 }
@@ -178,7 +179,7 @@ func apply(ctx context.Context, db Execer, ms []Migration, t Target) ([]Migratio
 	rendered := make([][][]string, len(ms))
 	for i, m := range ms {
 		for j, st := range m.Statements {
-			r, err := t.Render(st, managed)
+			r, err := t.render(st, fmt.Sprintf("%d/%d", m.Version, j+1), managed)
 			if err != nil {
 				return nil, fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, j+1, err)
 			}
@@ -213,9 +214,16 @@ func apply(ctx context.Context, db Execer, ms []Migration, t Target) ([]Migratio
 		}
 	}
 	var applied []Migration
+	recorded := false // schema_migrations has the rendering column
 	for k, m := range ms {
 		if _, ok := byVersion[m.Version]; ok {
 			continue
+		}
+		if !recorded {
+			if err := addRenderingColumn(ctx, db, t, managed); err != nil {
+				return applied, err
+			}
+			recorded = true
 		}
 		for i, sts := range rendered[k] {
 			for _, st := range sts {
@@ -225,8 +233,8 @@ func apply(ctx context.Context, db Execer, ms []Migration, t Target) ([]Migratio
 			}
 		}
 		// INSERT ... SELECT: the server needs no data block from the client.
-		rec := fmt.Sprintf("INSERT INTO schema_migrations (version, name, checksum, applied_at) SELECT %d, %s, %s, now()",
-			m.Version, quoteString(m.Name), quoteString(m.Checksum))
+		rec := fmt.Sprintf("INSERT INTO schema_migrations (version, name, checksum, applied_at, rendering) SELECT %d, %s, %s, now(), %s",
+			m.Version, quoteString(m.Name), quoteString(m.Checksum), quoteString(t.Rendering()))
 		if err := db.Exec(ctx, rec); err != nil {
 			return applied, fmt.Errorf("record migration %04d_%s: %w", m.Version, m.Name, err)
 		}
@@ -281,4 +289,29 @@ func CreatedName(statement string) string {
 		return m[1]
 	}
 	return ""
+}
+
+// renderingColumn is added to a schema_migrations created before it.
+const renderingColumn = `ALTER TABLE schema_migrations ADD COLUMN rendering String COMMENT 'Schema rendering it was applied with: legacy (18.16 forms) or modern (DateTime64, TTL, codecs, skip indexes)'`
+
+// addRenderingColumn adds schema_migrations.rendering when the table
+// predates it.
+func addRenderingColumn(ctx context.Context, db Execer, t Target, managed map[string]Kind) error {
+	rows, err := db.QueryStrings(ctx, "SELECT toString(count()) FROM system.columns WHERE database = currentDatabase() AND table = 'schema_migrations' AND name = 'rendering'")
+	if err != nil {
+		return fmt.Errorf("schema_migrations: look for the rendering column: %w", err)
+	}
+	if len(rows) == 1 && rows[0][0] != "0" {
+		return nil
+	}
+	sts, err := Target{Cluster: t.Cluster, Database: t.Database}.Render(renderingColumn, managed)
+	if err != nil {
+		return err
+	}
+	for _, st := range sts {
+		if err := db.Exec(ctx, st); err != nil {
+			return fmt.Errorf("schema_migrations: add the rendering column: %w", err)
+		}
+	}
+	return nil
 }

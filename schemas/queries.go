@@ -34,6 +34,8 @@ type Query struct {
 	Params   []Param
 	Example  string
 	SQL      string
+	// Variants are texts for newer servers (see Variant); For picks one.
+	Variants []Variant
 }
 
 // Param is one parameter of a catalogue query.
@@ -123,15 +125,21 @@ func ParseQuery(name, text string) (Query, error) {
 	q.Example = strings.TrimRight(strings.Join(example, "\n"), "\n ")
 	q.SQL = strings.TrimSpace(strings.Join(lines[i:], "\n"))
 	q.SQL = strings.TrimSuffix(q.SQL, ";")
+	var err error
+	if q.SQL, q.Variants, err = splitVariants(name, q.SQL); err != nil {
+		return q, err
+	}
 	if q.Question == "" {
 		return q, fmt.Errorf("query %s: header has no '-- question:' line", name)
 	}
 	if q.SQL == "" {
 		return q, fmt.Errorf("query %s: no SQL after the header", name)
 	}
-	for _, ref := range placeholder.FindAllStringSubmatch(q.SQL, -1) {
-		if q.param(ref[1]) == nil {
-			return q, fmt.Errorf("query %s: {%s:%s} is not declared with '-- param:'", name, ref[1], ref[2])
+	for _, text := range q.Texts() {
+		for _, ref := range placeholder.FindAllStringSubmatch(text, -1) {
+			if q.param(ref[1]) == nil {
+				return q, fmt.Errorf("query %s: {%s:%s} is not declared with '-- param:'", name, ref[1], ref[2])
+			}
 		}
 	}
 	return q, nil

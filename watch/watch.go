@@ -23,6 +23,7 @@ type Watcher struct {
 	renotify time.Duration
 	interval time.Duration
 	log      *slog.Logger
+	server   serverVersion
 	// Now is the clock; tests move it.
 	Now func() time.Time
 	// QueryTimeout bounds one rule's query; default 60s.
@@ -248,7 +249,7 @@ type finding struct {
 
 // evaluate runs r's query as of now.
 func (w *Watcher) evaluate(ctx context.Context, r rule, now time.Time) ([]finding, error) {
-	sql, err := render(r.query, r.Params, now)
+	sql, err := render(r.query.For(w.server.get(ctx, w.conn, w.log)), r.Params, now)
 	if err != nil {
 		return nil, err
 	}

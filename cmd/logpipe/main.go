@@ -25,7 +25,7 @@ const usage = `logpipe: Kafka -> parse and enrich -> ClickHouse, for batch-job a
 
 Usage:
   logpipe run     -config FILE [-migrate]        consume and store until SIGTERM/SIGINT
-  logpipe migrate -config FILE                   create the database and apply pending migrations
+  logpipe migrate -config FILE [-print [-server-version 24.8]]  apply pending migrations (-print: show the DDL)
   logpipe check   -format NAME [-json] FILE|-    parse lines without Kafka or ClickHouse
   logpipe query   -config FILE [-format table|csv|json] NAME [-param k=v ...]
   logpipe queries                                list the query catalogue

@@ -35,6 +35,7 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	show := fs.Bool("sql", false, "print the SQL instead of running it")
 	ps := params{}
 	fs.Var(ps, "param", "query parameter name=value (repeatable)")
+	serverVersion := fs.String("server-version", "", "with -sql: print the text for this server version (e.g. 24.8); default the oldest supported")
 	// Allow the query name before or after the flags.
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -54,6 +55,13 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if qerr != nil {
 		return qerr
 	}
+	if *serverVersion != "" {
+		v, verr := schemas.ParseServerVersion(*serverVersion)
+		if verr != nil {
+			return usageError{verr}
+		}
+		q = q.For(v)
+	}
 	sql, rerr := q.Render(ps)
 	if rerr != nil {
 		return rerr
@@ -70,6 +78,12 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		return err
 	}
 	defer conn.Close()
+	// The catalogue may carry a text for this server's version.
+	if v, verr := schemas.DetectServerVersion(ctx, conn); verr != nil {
+		log.Debug("server version unknown, running the catalogue's base text", "err", verr)
+	} else if sql, err = q.For(v).Render(ps); err != nil {
+		return err
+	}
 	cols, rows, err := conn.Query(ctx, sql)
 	if err != nil {
 		return fmt.Errorf("query %s: %w", name, err)

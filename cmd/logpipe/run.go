@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -245,6 +246,8 @@ func consumeWith(ctx context.Context, cfg config.Config, p *pipeline.Pipeline, c
 func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	cluster := fs.String("cluster", "", "apply the migrations ON CLUSTER `name`: replicated local tables plus Distributed tables under the usual names (default: clickhouse.cluster from the config, else one server)")
+	printDDL := fs.Bool("print", false, "print the DDL the migrations send instead of applying them (all of them, rendered for the server)")
+	serverVersion := fs.String("server-version", "", "with -print: render for this ClickHouse version (e.g. 24.8, 18.16) without connecting")
 	cfg, err := loadClickHouseConfig(fs, args)
 	if err != nil {
 		return err
@@ -258,7 +261,49 @@ func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 	if err := checkConfig(cfg, log); err != nil {
 		return err
 	}
+	if *serverVersion != "" && !*printDDL {
+		return usageError{errors.New("migrate: -server-version goes with -print (applying reads the version from the server)")}
+	}
+	if *printDDL {
+		return printMigrations(ctx, cfg, *serverVersion, stdout)
+	}
 	return migrateDB(ctx, cfg, stdout, log)
+}
+
+// migrationTarget is where migrateDB applies the migrations.
+func migrationTarget(cfg config.Config) (schemas.Target, error) {
+	rules, err := retentionRules(cfg)
+	if err != nil {
+		return schemas.Target{}, err
+	}
+	return schemas.Target{Cluster: cfg.ClickHouse.Cluster, Database: cfg.ClickHouse.Database, Retention: rules}, nil
+}
+
+// printMigrations is migrate -print: the DDL for the given server version,
+// or for the configured server's.
+func printMigrations(ctx context.Context, cfg config.Config, version string, stdout io.Writer) error {
+	t, err := migrationTarget(cfg)
+	if err != nil {
+		return err
+	}
+	if version != "" {
+		if t.Server, err = schemas.ParseServerVersion(version); err != nil {
+			return usageError{fmt.Errorf("migrate: -server-version: %w", err)}
+		}
+	} else {
+		conn, err := sink.Open(ctx, sinkOptions(cfg))
+		if err != nil {
+			return fmt.Errorf("migrate: %w (or give -server-version)", err)
+		}
+		defer conn.Close()
+		if t.Server, err = schemas.DetectServerVersion(ctx, conn); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	if t.OnCluster() {
+		t.LocalWithoutComments = !t.Server.AtLeast(schemas.ServerVersion{Major: 19, Minor: 1})
+	}
+	return schemas.Print(stdout, t)
 }
 
 // migrateDB creates the database if needed and applies the migrations.
@@ -272,7 +317,11 @@ func migrateDB(ctx context.Context, cfg config.Config, out io.Writer, log *slog.
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Close()
-	applied, err := schemas.MigrateTarget(ctx, conn, schemas.Target{Cluster: cfg.ClickHouse.Cluster, Database: cfg.ClickHouse.Database})
+	t, err := migrationTarget(cfg)
+	if err != nil {
+		return err
+	}
+	applied, err := schemas.MigrateTarget(ctx, conn, t)
 	for _, m := range applied {
 		fmt.Fprintf(out, "applied %04d_%s\n", m.Version, m.Name)
 		log.Info("migration applied", "version", m.Version, "name", m.Name)

@@ -18,7 +18,7 @@ FROM
     WHERE time >= {since:DateTime} AND time < {until:DateTime}
       AND session_hash != 0 AND (from_cache OR collapsed)
       AND (path_class IN ('personal', 'auth') OR has_authorization)
-)
+) AS served
 ALL LEFT JOIN
 (
     -- the session whose origin fetch produced the object (0 = unknown: before the window)
@@ -27,7 +27,7 @@ ALL LEFT JOIN
     WHERE time >= {since:DateTime} - INTERVAL 1 HOUR AND time < {until:DateTime}
       AND from_cache = 0 AND collapsed = 0
     GROUP BY host, path, query
-) USING (host, path, query)
+) AS generated USING (host, path, query)
 WHERE session_hash != generator
 GROUP BY session_hash, path_class
 ORDER BY responses DESC, session_hash

@@ -16,7 +16,7 @@ FROM
     WHERE time >= {since:DateTime} AND time < {until:DateTime}
       AND session_hash != 0 AND (from_cache OR collapsed)
       AND (path_class IN ('personal', 'auth') OR has_authorization)
-)
+) AS served
 ALL LEFT JOIN
 (
     SELECT host, path, query, argMin(session_hash, time_ms) AS generator
@@ -24,7 +24,7 @@ ALL LEFT JOIN
     WHERE time >= {since:DateTime} - INTERVAL 1 HOUR AND time < {until:DateTime}
       AND from_cache = 0 AND collapsed = 0
     GROUP BY host, path, query
-) USING (host, path, query)
+) AS generated USING (host, path, query)
 WHERE session_hash != generator
 GROUP BY path_class
 ORDER BY sessions DESC, path_class

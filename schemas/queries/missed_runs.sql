@@ -13,11 +13,11 @@ FROM
     (
         SELECT job, expected_time, grace_s FROM job_expected_runs FINAL
         WHERE expected_time >= {since:DateTime} AND toInt64(expected_time) + grace_s < toInt64({at:DateTime})
-    )
+    ) AS expected
     ALL LEFT JOIN
     (
         SELECT job, start_time FROM job_runs WHERE start_time >= {since:DateTime} - INTERVAL 1 DAY
-    ) USING (job)
+    ) AS runs USING (job)
     GROUP BY job, expected_time
 )
 WHERE started = 0

@@ -15,12 +15,12 @@ FROM
 (
     SELECT job, run_id, start_time, toInt64(ifNull(end_time, {at:DateTime})) AS end_s
     FROM job_runs WHERE start_time >= {since:DateTime}
-)
+) AS runs
 ALL INNER JOIN
 (
     SELECT job, run_id AS other_run_id, start_time AS other_start_time, toInt64(ifNull(end_time, {at:DateTime})) AS other_end_s
     FROM job_runs WHERE start_time >= {since:DateTime}
-) USING (job)
+) AS other_runs USING (job)
 WHERE run_id < other_run_id
   AND toInt64(start_time) < other_end_s
   AND toInt64(other_start_time) < end_s
