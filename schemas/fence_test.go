@@ -3,11 +3,13 @@ package schemas_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
@@ -158,6 +160,72 @@ func TestFencePathMatchesTables(t *testing.T) {
 			if _, ok := reads[tbl][target]; !ok {
 				t.Errorf("view %s reads %s_fence_mv into %s, but no view reads %s into %s: modern servers would miss it", view, tbl, target, tbl, target)
 			}
+		}
+	}
+}
+
+// TestFenceOnChdb runs the fence on the embedded modern ClickHouse, with
+// the migrations rendered as logpipe migrate renders them for it: entry
+// tables match their tables (event times in milliseconds included), a
+// stale epoch or an unfenced partition is refused whole, and every view
+// runs once per stored row (there the views of the tables fire, not their
+// twins).
+func TestFenceOnChdb(t *testing.T) {
+	e, _ := modernDB(t)
+	columns := func(table string) string {
+		rows := e.MustQuery(t, "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = '"+table+"' AND name != '_epoch' ORDER BY position")
+		var out []string
+		for _, r := range rows {
+			out = append(out, r[0]+" "+r[1])
+		}
+		return strings.Join(out, ", ")
+	}
+	for _, tbl := range []string{"job_events", "cdn_requests", "ingest_errors"} {
+		want := columns(tbl)
+		if got := columns(tbl + sink.FenceSuffix); got != want {
+			t.Errorf("%s_in columns:\n%s\nwant (%s):\n%s", tbl, got, tbl, want)
+		}
+		if got := columns(tbl + "_fence_mv"); got != want {
+			t.Errorf("%s_fence_mv selects:\n%s\nwant (%s):\n%s", tbl, got, tbl, want)
+		}
+	}
+	// Recent times: the modern schema's retention TTLs drop old rows as
+	// they are inserted.
+	now := time.Now().UTC().Truncate(time.Second)
+	at := now.Format(time.DateTime)
+	fence := func(topic string, partition int, epoch uint64) {
+		e.MustExec(t, fmt.Sprintf("INSERT INTO ingest_fences (_topic, _partition, epoch) SELECT '%s', toInt32(%d), maxState(toUInt64(%d))", topic, partition, epoch))
+	}
+	cdn := func(partition, offset int, epoch uint64) error {
+		return e.Exec(fmt.Sprintf("INSERT INTO cdn_requests_in (time, host, path, status, from_cache, _topic, _partition, _offset, _epoch) VALUES ('%s.123', 'h', '/p', 200, 1, 'cdn', %d, %d, %d)", at, partition, offset, epoch))
+	}
+	fence("cdn", 1, 1<<32|7)
+	if err := cdn(1, 0, 1<<32|7); err != nil {
+		t.Fatal(err)
+	}
+	fence("cdn", 1, 2<<32|3)
+	if err := cdn(1, 1, 1<<32|7); err == nil || !strings.Contains(err.Error(), "Code: 395") {
+		t.Errorf("stale epoch: %v, want code 395", err)
+	}
+	if err := cdn(2, 0, 2<<32|3); err == nil || !strings.Contains(err.Error(), "Code: 395") {
+		t.Errorf("unfenced partition: %v, want code 395", err)
+	}
+	if err := cdn(1, 2, 2<<32|3); err != nil {
+		t.Fatal(err)
+	}
+	fence("jobs", 0, 5)
+	e.MustExec(t, "INSERT INTO job_events_in (time, time_ms, job, run_id, event, _topic, _partition, _offset, _epoch) VALUES ('"+at+"', 1, 'j', 'r', 'started', 'jobs', 0, 7, 5)")
+	e.MustExec(t, "INSERT INTO ingest_errors_in (time, reason, _topic, _partition, _offset, _epoch) VALUES ('"+at+"', 'bad', 'jobs', 0, 8, 5)")
+	for _, c := range []struct{ query, want string }{
+		{"SELECT arrayStringConcat(groupArray(toString(_offset)), ',') FROM (SELECT _offset FROM cdn_requests ORDER BY _offset)", "0,2"},
+		{"SELECT toString(min(time)) FROM cdn_requests", at + ".123"},
+		{"SELECT toString(sum(requests)) FROM cdn_hourly", "2"},
+		{"SELECT toString(sum(events)) FROM job_runs", "1"},
+		{"SELECT toString(count()) FROM ingest_errors", "1"},
+		{"SELECT arrayStringConcat(groupArray(concat(target, ':', toString(o))), ',') FROM (SELECT target, maxMerge(max_offset) AS o FROM ingest_watermarks GROUP BY target ORDER BY target)", "cdn_requests:2,ingest_errors:8,job_events:7"},
+	} {
+		if got := e.MustQuery(t, c.query)[0][0]; got != c.want {
+			t.Errorf("%s = %s, want %s", c.query, got, c.want)
 		}
 	}
 }
