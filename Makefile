@@ -5,7 +5,7 @@ GO        ?= go
 DEMO_DIR  ?= .logpipe-demo
 FUZZTIME  ?= 30s
 
-.PHONY: all build demo test test-unit vet bench fuzz clickhouse demo-stop clean soak
+.PHONY: all build demo test test-unit vet bench fuzz clickhouse chdb demo-stop clean soak
 
 all: build
 
@@ -14,11 +14,14 @@ build:
 
 # The local ClickHouse server (Debian's clickhouse-server) and ZooKeeper (for
 # the cluster tests) are installed with apt-get when missing; tests and the
-# demo start their own on free ports. The embedded modern ClickHouse (chdb's
-# libchdb.so, for the 26.x SQL-level tests) is fetched with npm into
-# ~/.cache/logpipe-chdb when missing.
+# demo start their own on free ports.
 clickhouse:
 	bash deploy/local/cluster.sh install
+
+# The embedded modern ClickHouse for the 26.x SQL-level tests (chdb's
+# libchdb.so, internal/chdbtest), fetched with npm into ~/.cache/logpipe-chdb
+# when missing.
+chdb:
 	bash deploy/local/chdb.sh install
 
 demo: clickhouse
@@ -27,7 +30,7 @@ demo: clickhouse
 demo-stop:
 	bash deploy/local/clickhouse.sh stop $(DEMO_DIR)/clickhouse
 
-test: clickhouse vet
+test: clickhouse chdb vet
 	$(GO) test -count=1 -timeout 30m ./...
 
 test-unit:

@@ -2,6 +2,7 @@ package schemas_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +22,10 @@ var testRetention = map[string]time.Duration{
 }
 
 // modernDB applies every migration to a fresh database of the embedded
-// engine, rendered as logpipe migrate renders it for that server.
-func modernDB(t *testing.T) (*chdbtest.Engine, schemas.ServerVersion) {
+// engine, rendered as logpipe migrate renders it for that server, with the
+// given retention (TTL). Tables that get rows must have none: the server
+// drops rows past their TTL by its real clock, and fixtures are dated.
+func modernDB(t *testing.T, retention map[string]time.Duration) (*chdbtest.Engine, schemas.ServerVersion) {
 	t.Helper()
 	e := chdbtest.Open(t)
 	ctx := context.Background()
@@ -33,7 +36,7 @@ func modernDB(t *testing.T) (*chdbtest.Engine, schemas.ServerVersion) {
 	if !v.AtLeast(schemas.ModernSchema) {
 		t.Fatalf("embedded engine is %s, older than the modern rendering (%s)", v, schemas.ModernSchema)
 	}
-	applied, err := schemas.MigrateTarget(ctx, e.DB(), schemas.Target{Retention: testRetention})
+	applied, err := schemas.MigrateTarget(ctx, e.DB(), schemas.Target{Retention: retention})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +48,7 @@ func modernDB(t *testing.T) (*chdbtest.Engine, schemas.ServerVersion) {
 }
 
 func TestModernMigrationsOnChdb(t *testing.T) {
-	e, _ := modernDB(t)
+	e, _ := modernDB(t, testRetention)
 	ctx := context.Background()
 	// Idempotent, like on 18.16.
 	again, err := schemas.MigrateTarget(ctx, e.DB(), schemas.Target{Retention: testRetention})
@@ -108,7 +111,7 @@ func TestLegacyRenderingOnChdb(t *testing.T) {
 // Every catalogue query, in the text chosen for the engine's version, runs
 // on the modern schema.
 func TestCatalogueOnChdb(t *testing.T) {
-	e, v := modernDB(t)
+	e, v := modernDB(t, testRetention)
 	runCatalogueEmpty(t, e, v)
 }
 
@@ -126,6 +129,24 @@ func runCatalogueEmpty(t *testing.T, e *chdbtest.Engine, v schemas.ServerVersion
 		}
 		if err := e.Exec(sql); err != nil {
 			t.Errorf("%s on %s: %v\n%s", q.Name, v, err, sql)
+		}
+		// Every variant the engine is new enough for, not only the
+		// chosen one (the base text is 18.16's, run there).
+		for _, vt := range q.Variants {
+			if !v.AtLeast(vt.MinVersion) {
+				t.Errorf("%s: variant %s is for servers newer than the embedded %s: untested", q.Name, vt.MinVersion, v)
+				continue
+			}
+			one := q
+			one.SQL, one.Variants = vt.SQL, nil
+			sql, err := one.Render(requiredParams(q))
+			if err != nil {
+				t.Errorf("%s variant %s: %v", q.Name, vt.MinVersion, err)
+				continue
+			}
+			if err := e.Exec(sql); err != nil {
+				t.Errorf("%s variant %s on %s: %v\n%s", q.Name, vt.MinVersion, v, err, sql)
+			}
 		}
 	}
 }
@@ -157,6 +178,71 @@ func TestModernClusterRenderingParsesOnChdb(t *testing.T) {
 	for _, st := range sts {
 		if err := e.Exec("EXPLAIN AST " + st); err != nil {
 			t.Errorf("%v\n%s", err, st)
+		}
+	}
+}
+
+// A schema_migrations made before it had the rendering column (any
+// deployment migrated by an older logpipe) gets the column when the next
+// migration is applied, and old rows read as ”.
+func TestRenderingColumnAddedOnChdb(t *testing.T) {
+	e := chdbtest.Open(t)
+	testRenderingColumnAdded(t, e.DB(), "modern")
+}
+
+func TestRenderingColumnAdded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs ClickHouse")
+	}
+	conn := freshDB(t)
+	ctx := context.Background()
+	for _, st := range []string{"DROP TABLE schema_migrations", "DROP DATABASE " + conn.Database(), "CREATE DATABASE " + conn.Database()} {
+		if err := conn.Exec(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testRenderingColumnAdded(t, conn, "legacy")
+}
+
+func testRenderingColumnAdded(t *testing.T, db schemas.Execer, want string) {
+	t.Helper()
+	ctx := context.Background()
+	ms, err := schemas.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What an older logpipe left: the table without the column, the first
+	// migration recorded.
+	for _, st := range []string{
+		"CREATE TABLE schema_migrations (version UInt32, name String, checksum String, applied_at DateTime) ENGINE = MergeTree() ORDER BY version",
+		fmt.Sprintf("INSERT INTO schema_migrations (version, name, checksum, applied_at) SELECT %d, '%s', '%s', now()", ms[0].Version, ms[0].Name, ms[0].Checksum),
+	} {
+		if err := db.Exec(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, st := range ms[0].Statements {
+		if err := db.Exec(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	applied, err := schemas.MigrateTarget(ctx, db, schemas.Target{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != len(ms)-1 {
+		t.Fatalf("applied %d migrations, want %d", len(applied), len(ms)-1)
+	}
+	rows, err := db.QueryStrings(ctx, "SELECT toString(version), rendering FROM schema_migrations ORDER BY version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(ms) || rows[0][1] != "" {
+		t.Fatalf("schema_migrations = %q", rows)
+	}
+	for _, r := range rows[1:] {
+		if r[1] != want {
+			t.Errorf("migration %s recorded rendering %q, want %q", r[0], r[1], want)
 		}
 	}
 }

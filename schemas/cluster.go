@@ -154,10 +154,14 @@ func (t Target) render(statement, key string, managed map[string]Kind) ([]string
 			return nil, fmt.Errorf("ALTER TABLE %s: only ADD, DROP, MODIFY and COMMENT COLUMN can be rendered for a cluster", name)
 		}
 		// The local tables first: a Distributed table must not name a
-		// column its shards lack.
+		// column its shards lack. It stores nothing: no codecs.
+		dist := rest
+		if t.Modern() {
+			dist = codecClause.ReplaceAllString(rest, "")
+		}
 		return []string{
 			fmt.Sprintf("ALTER TABLE %s.%s%s %s", db, quoteIdent(name+LocalSuffix), on, rest),
-			fmt.Sprintf("ALTER TABLE %s.%s%s %s", db, quoteIdent(name), on, rest),
+			fmt.Sprintf("ALTER TABLE %s.%s%s %s", db, quoteIdent(name), on, dist),
 		}, nil
 	}
 	first, _, _ := strings.Cut(body, "\n")

@@ -38,7 +38,7 @@ func TestDifferentialCatalogue(t *testing.T) {
 	jobFixtures(t, conn)
 	cdnFixtures(t, conn)
 	edgeFixtures(t, conn)
-	modern, v := modernDB(t)
+	modern, v := modernDB(t, nil) // no TTL: the fixtures are dated
 	copyBaseTables(t, chserver.Shared(t), conn.Database(), modern)
 
 	c := func(d time.Duration) string { return C.Add(d).Format(time.DateTime) }

@@ -135,6 +135,9 @@ func modernize(statement, key string, retention map[string]time.Duration) (strin
 		rest = strings.TrimRight(rest, " \t\n;")
 		var ttl string
 		if keep, ok := retention[name]; ok && keep > 0 {
+			if err := CheckTTL(keep); err != nil {
+				return "", fmt.Errorf("table %s: %w", name, err)
+			}
 			pm := partitionColumn.FindStringSubmatch(rest + "\n")
 			if pm == nil || !isTimeType(types[pm[1]]) {
 				return "", fmt.Errorf("table %s: retention is configured but its PARTITION BY names no time column to put a TTL on", name)
@@ -217,6 +220,18 @@ func ttlInterval(d time.Duration) string {
 		return fmt.Sprintf("toIntervalHour(%d)", d/time.Hour)
 	}
 	return fmt.Sprintf("toIntervalSecond(%d)", (d+time.Second-1)/time.Second)
+}
+
+// MaxTTL is the longest retention rendered as a TTL: DateTime ends in
+// 2106, and a TTL past it wraps around to the past, expiring every row.
+const MaxTTL = 50 * 365 * 24 * time.Hour
+
+// CheckTTL refuses a retention too long for a TTL.
+func CheckTTL(keep time.Duration) error {
+	if keep > MaxTTL {
+		return fmt.Errorf("retention %v is longer than 50 years, which a TTL cannot express (DateTime ends in 2106); leave the table out of retention.tables to keep it forever", keep)
+	}
+	return nil
 }
 
 // TTLExpression is the TTL the modern rendering puts on a table whose

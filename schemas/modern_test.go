@@ -7,7 +7,7 @@ import (
 )
 
 func TestModernize(t *testing.T) {
-	ret := map[string]time.Duration{"ev": 7 * 24 * time.Hour, "nopart": time.Hour, "st": 90 * time.Minute}
+	ret := map[string]time.Duration{"ev": 7 * 24 * time.Hour, "nopart": time.Hour, "st": 90 * time.Minute, "long": 100 * 365 * 24 * time.Hour}
 	tests := []struct {
 		name, in string
 		want     []string // substrings of the result, in order
@@ -31,6 +31,11 @@ func TestModernize(t *testing.T) {
 			name:    "retention without a time partition",
 			in:      "CREATE TABLE IF NOT EXISTS nopart (v UInt64) ENGINE = MergeTree() ORDER BY v",
 			wantErr: "names no time column",
+		},
+		{
+			name:    "retention too long for a TTL",
+			in:      "CREATE TABLE IF NOT EXISTS long (time DateTime) ENGINE = MergeTree() PARTITION BY toDate(time) ORDER BY time",
+			wantErr: "longer than 50 years",
 		},
 		{
 			name: "non-MergeTree unchanged",
@@ -83,5 +88,34 @@ func TestTargetModern(t *testing.T) {
 		if got := (Target{Server: v}).Rendering(); got != want {
 			t.Errorf("server %s: rendering %s, want %s", v, got, want)
 		}
+	}
+}
+
+// On a cluster the modern extras go to the local tables only: the
+// Distributed table stores nothing (no codecs, no skip indexes, no TTL).
+func TestModernClusterDistributedPlain(t *testing.T) {
+	tg := Target{Cluster: "c", Database: "db", Server: ServerVersion{24, 8}, Retention: map[string]time.Duration{"cdn_requests": 24 * time.Hour}}
+	managed := map[string]Kind{"cdn_requests": KindTable}
+	out, err := tg.Render("ALTER TABLE cdn_requests ADD COLUMN note String COMMENT 'n'", managed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || !strings.Contains(out[0], "cdn_requests_local ON CLUSTER c ADD COLUMN note String COMMENT 'n' CODEC(ZSTD(1))") || strings.Contains(out[1], "CODEC") {
+		t.Errorf("ALTER rendered as %q", out)
+	}
+	out, err = tg.Render("CREATE TABLE IF NOT EXISTS cdn_requests (time DateTime, session_hash UInt64, path_template String, _topic String, _partition Int32) ENGINE = MergeTree() PARTITION BY toDate(time) ORDER BY time", managed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 {
+		t.Fatalf("CREATE rendered as %q", out)
+	}
+	for _, w := range []string{"DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1))", "INDEX session_hash_bloom", "TTL toDateTime(time) + toIntervalDay(1)", "ttl_only_drop_parts = 1"} {
+		if !strings.Contains(out[0], w) {
+			t.Errorf("local table lacks %q:\n%s", w, out[0])
+		}
+	}
+	if !strings.Contains(out[1], "time DateTime64(3, 'UTC')") || strings.Contains(out[1], "CODEC") || strings.Contains(out[1], "INDEX") || strings.Contains(out[1], "TTL") {
+		t.Errorf("Distributed table:\n%s", out[1])
 	}
 }

@@ -89,7 +89,12 @@ func TestBatchesOnModernEngine(t *testing.T) {
 			}
 		})
 	}
-	// The materialized views ran on the inserted rows.
+	// The materialized views ran on the inserted rows: runs, and the
+	// watermarks re-delivery is checked against.
+	if got := e.MustQuery(t, "SELECT target, _topic, _partition, toString(maxMerge(max_offset)) FROM ingest_watermarks GROUP BY target, _topic, _partition ORDER BY target"); !reflect.DeepEqual(got, [][]string{
+		{"cdn_requests", "cdn", "0", "7"}, {"ingest_errors", "cdn", "1", "9"}, {"job_events", "jobs", "3", "42"}}) {
+		t.Errorf("ingest_watermarks = %q", got)
+	}
 	if got := e.MustQuery(t, "SELECT run_id, status, exit_code FROM job_runs ORDER BY run_id"); !reflect.DeepEqual(got, [][]string{{"r1", "failed", "3"}, {"r2", "running", `\N`}}) {
 		t.Errorf("job_runs = %q", got)
 	}

@@ -20,6 +20,7 @@ import (
 // Warehouse works on one database.
 type Warehouse struct {
 	conn *sink.Conn
+	sql  sqlDB // conn, for what runs on any engine (retention)
 	db   string
 	// Now is the clock (injectable for tests).
 	Now func() time.Time
@@ -32,7 +33,7 @@ type Warehouse struct {
 
 // New returns a Warehouse for the connection's database.
 func New(conn *sink.Conn) *Warehouse {
-	return &Warehouse{conn: conn, db: conn.Database(), Now: func() time.Time { return time.Now().UTC() }}
+	return &Warehouse{conn: conn, sql: conn, db: conn.Database(), Now: func() time.Time { return time.Now().UTC() }}
 }
 
 // ParseAge reads a retention or period: "30d", "12h", "90m", or any Go
@@ -61,11 +62,17 @@ type Partition struct {
 	Bytes     uint64
 	Newest    time.Time // the latest time the partition can hold
 	Dropped   bool
+	// TTL is set when the table has a TTL (the modern schema rendering):
+	// the server drops the partition's parts itself (ttl_only_drop_parts),
+	// so retention only reports it, never drops it.
+	TTL bool
 }
 
 // Retention finds the partitions older than each table's retention and,
 // with apply, drops them. Partition keys understood: a date
-// (PARTITION BY toDate(time)) and a month (toYYYYMM(...)).
+// (PARTITION BY toDate(time)) and a month (toYYYYMM(...)). Partitions of
+// tables with a TTL are reported (Partition.TTL), not dropped: the server
+// drops them (see SyncTTL for keeping the TTL in step with the rules).
 func (w *Warehouse) Retention(ctx context.Context, rules map[string]time.Duration, apply bool) ([]Partition, error) {
 	now := w.Now()
 	var out []Partition
@@ -82,7 +89,11 @@ func (w *Warehouse) Retention(ctx context.Context, rules map[string]time.Duratio
 			// cluster's (not counting copies).
 			parts, local, on = fmt.Sprintf("cluster(%s, system, parts)", quote(w.Cluster)), table+schemas.LocalSuffix, " ON CLUSTER "+ident(w.Cluster)
 		}
-		rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(
+		def, err := w.tableTTL(ctx, local)
+		if err != nil {
+			return out, fmt.Errorf("retention: %w", err)
+		}
+		rows, err := w.sql.QueryStrings(ctx, fmt.Sprintf(
 			"SELECT partition, toString(sum(rows)), toString(sum(bytes_on_disk)), any(partition_id) FROM %s WHERE active AND database = %s AND table = %s GROUP BY partition ORDER BY partition",
 			parts, quote(w.db), quote(local)))
 		if err != nil {
@@ -98,9 +109,9 @@ func (w *Warehouse) Retention(ctx context.Context, rules map[string]time.Duratio
 			}
 			n, _ := strconv.ParseUint(r[1], 10, 64)
 			b, _ := strconv.ParseUint(r[2], 10, 64)
-			p := Partition{Table: table, Partition: r[0], ID: r[3], Rows: n, Bytes: b, Newest: end.Add(-time.Second)}
-			if apply {
-				if err := w.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", ident(w.db), ident(local), on, quote(r[3]))); err != nil {
+			p := Partition{Table: table, Partition: r[0], ID: r[3], Rows: n, Bytes: b, Newest: end.Add(-time.Second), TTL: def.ttl != ""}
+			if apply && !p.TTL {
+				if err := w.sql.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", ident(w.db), ident(local), on, quote(r[3]))); err != nil {
 					return out, fmt.Errorf("retention: drop partition %s of %s: %w", r[0], table, err)
 				}
 				p.Dropped = true
@@ -130,6 +141,9 @@ func partitionEnd(p string) (time.Time, bool) {
 // (for `logpipe run`), logging through report.
 func (w *Warehouse) Run(ctx context.Context, rules map[string]time.Duration, interval time.Duration, report func([]Partition, error)) {
 	for {
+		if _, err := w.SyncTTL(ctx, rules, true); err != nil {
+			report(nil, err)
+		}
 		report(w.Retention(ctx, rules, true))
 		select {
 		case <-ctx.Done():

@@ -108,6 +108,9 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 		wh.Cluster = cfg.ClickHouse.Cluster
 		go wh.Run(ctx, rules, interval, func(ps []warehouse.Partition, err error) {
 			for _, p := range ps {
+				if !p.Dropped {
+					continue // the table's TTL drops it
+				}
 				log.Info("retention: partition dropped", "table", p.Table, "partition", p.Partition, "rows", p.Rows)
 			}
 			if err != nil {

@@ -62,12 +62,26 @@ func cmdRetention(ctx context.Context, args []string, stdout io.Writer, log *slo
 		return err
 	}
 	defer conn.Close()
+	changes, err := w.SyncTTL(ctx, rules, *apply)
+	for _, c := range changes {
+		state := "dry run: add -apply to set it"
+		if c.Applied {
+			state = "set"
+		}
+		fmt.Fprintf(stdout, "table %s: TTL %s differs from the retention rule, %s (%s)\n", c.Table, c.From, c.To, state)
+	}
+	if err != nil {
+		return err
+	}
 	ps, err := w.Retention(ctx, rules, *apply)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "table\tpartition\trows\tbytes\tnewest possible data\tstate")
 	for _, p := range ps {
 		state := "would drop (dry run: add -apply)"
-		if p.Dropped {
+		switch {
+		case p.TTL:
+			state = "past retention: the table's TTL drops it (server-side)"
+		case p.Dropped:
 			state = "dropped"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", p.Table, p.Partition, p.Rows, p.Bytes, p.Newest.Format(time.DateTime), state)

@@ -17,11 +17,16 @@ package chdbtest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -48,6 +53,35 @@ var shared struct {
 
 var dbSeq atomic.Int64
 
+// dirPrefix names the engine's data directories under os.TempDir(): the
+// session lives as long as the process, so nothing removes its directory at
+// exit; the next process to open the engine removes those of processes that
+// are gone.
+const dirPrefix = "logpipe-chdb-"
+
+// dataDir makes this process's data directory, after removing those left
+// by exited processes.
+func dataDir() (string, error) {
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	for _, d := range old {
+		pid, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(d), dirPrefix), "-")
+		if n, err := strconv.Atoi(pid); err == nil && n != os.Getpid() && !alive(n) {
+			os.RemoveAll(d)
+		}
+	}
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", dirPrefix, os.Getpid()))
+	if err != nil {
+		return "", fmt.Errorf("chdbtest: %w", err)
+	}
+	return dir, nil
+}
+
+// alive reports whether process pid exists.
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
 // sharedSession opens the process-wide chdb session on first use.
 func sharedSession() (*session, error) {
 	shared.once.Do(func() {
@@ -56,7 +90,12 @@ func sharedSession() (*session, error) {
 			shared.err = err
 			return
 		}
-		c, err := connect(l)
+		dir, err := dataDir()
+		if err != nil {
+			shared.err = err
+			return
+		}
+		c, err := connect(l, "--path="+dir)
 		if err != nil {
 			shared.err = err
 			return

@@ -2,7 +2,9 @@ package chdbtest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -15,7 +17,9 @@ func TestEngineBasics(t *testing.T) {
 	if !strings.HasPrefix(e.Version(), "2") {
 		t.Fatalf("version %q, want a modern (2x.y) ClickHouse", e.Version())
 	}
-	e.MustExec(t, "CREATE TABLE t (a UInt8, s String, ts DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY a TTL toDateTime(ts) + INTERVAL 1 DAY SETTINGS ttl_only_drop_parts = 1")
+	// The TTL must not expire the rows by the engine's real clock (nor
+	// overflow DateTime, which ends in 2106).
+	e.MustExec(t, "CREATE TABLE t (a UInt8, s String, ts DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY a TTL toDateTime(ts) + INTERVAL 10 YEAR SETTINGS ttl_only_drop_parts = 1")
 	e.MustExec(t, "INSERT INTO t FORMAT TSV\n2\ttab\\there\t2026-01-02 03:04:05.678\n1\t\t2026-01-01 00:00:00\n")
 	got := e.MustQuery(t, "SELECT a, s, ts, currentDatabase() = '"+e.Database()+"' FROM t ORDER BY a")
 	want := [][]string{{"1", "", "2026-01-01 00:00:00.000", "1"}, {"2", "tab\there", "2026-01-02 03:04:05.678", "1"}}
@@ -92,10 +96,27 @@ func TestParseTSV(t *testing.T) {
 	}
 }
 
+// Without the library a test fails (not skips), saying how to install it.
+// Run in a child process: the library is opened once per process.
 func TestMissingLibraryMessage(t *testing.T) {
-	t.Setenv(EnvLib, "/nonexistent/libchdb.so")
-	if got := LibPath(); got != "/nonexistent/libchdb.so" {
-		t.Fatalf("LibPath() = %q, want $%s", got, EnvLib)
+	if os.Getenv("CHDBTEST_CHILD") == "1" {
+		Open(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMissingLibraryMessage$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "CHDBTEST_CHILD=1", EnvLib+"=/nonexistent/libchdb.so")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("child passed without the library:\n%s", out)
+	}
+	for _, want := range []string{"--- FAIL: TestMissingLibraryMessage", "/nonexistent/libchdb.so", "bash deploy/local/chdb.sh install"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("child output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Setenv(EnvLib, "/x/libchdb.so")
+	if got := LibPath(); got != "/x/libchdb.so" {
+		t.Errorf("LibPath() = %q, want $%s", got, EnvLib)
 	}
 }
 
@@ -125,5 +146,31 @@ func TestDB(t *testing.T) {
 	}
 	if _, err := db.QueryStrings(ctx, "SELECT ?", 1); err == nil {
 		t.Fatal("arguments accepted")
+	}
+}
+
+// The engine keeps its data in a directory of this process's, and a
+// directory left by a process that is gone is removed.
+func TestDataDir(t *testing.T) {
+	Open(t)
+	mine, _ := filepath.Glob(filepath.Join(os.TempDir(), fmt.Sprintf("%s%d-*", dirPrefix, os.Getpid())))
+	if len(mine) != 1 {
+		t.Fatalf("data directories of this process: %q, want one", mine)
+	}
+	// A pid that cannot be running (above the kernel's pid_max).
+	stale := filepath.Join(os.TempDir(), dirPrefix+"2147483647-x")
+	if err := os.MkdirAll(filepath.Join(stale, "store"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d, err := dataDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(d)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale directory %s not removed (%v)", stale, err)
+	}
+	if _, err := os.Stat(mine[0]); err != nil {
+		t.Errorf("this process's directory went: %v", err)
 	}
 }
