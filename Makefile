@@ -68,11 +68,15 @@ fuzz:
 clean:
 	rm -rf bin
 
-# Larger crash / outage / rebalance runs (not part of make test).
+# Larger crash / outage / rebalance runs, and the zombie scenarios repeated
+# (not part of make test).
 SOAK_RECORDS ?= 300000
 SOAK_KILLS   ?= 20
 # Minutes of normal CDN traffic before the leak in the precision run.
 SOAK_PRECISION_MINUTES ?= 30
+ZOMBIE_RUNS    ?= 10
+ZOMBIE_RECORDS ?= 20000
 soak: clickhouse
 	LOGPIPE_SOAK_RECORDS=$(SOAK_RECORDS) LOGPIPE_SOAK_KILLS=$(SOAK_KILLS) LOGPIPE_SOAK_PRECISION_MINUTES=$(SOAK_PRECISION_MINUTES) \
-	  $(GO) test -count=1 -timeout 60m -v -run 'TestCrashLoop|TestClickHouseOutage|TestRebalance|TestRedelivery|TestPrecisionEndToEnd' ./cmd/logpipe/ ./pipeline/ 2>&1 | grep -E '^(=== RUN|--- |    .*(kill|crash loop|consumed|peak|alert|normal:|watch cycle))|^ok|^FAIL'
+	LOGPIPE_ZOMBIE_RUNS=$(ZOMBIE_RUNS) LOGPIPE_ZOMBIE_RECORDS=$(ZOMBIE_RECORDS) \
+	  $(GO) test -count=1 -timeout 120m -v -run 'TestCrashLoop|TestClickHouseOutage|TestRebalance|TestRedelivery|TestPrecisionEndToEnd|TestZombie' ./cmd/logpipe/ ./pipeline/ 2>&1 | grep -E '^(=== RUN|--- |    .*(kill|crash loop|consumed|peak|alert|normal:|watch cycle|run [0-9]))|^ok|^FAIL'

@@ -151,6 +151,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 					Topic:       topic,
 					Partition:   int32(p.ID),
 					StartOffset: p.Offset,
+					Generation:  gen.ID,
 					gen:         gen,
 					stopping:    stopping,
 				}
@@ -221,6 +222,7 @@ func (c *Consumer) consume(gctx context.Context, claim *Claim, h Handler) {
 			}
 		}
 	}()
+	claim.gctx = gctx
 	h.ConsumePartition(gctx, claim)
 	cancel()
 	<-fetchDone
@@ -233,7 +235,12 @@ type Claim struct {
 	// StartOffset is where reading starts: the committed offset, or
 	// kafka-go's FirstOffset (-2) / LastOffset (-1) when none is.
 	StartOffset int64
+	// Generation is the ID of the consumer-group generation the claim
+	// belongs to (for logs: IDs may start again at 1 when a group is
+	// deleted or a broker loses its state).
+	Generation int32
 
+	gctx     context.Context
 	gen      *kafka.Generation
 	records  chan Record
 	stopping chan struct{}
@@ -249,9 +256,19 @@ func (c *Claim) Records() <-chan Record { return c.records }
 // buffered, commit, and return from ConsumePartition.
 func (c *Claim) Stopping() <-chan struct{} { return c.stopping }
 
+// ErrNotOwner is returned by Commit once the claim's generation is over:
+// the partition may belong to another member, which reads it again from
+// the last commit.
+var ErrNotOwner = errors.New("partition no longer assigned to this member")
+
 // Commit records that every record before next has been stored. It fails
-// when the partition is no longer assigned to this member.
+// when the partition is no longer assigned to this member: it sends
+// nothing once the generation is over, and the broker refuses a commit
+// for a generation that ended while it was on its way.
 func (c *Claim) Commit(next int64) error {
+	if c.gctx != nil && c.gctx.Err() != nil {
+		return fmt.Errorf("commit %s/%d offset %d (generation %d): %w", c.Topic, c.Partition, next, c.Generation, ErrNotOwner)
+	}
 	err := c.gen.CommitOffsets(map[string]map[int]int64{c.Topic: {int(c.Partition): next}})
 	if err != nil {
 		return fmt.Errorf("commit %s/%d offset %d: %w", c.Topic, c.Partition, next, err)

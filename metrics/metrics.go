@@ -106,6 +106,7 @@ var statDescs = []statDesc{
 	{prometheus.NewDesc(Namespace+"_batches_total", "INSERTs that succeeded.", nil, nil), func(s *pipeline.Stats) int64 { return s.Batches.Load() }},
 	{prometheus.NewDesc(Namespace+"_commits_total", "Kafka offset commits that succeeded.", nil, nil), func(s *pipeline.Stats) int64 { return s.Commits.Load() }},
 	{prometheus.NewDesc(Namespace+"_skipped_total", "Rows not inserted again because they were already stored (re-delivery after a crash or rebalance).", nil, nil), func(s *pipeline.Stats) int64 { return s.Skipped.Load() }},
+	{prometheus.NewDesc(Namespace+"_fenced_total", "Batches dropped because the partition has a newer owner (refused by the fence, or the generation ended): nothing stored or committed, the owner reads them again.", nil, nil), func(s *pipeline.Stats) int64 { return s.Fenced.Load() }},
 }
 
 func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {

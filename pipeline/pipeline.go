@@ -53,6 +53,7 @@ type Stats struct {
 	Batches  atomic.Int64 // INSERTs that succeeded
 	Commits  atomic.Int64 // offset commits that succeeded
 	Skipped  atomic.Int64 // rows not inserted again: already stored (watermark)
+	Fenced   atomic.Int64 // batches dropped: the partition has a newer owner (fence, or generation over)
 }
 
 // Pipeline implements ingest.Handler.
@@ -137,17 +138,27 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 		return
 	}
 	log := p.log.With("topic", c.Topic, "partition", c.Partition)
-	log.Debug("partition assigned", "start_offset", c.StartOffset)
+	log.Debug("partition assigned", "start_offset", c.StartOffset, "generation", c.Generation)
 	if err := w.loadWatermarks(ctx); err != nil {
 		return // revoked before ClickHouse answered
 	}
+	log.Debug("partition fenced", "epoch", w.epoch)
 	tick := time.NewTicker(min(p.cfg.Limits.MaxAge/4, 250*time.Millisecond))
 	defer tick.Stop()
 	// flush stores the pending rows and commits; false means stop.
+	lost := false
 	flush := func() bool {
 		if err := w.flush(ctx); err != nil {
-			if ctx.Err() != nil {
-				return false // revoked while retrying: the next owner re-reads
+			if errors.Is(err, sink.ErrFenced) || errors.Is(err, ingest.ErrNotOwner) || ctx.Err() != nil {
+				// Another member owns the partition now (or will): drop
+				// what is buffered, commit nothing, return at once (which
+				// ends this member's generation if it is still running,
+				// so that it joins again and is given a fresh fence).
+				p.Stats.Fenced.Add(1)
+				log.Warn("partition lost: buffered records dropped, nothing committed; its owner reads them again",
+					"generation", c.Generation, "epoch", w.epoch, "dropped_records", w.pending(), "err", err)
+				lost = true
+				return false
 			}
 			p.fail(err)
 			log.Error("partition stopped: insert failed for good", "err", err)
@@ -169,12 +180,16 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 			}
 			w.add(rec)
 			if w.full() && !flush() {
-				<-ctx.Done()
+				if !lost {
+					<-ctx.Done()
+				}
 				return
 			}
 		case <-tick.C:
 			if w.due() && !flush() {
-				<-ctx.Done()
+				if !lost {
+					<-ctx.Done()
+				}
 				return
 			}
 		case <-c.Stopping():
@@ -183,7 +198,10 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 		case <-ctx.Done():
 			// Revoked: drop what is buffered; it is not committed, so the
 			// partition's next owner reads it again.
-			log.Debug("partition revoked", "dropped_rows", w.pending())
+			if w.pending() > 0 {
+				p.Stats.Fenced.Add(1)
+			}
+			log.Debug("partition revoked", "dropped_records", w.pending())
 			return
 		}
 	}
@@ -205,7 +223,10 @@ type worker struct {
 	first    time.Time // when the oldest pending record arrived
 	// wm is, per table, the highest offset of this partition already
 	// stored there: rows at or below it are not inserted again.
-	wm      map[string]int64
+	wm map[string]int64
+	// epoch is this claim's fence (sink.Conn.Fence): every insert
+	// carries it, and the server refuses it once a newer owner fenced.
+	epoch   uint64
 	records int
 	bytes   int
 	cov     coverageCounts // field coverage since the last flush (CDN streams)
@@ -332,6 +353,11 @@ func (w *worker) flush(ctx context.Context) error {
 	if w.records == 0 {
 		return nil
 	}
+	// A member whose generation is over no longer owns the partition:
+	// nothing it buffered may be stored or committed.
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s/%d offsets up to %d: %w", w.claim.Topic, w.claim.Partition, w.next-1, ingest.ErrNotOwner)
+	}
 	if w.st.cov != nil {
 		w.cov.addTo(w.st.cov)
 		w.st.cov.warnMissing(w.p.log, w.st.Stream)
@@ -341,7 +367,7 @@ func (w *worker) flush(ctx context.Context) error {
 			continue
 		}
 		id := sink.InsertID(b.Table(), w.claim.Topic, w.claim.Partition, w.firstOff)
-		if err := w.p.writer.InsertAs(ctx, b, id); err != nil {
+		if err := w.p.writer.InsertFenced(ctx, b, id, sink.Fence{Topic: w.claim.Topic, Partition: w.claim.Partition, Epoch: w.epoch}); err != nil {
 			return fmt.Errorf("%s/%d offsets up to %d: %w", w.claim.Topic, w.claim.Partition, w.next-1, err)
 		}
 		w.p.Stats.Batches.Add(1)
@@ -354,6 +380,9 @@ func (w *worker) flush(ctx context.Context) error {
 		// The rows are stored; the partition moved on. Its next owner
 		// starts from the last commit that succeeded.
 		w.p.log.Warn("commit failed", "err", err)
+		if errors.Is(err, ingest.ErrNotOwner) {
+			return err
+		}
 	} else {
 		w.p.Stats.Commits.Add(1)
 	}
@@ -371,14 +400,21 @@ func (w *worker) stored(table string, offset int64) bool {
 	return false
 }
 
-// loadWatermarks waits until no INSERT of this partition by an earlier
-// owner is still running on the server, then reads how far each table got.
-// It retries while ClickHouse is unreachable, until ctx is done.
+// loadWatermarks fences the partition (from now on, inserts of its earlier
+// owners are refused), waits until no INSERT of this partition by an
+// earlier owner is still running on the server, then reads how far each
+// table got. It retries while ClickHouse is unreachable, until ctx is done.
 func (w *worker) loadWatermarks(ctx context.Context) error {
 	conn := w.p.writer.Conn()
 	pause := 100 * time.Millisecond
 	for {
-		err := conn.WaitInserts(ctx, w.claim.Topic, w.claim.Partition, 30*time.Second)
+		var err error
+		if w.epoch == 0 {
+			w.epoch, err = conn.Fence(ctx, w.claim.Topic, w.claim.Partition)
+		}
+		if err == nil {
+			err = conn.WaitInserts(ctx, w.claim.Topic, w.claim.Partition, 30*time.Second)
+		}
 		if err == nil {
 			w.wm, err = conn.Watermarks(ctx, w.claim.Topic, w.claim.Partition)
 			if err == nil {

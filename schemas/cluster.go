@@ -59,6 +59,7 @@ var (
 	createView   = regexp.MustCompile(`(?is)^CREATE\s+VIEW\s+IF\s+NOT\s+EXISTS\s+([A-Za-z_]\w*)\s+AS\s+(.*)$`)
 	alterTable   = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+([A-Za-z_]\w*)\s+(.*)$`)
 	alterColumn  = regexp.MustCompile(`(?is)^(ADD|DROP|MODIFY|COMMENT)\s+COLUMN\b`)
+	nullEngine   = regexp.MustCompile(`(?is)\bENGINE\s*=\s*Null\b(?:\s*\(\s*\))?\s*$`)
 	engineClause = regexp.MustCompile(`(?is)\bENGINE\s*=\s*([A-Za-z]*MergeTree)\s*\(([^)]*)\)`)
 	orderBy      = regexp.MustCompile(`(?is)\bORDER\s+BY\s+(.+?)\s*(?:\bSETTINGS\b|\bTTL\b|$)`)
 	tableRef     = regexp.MustCompile(`(?i)\b(FROM|JOIN)(\s+)([A-Za-z_]\w*)\b(\s*\()?`)
@@ -99,6 +100,9 @@ func (t Target) render(statement, key string, managed map[string]Kind) ([]string
 		m := createTable.FindStringSubmatch(body)
 		name, rest := m[1], m[2]
 		eng := engineClause.FindStringSubmatchIndex(rest)
+		if eng == nil && nullEngine.MatchString(rest) {
+			return t.renderNull(name, rest)
+		}
 		if eng == nil {
 			return nil, fmt.Errorf("table %s: only MergeTree-family engines can be replicated", name)
 		}
@@ -162,6 +166,29 @@ func (t Target) render(statement, key string, managed map[string]Kind) ([]string
 	}
 	first, _, _ := strings.Cut(body, "\n")
 	return nil, fmt.Errorf("cannot render for a cluster: %q (CREATE TABLE, CREATE [MATERIALIZED] VIEW and ALTER TABLE ... COLUMN can be)", first)
+}
+
+// renderNull renders a table of engine Null (an entry table whose
+// materialized views store the rows elsewhere, such as the fence entry
+// tables of 0019_fences): NAME_local, engine Null, on every server, and
+// NAME, a Distributed table over them sharded like the tables the views
+// write into, so that the rows reach the views of the right shard.
+func (t Target) renderNull(name, rest string) ([]string, error) {
+	db, on := quoteIdent(t.Database), " ON CLUSTER "+quoteIdent(t.Cluster)
+	columns := strings.TrimSpace(rest[:nullEngine.FindStringIndex(rest)[0]])
+	key, err := shardingKey(name, rest)
+	if err != nil {
+		return nil, err
+	}
+	local := rest
+	if t.LocalWithoutComments {
+		local = columnComment.ReplaceAllString(local, "")
+	}
+	return []string{
+		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s\n%s", db, quoteIdent(name+LocalSuffix), on, local),
+		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s\n%s\nENGINE = Distributed(%s, %s, %s, %s)",
+			db, quoteIdent(name), on, columns, quoteIdent(t.Cluster), db, quoteIdent(name+LocalSuffix), key),
+	}, nil
 }
 
 // shardingKey picks the Distributed sharding key of a table from its

@@ -209,7 +209,9 @@ func copyBaseTables(t *testing.T, srv *chserver.Server, db string, modern *chdbt
 	targets := map[string]bool{"schema_migrations": true}
 	for _, m := range ms {
 		for _, st := range m.Statements {
-			if mv := mvTarget.FindStringSubmatch(st); mv != nil {
+			// Tables that views fill are rebuilt by the views, except
+			// the data tables their fence views (0019_fences) fill.
+			if mv := mvTarget.FindStringSubmatch(st); mv != nil && !strings.Contains(st, "FROM "+mv[1]+"_in\n") {
 				targets[mv[1]] = true
 			}
 		}

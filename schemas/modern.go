@@ -96,6 +96,9 @@ func modernize(statement, key string, retention map[string]time.Duration) (strin
 		}
 		rest := body[end+1:]
 		if !mergeTreeEngine.MatchString(rest) {
+			if nullEngine.MatchString(rest) {
+				return lead + body[:open+1] + modernEntryColumns(body[open+1:end]) + ")" + rest, nil
+			}
 			return statement, nil
 		}
 		items := splitTopLevel(body[open+1 : end])
@@ -164,6 +167,30 @@ func modernize(statement, key string, retention map[string]time.Duration) (strin
 		}
 	}
 	return statement, nil
+}
+
+// modernEntryColumns renders the columns of a Null-engine entry table
+// (0019_fences: NAME_in, written by logpipe, its view storing the rows in
+// NAME) for a modern server: the event time gets NAME's type, so that no
+// millisecond is lost on the way; nothing else changes (it stores nothing,
+// so no codecs).
+func modernEntryColumns(list string) string {
+	items := splitTopLevel(list)
+	event := false
+	for _, it := range items {
+		if n, _, _, ok := splitColumn(it); ok && n == "_partition" {
+			event = true
+		}
+	}
+	if !event {
+		return list
+	}
+	for i, it := range items {
+		if n, typ, tail, ok := splitColumn(it); ok && n == "time" && typ == "DateTime" {
+			items[i] = rebuildColumn(it, "DateTime64(3, 'UTC')", tail, "")
+		}
+	}
+	return strings.Join(items, ",")
 }
 
 // modernCodec is the compression codec a column gets in the modern

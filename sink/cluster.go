@@ -13,9 +13,10 @@ import (
 // server is one ClickHouse server of a cluster, as system.clusters names
 // it, with its own small pool.
 type server struct {
-	shard int
-	addr  string
-	conn  *Conn
+	shard  int
+	weight int
+	addr   string
+	conn   *Conn
 }
 
 // servers opens, once, a pool to every server of c's cluster.
@@ -25,7 +26,7 @@ func (c *Conn) servers(ctx context.Context) ([]server, error) {
 	if c.cluster != nil {
 		return c.cluster, nil
 	}
-	rows, err := c.QueryStrings(ctx, "SELECT toString(shard_num), host_name, toString(port) FROM system.clusters WHERE cluster = "+quoteString(c.opts.Cluster)+" ORDER BY shard_num, replica_num")
+	rows, err := c.QueryStrings(ctx, "SELECT toString(shard_num), host_name, toString(port), toString(shard_weight) FROM system.clusters WHERE cluster = "+quoteString(c.opts.Cluster)+" ORDER BY shard_num, replica_num")
 	if err != nil {
 		return nil, fmt.Errorf("list servers of cluster %s: %w", c.opts.Cluster, err)
 	}
@@ -35,9 +36,12 @@ func (c *Conn) servers(ctx context.Context) ([]server, error) {
 	var out []server
 	for _, r := range rows {
 		shard, _ := strconv.Atoi(r[0])
+		weight, _ := strconv.Atoi(r[3])
 		o := c.opts
-		o.Addr, o.Cluster, o.MaxOpenConns = []string{net.JoinHostPort(r[1], r[2])}, "", 2
-		out = append(out, server{shard: shard, addr: o.Addr[0], conn: &Conn{database: o.Database, opts: o}})
+		// Fenced inserts go to their shard's servers directly (see
+		// shardOf): as many connections as the main pool.
+		o.Addr, o.Cluster = []string{net.JoinHostPort(r[1], r[2])}, ""
+		out = append(out, server{shard: shard, weight: weight, addr: o.Addr[0], conn: &Conn{database: o.Database, opts: o}})
 	}
 	c.cluster = out
 	return out, nil
@@ -94,6 +98,69 @@ func (c *Conn) openServer(ctx context.Context, i int) (*Conn, error) {
 		s.conn = conn
 	}
 	return s.conn, nil
+}
+
+// shardOf returns the indexes (in servers) of the replicas of the shard
+// that holds topic/partition: the shard the Distributed tables pick for
+// the sharding key cityHash64(_topic, _partition) (schemas.Target), the
+// key's value modulo the sum of the shard weights, each shard taking as
+// many slots as its weight, in shard order.
+func (c *Conn) shardOf(ctx context.Context, topic string, partition int32) ([]int, error) {
+	ss, err := c.servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := fmt.Sprintf("%s/%d", topic, partition)
+	c.mu.Lock()
+	h, ok := c.hashes[key]
+	c.mu.Unlock()
+	if !ok {
+		rows, err := c.QueryStrings(ctx, fmt.Sprintf("SELECT toString(cityHash64(%s, toInt32(%d)))", quoteString(topic), partition))
+		if err != nil {
+			return nil, fmt.Errorf("shard of %s: %w", key, err)
+		}
+		h, err = strconv.ParseUint(rows[0][0], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("shard of %s: %w", key, err)
+		}
+		c.mu.Lock()
+		if c.hashes == nil {
+			c.hashes = map[string]uint64{}
+		}
+		c.hashes[key] = h
+		c.mu.Unlock()
+	}
+	var shards []int // shard numbers in order, one entry per shard
+	weights := map[int]int{}
+	for _, s := range ss {
+		if _, seen := weights[s.shard]; !seen {
+			shards = append(shards, s.shard)
+			weights[s.shard] = max(s.weight, 0)
+		}
+	}
+	total := 0
+	for _, sh := range shards {
+		total += weights[sh]
+	}
+	if total == 0 {
+		return nil, fmt.Errorf("cluster %s: every shard has weight 0", c.opts.Cluster)
+	}
+	slot := int(h % uint64(total))
+	shard := shards[len(shards)-1]
+	for _, sh := range shards {
+		if slot < weights[sh] {
+			shard = sh
+			break
+		}
+		slot -= weights[sh]
+	}
+	var out []int
+	for i, s := range ss {
+		if s.shard == shard {
+			out = append(out, i)
+		}
+	}
+	return out, nil
 }
 
 // closeServers closes the per-server pools.

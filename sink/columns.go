@@ -84,6 +84,22 @@ func insertQuery(b Batch) string {
 	return fmt.Sprintf("INSERT INTO %s (%s)", quoteIdent(b.Table()), strings.Join(names, ", "))
 }
 
+// fencedInsertQuery is the INSERT of a batch through its table's fence
+// (NAME_in, with the writer's epoch as the last column _epoch; suffix
+// LocalSuffix for a server's own part on a cluster).
+func fencedInsertQuery(b Batch, suffix string) string {
+	names := make([]string, len(b.columns()), len(b.columns())+1)
+	for i, c := range b.columns() {
+		names[i] = c.name()
+	}
+	names = append(names, "_epoch")
+	return fmt.Sprintf("INSERT INTO %s (%s)", quoteIdent(b.Table()+FenceSuffix+suffix), strings.Join(names, ", "))
+}
+
+// FenceSuffix names the entry table through which a data table is
+// written under the fence (migration 0019_fences).
+const FenceSuffix = "_in"
+
 // Columns lists a batch's column names in insert order (for tests and
 // schema checks).
 func Columns(b Batch) []string {

@@ -50,7 +50,8 @@ type Conn struct {
 	opts     Options
 
 	mu      sync.Mutex
-	cluster []server // opened on first use, with Options.Cluster
+	cluster []server          // opened on first use, with Options.Cluster
+	hashes  map[string]uint64 // sharding key of topic/partition (shardOf)
 }
 
 // Open connects to ClickHouse and checks that the server answers.

@@ -49,18 +49,48 @@ func (w *Writer) Insert(ctx context.Context, b Batch) error {
 // the server refuses a retry while an earlier attempt is still running
 // instead of running both.
 func (w *Writer) InsertAs(ctx context.Context, b Batch, queryID string) error {
+	return w.insert(ctx, b, queryID, nil)
+}
+
+// Fence is what a fenced insert carries: the Kafka partition every row of
+// the batch comes from, and its writer's epoch (Conn.Fence).
+type Fence struct {
+	Topic     string
+	Partition int32
+	Epoch     uint64
+}
+
+// InsertFenced is InsertAs through the fence (migration 0019_fences): the
+// rows, all of partition f.Topic/f.Partition, go to the table's entry
+// table (NAME_in) with f.Epoch, and the server stores them only if that
+// is the partition's current fence (see Conn.Fence). A refused batch
+// stores nothing and fails with an error that wraps ErrFenced, at once
+// (it is not retried).
+//
+// On a cluster the batch goes straight to NAME_in_local on a replica of
+// the partition's shard (the one the Distributed tables would pick):
+// ClickHouse 18.16 fails a view with a subquery, as the fence's is, when
+// a Distributed table inserts into its own server's shard.
+func (w *Writer) InsertFenced(ctx context.Context, b Batch, queryID string, f Fence) error {
+	return w.insert(ctx, b, queryID, &f)
+}
+
+func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *Fence) error {
 	if b.Len() == 0 {
 		return nil
 	}
 	pause := w.RetryMin
 	for attempt := 1; ; attempt++ {
 		began := time.Now()
-		err := w.send(withQueryID(ctx, queryID), b)
+		err := w.send(withQueryID(ctx, queryID), b, fence)
 		if w.OnInsert != nil {
 			w.OnInsert(b.Table(), b.Len(), time.Since(began), err)
 		}
 		if err == nil {
 			return nil
+		}
+		if fence != nil && fenced(err) {
+			return fmt.Errorf("insert %d rows into %s (epoch %d): %w (%v)", b.Len(), b.Table(), fence.Epoch, ErrFenced, err)
 		}
 		if !Retryable(err) || ctx.Err() != nil {
 			return fmt.Errorf("insert %d rows into %s: %w", b.Len(), b.Table(), err)
@@ -80,20 +110,59 @@ func (w *Writer) InsertAs(ctx context.Context, b Batch, queryID string) error {
 	}
 }
 
-func (w *Writer) send(ctx context.Context, b Batch) error {
+func (w *Writer) send(ctx context.Context, b Batch, fence *Fence) error {
 	// An attempt under way is not abandoned when ctx is cancelled (a
 	// revoked partition): cutting an INSERT midway leaves it unknown
 	// whether it was stored. The timeout still bounds it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.Timeout)
 	defer cancel()
-	batch, err := w.conn.conn.PrepareBatch(ctx, insertQuery(b))
+	if fence == nil {
+		return sendTo(ctx, w.conn, insertQuery(b), b, nil)
+	}
+	if w.conn.opts.Cluster == "" {
+		return sendTo(ctx, w.conn, fencedInsertQuery(b, ""), b, fence)
+	}
+	replicas, err := w.conn.shardOf(ctx, fence.Topic, fence.Partition)
+	if err != nil {
+		return err
+	}
+	// The first replica that takes it; the shard's others fetch it.
+	for _, i := range replicas {
+		var conn *Conn
+		conn, err = w.conn.openServer(ctx, i)
+		if err == nil {
+			err = sendTo(ctx, conn, fencedInsertQuery(b, LocalSuffix), b, fence)
+		}
+		if err == nil || !Retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// LocalSuffix names a table's part on each server of a cluster
+// (schemas.LocalSuffix).
+const LocalSuffix = "_local"
+
+func sendTo(ctx context.Context, conn *Conn, query string, b Batch, fence *Fence) error {
+	batch, err := conn.conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return err
 	}
 	defer batch.Abort()
-	for i, c := range b.columns() {
+	cols := b.columns()
+	for i, c := range cols {
 		if err := batch.Column(i).Append(c.values()); err != nil {
 			return fmt.Errorf("column %s: %w", c.name(), err)
+		}
+	}
+	if fence != nil {
+		epochs := make([]uint64, b.Len())
+		for i := range epochs {
+			epochs[i] = fence.Epoch
+		}
+		if err := batch.Column(len(cols)).Append(epochs); err != nil {
+			return fmt.Errorf("column _epoch: %w", err)
 		}
 	}
 	return batch.Send()

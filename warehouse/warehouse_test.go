@@ -249,8 +249,10 @@ func TestRetireRefusesTablesWithViews(t *testing.T) {
 		table string
 		want  []string
 	}{
-		{"cdn_requests", []string{"cdn_hourly_mv", "cdn_requests_watermark_mv"}},             // read by materialized views
-		{"cdn_hourly_state", []string{"cdn_config_versions", "cdn_hourly", "cdn_hourly_mv"}}, // written by one, read by views
+		// read by materialized views, written by its fence view (0019_fences)
+		{"cdn_requests", []string{"cdn_hourly_mv", "cdn_requests_fence_mv", "cdn_requests_watermark_fenced_mv", "cdn_requests_watermark_mv"}},
+		// written by two (the view and its fenced twin), read by views
+		{"cdn_hourly_state", []string{"cdn_config_versions", "cdn_hourly", "cdn_hourly_fenced_mv", "cdn_hourly_mv"}},
 		{"job_schedules", nil}, // only logpipe itself reads it
 	}
 	for _, tt := range tests {

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -309,6 +310,46 @@ streams:
 		if got := retried(); got != "50" {
 			t.Errorf("the same block inserted twice: %s rows, want 50 (de-duplicated)", got)
 			break
+		}
+	}
+	// The fence on the cluster: written on every server, checked by the
+	// replica of the partition's shard that stores the batch.
+	for p := int32(0); p < 4; p++ {
+		fb := func(off int64) *sink.IngestErrors {
+			b := sink.NewIngestErrors()
+			b.Append("s", "f", 1, "fence", []byte("x"), 1, sink.Meta{Topic: "fence", Partition: p, Offset: off}, time.Now().UTC())
+			return b
+		}
+		e1, err := wconn.Fence(ctx, "fence", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.InsertFenced(ctx, fb(0), "", sink.Fence{Topic: "fence", Partition: p, Epoch: e1}); err != nil {
+			t.Fatalf("fenced insert into partition %d: %v", p, err)
+		}
+		e2, err := wconn.Fence(ctx, "fence", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.InsertFenced(ctx, fb(1), "", sink.Fence{Topic: "fence", Partition: p, Epoch: e1}); !errors.Is(err, sink.ErrFenced) {
+			t.Errorf("partition %d: insert with the epoch before the last fence: %v, want ErrFenced", p, err)
+		}
+		if err := w.InsertFenced(ctx, fb(2), "", sink.Fence{Topic: "fence", Partition: p, Epoch: e2}); err != nil {
+			t.Fatalf("fenced insert into partition %d: %v", p, err)
+		}
+	}
+	for i, s := range c.Servers {
+		// Either replica answers; wait for replication to bring the rows.
+		q := "SELECT arrayStringConcat(groupArray(toString(_offset)), ',') FROM (SELECT _offset FROM logs.ingest_errors WHERE _topic = 'fence' GROUP BY _partition, _offset ORDER BY _partition, _offset)"
+		got := local(s, q)
+		for deadline := time.Now().Add(30 * time.Second); got != "0,2,0,2,0,2,0,2" && time.Now().Before(deadline); got = local(s, q) {
+			time.Sleep(200 * time.Millisecond)
+		}
+		if got != "0,2,0,2,0,2,0,2" {
+			t.Errorf("offsets per partition stored through the fence, read through server %d: %s, want 0,2 in each of 4", i+1, got)
+		}
+		if n := local(s, "SELECT count() FROM logs.ingest_errors WHERE _topic = 'fence'"); n != "8" {
+			t.Errorf("rows stored through the fence, read through server %d: %s, want 8", i+1, n)
 		}
 	}
 	t.Logf("%s: %d records through 2 consumers, a kill -9 and a server stop: %d rows, 0 lost, 0 duplicated", layout, records, rows)

@@ -681,6 +681,328 @@ SELECT 'ingest_errors' AS target, _topic, _partition, maxState(_offset) AS max_o
 FROM logs.ingest_errors_local GROUP BY _topic, _partition
 ;
 
+-- 0019_fences statement 1
+CREATE TABLE IF NOT EXISTS logs.ingest_fences_local ON CLUSTER logpipe
+(
+    _topic      LowCardinality(String)         COMMENT 'Kafka topic',
+    _partition  Int32                          COMMENT 'Kafka partition',
+    epoch       AggregateFunction(max, UInt64) COMMENT 'Highest fence epoch recorded for the partition (maxMerge to read)'
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/logs/ingest_fences_local', '{replica}')
+ORDER BY (_topic, _partition)
+SETTINGS ttl_only_drop_parts = 1
+;
+
+-- 0019_fences statement 1
+CREATE TABLE IF NOT EXISTS logs.ingest_fences ON CLUSTER logpipe
+(
+    _topic      LowCardinality(String)         COMMENT 'Kafka topic',
+    _partition  Int32                          COMMENT 'Kafka partition',
+    epoch       AggregateFunction(max, UInt64) COMMENT 'Highest fence epoch recorded for the partition (maxMerge to read)'
+)
+ENGINE = Distributed(logpipe, logs, ingest_fences_local, cityHash64(_topic, _partition))
+;
+
+-- 0019_fences statement 2
+CREATE TABLE IF NOT EXISTS logs.job_events_in_local ON CLUSTER logpipe
+(
+    time             DateTime64(3, 'UTC'),
+    time_ms          UInt64,
+    job              LowCardinality(String),
+    run_id           String,
+    event            LowCardinality(String),
+    scheduled_time   DateTime,
+    attempt          UInt16,
+    host             LowCardinality(String),
+    step             String,
+    step_status      LowCardinality(String),
+    step_duration_ms Float64,
+    exit_code        Nullable(Int32),
+    error            String,
+    error_class      LowCardinality(String),
+    level            LowCardinality(String),
+    message          String,
+    counter_names    Array(String),
+    counter_values   Array(Float64),
+    label_keys       Array(String),
+    label_values     Array(String),
+    _topic           LowCardinality(String),
+    _partition       Int32,
+    _offset          Int64,
+    _ingested_at     DateTime,
+    _epoch           UInt64
+)
+ENGINE = Null
+;
+
+-- 0019_fences statement 2
+CREATE TABLE IF NOT EXISTS logs.job_events_in ON CLUSTER logpipe
+(
+    time             DateTime64(3, 'UTC'),
+    time_ms          UInt64,
+    job              LowCardinality(String),
+    run_id           String,
+    event            LowCardinality(String),
+    scheduled_time   DateTime,
+    attempt          UInt16,
+    host             LowCardinality(String),
+    step             String,
+    step_status      LowCardinality(String),
+    step_duration_ms Float64,
+    exit_code        Nullable(Int32),
+    error            String,
+    error_class      LowCardinality(String),
+    level            LowCardinality(String),
+    message          String,
+    counter_names    Array(String),
+    counter_values   Array(Float64),
+    label_keys       Array(String),
+    label_values     Array(String),
+    _topic           LowCardinality(String),
+    _partition       Int32,
+    _offset          Int64,
+    _ingested_at     DateTime,
+    _epoch           UInt64
+)
+ENGINE = Distributed(logpipe, logs, job_events_in_local, cityHash64(_topic, _partition))
+;
+
+-- 0019_fences statement 3
+CREATE MATERIALIZED VIEW IF NOT EXISTS logs.job_events_fence_mv ON CLUSTER logpipe TO logs.job_events_local AS
+SELECT time, time_ms, job, run_id, event, scheduled_time, attempt, host, step, step_status, step_duration_ms, exit_code, error, error_class, level, message, counter_names, counter_values, label_keys, label_values, _topic, _partition, _offset, _ingested_at
+FROM logs.job_events_in_local
+WHERE throwIf((_topic, _partition, _epoch) NOT IN (SELECT _topic, _partition, maxMerge(epoch) FROM logs.ingest_fences_local GROUP BY _topic, _partition)) = 0
+;
+
+-- 0019_fences statement 4
+CREATE MATERIALIZED VIEW IF NOT EXISTS logs.job_runs_fenced_mv ON CLUSTER logpipe TO logs.job_runs_state_local AS
+SELECT
+    job,
+    run_id,
+    min(toDate(time))                                                        AS day,
+    minState(time_ms)                                                        AS first_ms_state,
+    maxState(time_ms)                                                        AS last_ms_state,
+    minIfState(time_ms, event = 'started')                                   AS started_ms_state,
+    maxIfState(time_ms, event IN ('finished', 'failed'))                     AS ended_ms_state,
+    maxIfState(time_ms, event = 'heartbeat')                                 AS heartbeat_ms_state,
+    maxState(scheduled_time)                                                 AS scheduled_state,
+    argMaxIfState(toString(event), time_ms, event IN ('finished', 'failed')) AS terminal_event_state,
+    argMaxIfState(assumeNotNull(exit_code), time_ms, isNotNull(exit_code))   AS exit_code_state,
+    sumIfState(toUInt64(1), isNotNull(exit_code))                            AS exit_code_count_state,
+    maxState(attempt)                                                        AS attempt_state,
+    argMaxIfState(toString(host), time_ms, host != '')                       AS host_state,
+    argMaxIfState(error, time_ms, error != '')                               AS error_state,
+    argMaxIfState(toString(error_class), time_ms, error_class != '')         AS error_class_state,
+    countState()                                                             AS events_state,
+    uniqExactIfState(step, event = 'step')                                   AS steps_state,
+    uniqExactIfState(step, event = 'step' AND step_status = 'failed')        AS steps_failed_state,
+    argMaxIfState(counter_names, time_ms, notEmpty(counter_names))           AS counter_names_state,
+    argMaxIfState(counter_values, time_ms, notEmpty(counter_names))          AS counter_values_state
+FROM logs.job_events_fence_mv
+GROUP BY job, run_id
+;
+
+-- 0019_fences statement 5
+CREATE MATERIALIZED VIEW IF NOT EXISTS logs.job_events_watermark_fenced_mv ON CLUSTER logpipe TO logs.ingest_watermarks_local AS
+SELECT 'job_events' AS target, _topic, _partition, maxState(_offset) AS max_offset
+FROM logs.job_events_fence_mv GROUP BY _topic, _partition
+;
+
+-- 0019_fences statement 6
+CREATE TABLE IF NOT EXISTS logs.cdn_requests_in_local ON CLUSTER logpipe
+(
+    time                   DateTime64(3, 'UTC'),
+    time_ms                UInt64,
+    vendor                 LowCardinality(String),
+    service                LowCardinality(String),
+    config_version         LowCardinality(String),
+    pop                    LowCardinality(String),
+    request_id             String,
+    host                   LowCardinality(String),
+    method                 LowCardinality(String),
+    scheme                 LowCardinality(String),
+    protocol               LowCardinality(String),
+    path                   String,
+    path_template          LowCardinality(String),
+    path_class             LowCardinality(String),
+    query                  String,
+    status                 UInt16,
+    origin_status          UInt16,
+    cache_status           LowCardinality(String),
+    cache_status_raw       LowCardinality(String),
+    collapsed              UInt8,
+    from_cache             UInt8,
+    bytes_sent             UInt64,
+    duration_ms            Float64,
+    origin_ms              Float64,
+    content_type           LowCardinality(String),
+    cache_control          LowCardinality(String),
+    expires                String,
+    age                    UInt32,
+    vary                   LowCardinality(String),
+    set_cookie             UInt8,
+    etag                   String,
+    user_agent             String,
+    ua_class               LowCardinality(String),
+    referer                String,
+    country                LowCardinality(String),
+    has_session_cookie     UInt8,
+    has_authorization      UInt8,
+    session_hash           UInt64,
+    client_ip_hash         UInt64,
+    flag_personal_cached   UInt8,
+    flag_set_cookie_cached UInt8,
+    flag_private_cached    UInt8,
+    flag_auth_cached       UInt8,
+    flag_ttl_zero          UInt8,
+    _topic                 LowCardinality(String),
+    _partition             Int32,
+    _offset                Int64,
+    _ingested_at           DateTime,
+    _epoch                 UInt64
+)
+ENGINE = Null
+;
+
+-- 0019_fences statement 6
+CREATE TABLE IF NOT EXISTS logs.cdn_requests_in ON CLUSTER logpipe
+(
+    time                   DateTime64(3, 'UTC'),
+    time_ms                UInt64,
+    vendor                 LowCardinality(String),
+    service                LowCardinality(String),
+    config_version         LowCardinality(String),
+    pop                    LowCardinality(String),
+    request_id             String,
+    host                   LowCardinality(String),
+    method                 LowCardinality(String),
+    scheme                 LowCardinality(String),
+    protocol               LowCardinality(String),
+    path                   String,
+    path_template          LowCardinality(String),
+    path_class             LowCardinality(String),
+    query                  String,
+    status                 UInt16,
+    origin_status          UInt16,
+    cache_status           LowCardinality(String),
+    cache_status_raw       LowCardinality(String),
+    collapsed              UInt8,
+    from_cache             UInt8,
+    bytes_sent             UInt64,
+    duration_ms            Float64,
+    origin_ms              Float64,
+    content_type           LowCardinality(String),
+    cache_control          LowCardinality(String),
+    expires                String,
+    age                    UInt32,
+    vary                   LowCardinality(String),
+    set_cookie             UInt8,
+    etag                   String,
+    user_agent             String,
+    ua_class               LowCardinality(String),
+    referer                String,
+    country                LowCardinality(String),
+    has_session_cookie     UInt8,
+    has_authorization      UInt8,
+    session_hash           UInt64,
+    client_ip_hash         UInt64,
+    flag_personal_cached   UInt8,
+    flag_set_cookie_cached UInt8,
+    flag_private_cached    UInt8,
+    flag_auth_cached       UInt8,
+    flag_ttl_zero          UInt8,
+    _topic                 LowCardinality(String),
+    _partition             Int32,
+    _offset                Int64,
+    _ingested_at           DateTime,
+    _epoch                 UInt64
+)
+ENGINE = Distributed(logpipe, logs, cdn_requests_in_local, cityHash64(_topic, _partition))
+;
+
+-- 0019_fences statement 7
+CREATE MATERIALIZED VIEW IF NOT EXISTS logs.cdn_requests_fence_mv ON CLUSTER logpipe TO logs.cdn_requests_local AS
+SELECT time, time_ms, vendor, service, config_version, pop, request_id, host, method, scheme, protocol, path, path_template, path_class, query, status, origin_status, cache_status, cache_status_raw, collapsed, from_cache, bytes_sent, duration_ms, origin_ms, content_type, cache_control, expires, age, vary, set_cookie, etag, user_agent, ua_class, referer, country, has_session_cookie, has_authorization, session_hash, client_ip_hash, flag_personal_cached, flag_set_cookie_cached, flag_private_cached, flag_auth_cached, flag_ttl_zero, _topic, _partition, _offset, _ingested_at
+FROM logs.cdn_requests_in_local
+WHERE throwIf((_topic, _partition, _epoch) NOT IN (SELECT _topic, _partition, maxMerge(epoch) FROM logs.ingest_fences_local GROUP BY _topic, _partition)) = 0
+;
+
+-- 0019_fences statement 8
+CREATE MATERIALIZED VIEW IF NOT EXISTS logs.cdn_hourly_fenced_mv ON CLUSTER logpipe TO logs.cdn_hourly_state_local AS
+SELECT
+    toStartOfHour(time)                       AS hour,
+    vendor,
+    host,
+    path_class,
+    path_template,
+    config_version,
+    countState()                              AS requests_state,
+    sumState(toUInt64(from_cache))            AS from_cache_state,
+    sumState(toUInt64(collapsed))             AS collapsed_state,
+    sumState(bytes_sent)                      AS bytes_state,
+    sumState(toUInt64(status >= 500))         AS errors_5xx_state,
+    sumState(toUInt64(flag_personal_cached OR flag_set_cookie_cached OR flag_private_cached OR flag_auth_cached)) AS flagged_state,
+    uniqState(session_hash)                   AS sessions_state,
+    quantilesState(0.5, 0.95, 0.99)(duration_ms) AS duration_state
+FROM logs.cdn_requests_fence_mv
+GROUP BY hour, vendor, host, path_class, path_template, config_version
+;
+
+-- 0019_fences statement 9
+CREATE MATERIALIZED VIEW IF NOT EXISTS logs.cdn_requests_watermark_fenced_mv ON CLUSTER logpipe TO logs.ingest_watermarks_local AS
+SELECT 'cdn_requests' AS target, _topic, _partition, maxState(_offset) AS max_offset
+FROM logs.cdn_requests_fence_mv GROUP BY _topic, _partition
+;
+
+-- 0019_fences statement 10
+CREATE TABLE IF NOT EXISTS logs.ingest_errors_in_local ON CLUSTER logpipe
+(
+    time       DateTime64(3, 'UTC'),
+    stream     LowCardinality(String),
+    format     LowCardinality(String),
+    line       UInt32,
+    reason     String,
+    raw        String,
+    raw_size   UInt32,
+    _topic     LowCardinality(String),
+    _partition Int32,
+    _offset    Int64,
+    _epoch     UInt64
+)
+ENGINE = Null
+;
+
+-- 0019_fences statement 10
+CREATE TABLE IF NOT EXISTS logs.ingest_errors_in ON CLUSTER logpipe
+(
+    time       DateTime64(3, 'UTC'),
+    stream     LowCardinality(String),
+    format     LowCardinality(String),
+    line       UInt32,
+    reason     String,
+    raw        String,
+    raw_size   UInt32,
+    _topic     LowCardinality(String),
+    _partition Int32,
+    _offset    Int64,
+    _epoch     UInt64
+)
+ENGINE = Distributed(logpipe, logs, ingest_errors_in_local, cityHash64(_topic, _partition))
+;
+
+-- 0019_fences statement 11
+CREATE MATERIALIZED VIEW IF NOT EXISTS logs.ingest_errors_fence_mv ON CLUSTER logpipe TO logs.ingest_errors_local AS
+SELECT time, stream, format, line, reason, raw, raw_size, _topic, _partition, _offset
+FROM logs.ingest_errors_in_local
+WHERE throwIf((_topic, _partition, _epoch) NOT IN (SELECT _topic, _partition, maxMerge(epoch) FROM logs.ingest_fences_local GROUP BY _topic, _partition)) = 0
+;
+
+-- 0019_fences statement 12
+CREATE MATERIALIZED VIEW IF NOT EXISTS logs.ingest_errors_watermark_fenced_mv ON CLUSTER logpipe TO logs.ingest_watermarks_local AS
+SELECT 'ingest_errors' AS target, _topic, _partition, maxState(_offset) AS max_offset
+FROM logs.ingest_errors_fence_mv GROUP BY _topic, _partition
+;
+
 -- 0020_alerts statement 1
 CREATE TABLE IF NOT EXISTS logs.alerts_local ON CLUSTER logpipe
 (
