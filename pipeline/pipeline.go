@@ -63,6 +63,7 @@ type Pipeline struct {
 	log     *slog.Logger
 	fatal   chan error
 	Stats   Stats
+	owned   partitions // progress of the partitions owned (progress.go)
 }
 
 type stream struct {
@@ -127,9 +128,12 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 	}
 	log := p.log.With("topic", c.Topic, "partition", c.Partition)
 	log.Debug("partition assigned", "start_offset", c.StartOffset)
+	w.progress = p.owned.track(c.Topic, c.Partition)
+	defer p.owned.untrack(w.progress)
 	if err := w.loadWatermarks(ctx); err != nil {
 		return // revoked before ClickHouse answered
 	}
+	w.progress.idle()
 	tick := time.NewTicker(min(p.cfg.Limits.MaxAge/4, 250*time.Millisecond))
 	defer tick.Stop()
 	// flush stores the pending rows and commits; false means stop.
@@ -197,6 +201,8 @@ type worker struct {
 	wm      map[string]int64
 	records int
 	bytes   int
+
+	progress *progress // nil outside ConsumePartition
 }
 
 func newWorker(p *Pipeline, st stream, c *ingest.Claim) (*worker, error) {
@@ -230,6 +236,7 @@ func (w *worker) add(rec ingest.Record) {
 	if w.records == 0 {
 		w.first = time.Now()
 		w.firstOff = rec.Offset
+		w.progress.busy(w.first)
 	}
 	w.records++
 	w.bytes += len(rec.Value)
@@ -340,6 +347,7 @@ func (w *worker) flush(ctx context.Context) error {
 		w.p.Stats.Commits.Add(1)
 	}
 	w.records, w.bytes = 0, 0
+	w.progress.stored(time.Now())
 	return nil
 }
 
