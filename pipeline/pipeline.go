@@ -368,12 +368,16 @@ func (w *worker) loadWatermarks(ctx context.Context) error {
 	conn := w.p.writer.Conn()
 	pause := 100 * time.Millisecond
 	for {
-		err := conn.WaitInserts(ctx, w.claim.Topic, w.claim.Partition, 30*time.Second)
+		// Each attempt is bounded: a server that hangs mid-check must not
+		// hold the partition without a word.
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second+2*w.p.writer.Timeout)
+		err := conn.WaitInserts(actx, w.claim.Topic, w.claim.Partition, 30*time.Second)
 		if err == nil {
-			w.wm, err = conn.Watermarks(ctx, w.claim.Topic, w.claim.Partition)
-			if err == nil {
-				return nil
-			}
+			w.wm, err = conn.Watermarks(actx, w.claim.Topic, w.claim.Partition)
+		}
+		cancel()
+		if err == nil {
+			return nil
 		}
 		w.p.log.Warn("reading watermarks failed, will retry", "topic", w.claim.Topic, "partition", w.claim.Partition, "err", err)
 		select {

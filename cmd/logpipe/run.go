@@ -85,6 +85,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	// No wait on the server may outlast one INSERT attempt, the
 	// handshake of a new connection included.
 	o.ReadTimeout = cfg.ClickHouse.InsertTimeout
+	o.QueryTimeout = cfg.ClickHouse.InsertTimeout
 	conn, err := sink.Open(ctx, o)
 	if err != nil {
 		return err
