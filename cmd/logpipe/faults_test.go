@@ -113,3 +113,34 @@ func processMetrics(logFile string) string {
 	}
 	return out.String()
 }
+
+// metricSum scrapes a logpipe process (found from its log) and sums the
+// samples of the metrics whose name starts with prefix; -1 when it does
+// not answer.
+func metricSum(logFile, prefix string) float64 {
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		return -1
+	}
+	m := metricsAddr.FindAllSubmatch(b, -1)
+	if len(m) == 0 {
+		return -1
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	res, err := c.Get("http://" + string(m[len(m)-1][1]) + "/metrics")
+	if err != nil {
+		return -1
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var sum float64
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			var v float64
+			if _, err := fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
+}
