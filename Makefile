@@ -24,7 +24,12 @@ demo: clickhouse
 demo-stop:
 	bash deploy/local/clickhouse.sh stop $(DEMO_DIR)/clickhouse
 
+# The fast unit tests also run under the race detector (the parsers are
+# shared between partition workers; config, schedules and watch rules are
+# read concurrently).
+RACE_PKGS ?= ./transform/ ./config/ ./schedule/ ./watch/
 test: clickhouse vet
+	$(GO) test -count=1 -race -short $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 30m ./...
 
 test-unit:
@@ -43,7 +48,7 @@ bench: clickhouse
 	$(GO) run ./cmd/logpipe bench -records $(BENCH_RECORDS)
 
 fuzz:
-	@for pkg in ./transform/; do \
+	@for pkg in ./transform/ ./pipeline/; do \
 	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; done
