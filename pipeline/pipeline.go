@@ -117,13 +117,13 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 	st, ok := p.streams[c.Topic]
 	if !ok {
 		p.fail(fmt.Errorf("pipeline: assigned topic %s has no stream", c.Topic))
-		<-ctx.Done()
+		waitEnd(ctx, c)
 		return
 	}
 	w, err := newWorker(p, st, c)
 	if err != nil {
 		p.fail(err)
-		<-ctx.Done()
+		waitEnd(ctx, c)
 		return
 	}
 	log := p.log.With("topic", c.Topic, "partition", c.Partition)
@@ -162,12 +162,12 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 			}
 			w.add(rec)
 			if w.full() && !flush() {
-				<-ctx.Done()
+				waitEnd(ctx, c)
 				return
 			}
 		case <-tick.C:
 			if w.due() && !flush() {
-				<-ctx.Done()
+				waitEnd(ctx, c)
 				return
 			}
 		case <-c.Stopping():

@@ -1,10 +1,13 @@
 package pipeline
 
 import (
+	"context"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/logpipe/logpipe/ingest"
 )
 
 // PartitionProgress is where one partition owned by this process stands,
@@ -120,4 +123,14 @@ func (p *Pipeline) Progress() []PartitionProgress {
 		return out[i].Partition < out[j].Partition
 	})
 	return out
+}
+
+// waitEnd holds a partition that cannot go on (a fatal error was
+// reported) until it is revoked or the process stops gracefully: a
+// graceful stop then does not wait its whole drain timeout for it.
+func waitEnd(ctx context.Context, c *ingest.Claim) {
+	select {
+	case <-ctx.Done():
+	case <-c.Stopping():
+	}
 }
