@@ -53,9 +53,21 @@ func (w *Writer) InsertAs(ctx context.Context, b Batch, queryID string) error {
 		return nil
 	}
 	pause := w.RetryMin
+	unknown := false // an earlier attempt may have been stored (landed.go)
 	for attempt := 1; ; attempt++ {
 		began := time.Now()
-		err := w.send(withQueryID(ctx, queryID), b)
+		var err error
+		if unknown && queryID != "" {
+			var stored bool
+			if stored, err = w.checkLanded(ctx, b); stored {
+				w.log.Info("insert: the previous attempt was stored, not sending again", "table", b.Table(), "rows", b.Len(), "attempt", attempt)
+				return nil
+			}
+		}
+		if err == nil {
+			err = w.send(withQueryID(ctx, queryID), b)
+			unknown = unknown || outcomeUnknown(err)
+		}
 		if w.OnInsert != nil {
 			w.OnInsert(b.Table(), b.Len(), time.Since(began), err)
 		}
