@@ -57,7 +57,11 @@ func (w *Writer) InsertAs(ctx context.Context, b Batch, queryID string) error {
 	for attempt := 1; ; attempt++ {
 		began := time.Now()
 		var err error
-		if unknown && queryID != "" {
+		checking := unknown && queryID != "" && w.conn.opts.Cluster == ""
+		if checking {
+			// On a cluster the tables are replicated, and a replica drops
+			// a block identical to one already stored: no check needed
+			// (it could not conclude while a replica is down anyway).
 			var stored bool
 			if stored, err = w.checkLanded(ctx, b); stored {
 				w.log.Info("insert: the previous attempt was stored, not sending again", "table", b.Table(), "rows", b.Len(), "attempt", attempt)
@@ -65,6 +69,7 @@ func (w *Writer) InsertAs(ctx context.Context, b Batch, queryID string) error {
 			}
 		}
 		if err == nil {
+			checking = false
 			err = w.send(withQueryID(ctx, queryID), b)
 			unknown = unknown || outcomeUnknown(err)
 		}
@@ -74,7 +79,9 @@ func (w *Writer) InsertAs(ctx context.Context, b Batch, queryID string) error {
 		if err == nil {
 			return nil
 		}
-		if !Retryable(err) || ctx.Err() != nil {
+		// A check that failed is tried again like an attempt: the batch
+		// is not sent before the check concludes.
+		if (!checking && !Retryable(err)) || ctx.Err() != nil {
 			return fmt.Errorf("insert %d rows into %s: %w", b.Len(), b.Table(), err)
 		}
 		if w.OnRetry != nil {
