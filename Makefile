@@ -56,9 +56,11 @@ fuzz:
 clean:
 	rm -rf bin
 
-# Larger crash / outage / rebalance runs (not part of make test).
+# Larger crash / outage / rebalance runs, and the hang rows with 30 s
+# hangs instead of 10 s (not part of make test).
 SOAK_RECORDS ?= 300000
 SOAK_KILLS   ?= 20
+SOAK_HANG    ?= 30s
 soak: clickhouse
-	LOGPIPE_SOAK_RECORDS=$(SOAK_RECORDS) LOGPIPE_SOAK_KILLS=$(SOAK_KILLS) \
-	  $(GO) test -count=1 -timeout 60m -v -run 'TestCrashLoop|TestClickHouseOutage|TestRebalance|TestRedelivery' ./cmd/logpipe/ ./pipeline/ 2>&1 | grep -E '^(=== RUN|--- |    .*(kill|crash loop|consumed|peak))|^ok|^FAIL'
+	LOGPIPE_SOAK_RECORDS=$(SOAK_RECORDS) LOGPIPE_SOAK_KILLS=$(SOAK_KILLS) LOGPIPE_SOAK_HANG=$(SOAK_HANG) \
+	  $(GO) test -count=1 -timeout 60m -v -run 'TestCrashLoop|TestClickHouseOutage|TestRebalance|TestRedelivery|TestClickHouseHang|TestBrokerHang|TestClusterHangs' ./cmd/logpipe/ ./pipeline/ 2>&1 | grep -E '^(=== RUN|--- |    .*(kill|crash loop|consumed|peak|hung|stored))|^ok|^FAIL'
