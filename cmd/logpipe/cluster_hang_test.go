@@ -130,6 +130,7 @@ streams:
 		}
 		return worst
 	}
+	waitSeen(t, 120*time.Second, "every partition owned and ready", func() (bool, string) { return settled([]string{logFile}, 8) }, explain)
 	caughtUp(120*time.Second, "first third stored")
 
 	// 1. The replica logpipe writes through hangs.

@@ -105,7 +105,7 @@ func clusterRun(t *testing.T, bin, layout string) {
 	}
 	cfg := filepath.Join(dir, "logpipe.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`
-kafka: {brokers: [%q], group: cluster, session_timeout: 6s, rebalance_timeout: 10s}
+kafka: {brokers: [%q], group: cluster, session_timeout: 10s, rebalance_timeout: 10s}
 clickhouse: {addr: [%q, %q], database: logs, cluster: logpipe, insert_timeout: 20s}
 batch: {max_rows: 1000, max_age: 100ms, retry_max: 2s}
 http: {listen: "127.0.0.1:0"}
@@ -170,21 +170,41 @@ streams:
 			return n >= want, fmt.Sprintf("%d of %d records committed (%v)", n, want, err)
 		}, explain)
 	}
+	live := map[string]bool{}
 	start := func(name string) *proc {
 		log := filepath.Join(dir, name+".log")
 		logs = append(logs, log)
+		live[log] = true
 		return &proc{startLogged(t, log, bin, env, "run", "-config", cfg)}
 	}
+	// settle waits until the group is stable with both members and every
+	// partition has read its watermarks: the faults below hit a running
+	// generation, not one still starting.
+	settle := func() {
+		t.Helper()
+		waitMembers(t, broker.Addrs[0], "cluster", 2)
+		waitSeen(t, 120*time.Second, "every partition owned and ready", func() (bool, string) {
+			var ls []string
+			for l, ok := range live {
+				if ok {
+					ls = append(ls, l)
+				}
+			}
+			return settled(ls, 8)
+		}, explain)
+	}
 	a, b := start("a1"), start("b")
-	waitMembers(t, broker.Addrs[0], "cluster", 2)
+	settle()
 	caughtUp(120*time.Second, "first third stored")
 
 	switch layout {
 	case "2x1":
 		a.kill()
+		live[logs[0]] = false
 		produce(2)
 		a = start("a2")
 		caughtUp(120*time.Second, "second third stored after a member was killed and replaced")
+		settle()
 		errsBefore := metricSum(logs[len(logs)-1], "logpipe_insert_errors_total") + metricSum(logs[1], "logpipe_insert_errors_total")
 		if err := s2.Stop(); err != nil {
 			t.Fatal(err)

@@ -144,3 +144,24 @@ func metricSum(logFile, prefix string) float64 {
 	}
 	return sum
 }
+
+// settled reports whether the live processes (by their logs) own parts
+// partitions between them, every one past its watermark read and with
+// nothing waiting: a fault started before that would hit a generation
+// still starting, which waits for every replica (a different row).
+func settled(logFiles []string, parts int) (bool, string) {
+	owned, waiting := 0, 0
+	for _, f := range logFiles {
+		for _, l := range strings.Split(processMetrics(f), "\n") {
+			l = strings.TrimSpace(l)
+			if !strings.HasPrefix(l, "logpipe_partition_waiting_seconds{") {
+				continue
+			}
+			owned++
+			if !strings.HasSuffix(l, " 0") {
+				waiting++
+			}
+		}
+	}
+	return owned == parts && waiting == 0, fmt.Sprintf("%d partitions owned (want %d), %d waiting", owned, parts, waiting)
+}
