@@ -71,6 +71,7 @@ func clusterRun(t *testing.T, bin, layout string) {
 				t.Logf("on failure, processes on %s: %v\n%s", s.TCPAddr, err, out)
 				out, err = s.Query(context.Background(), "SELECT table, inserts_in_queue, queue_size, log_max_index, log_pointer, is_readonly, is_session_expired FROM system.replicas")
 				t.Logf("on failure, replicas on %s: %v\n%s", s.TCPAddr, err, out)
+				t.Logf("on failure, end of the log of %s:\n%s", s.TCPAddr, s.LogTail(30))
 			}
 		}
 	})
