@@ -269,6 +269,9 @@ streams:
 		}
 		return behind == 0, strings.Join(seen, "; ")
 	})
+	if layout == "1x2" {
+		replicasHoldAll(t, ctx, c, records)
+	}
 	rows, distinct, err := stored()
 	if err != nil {
 		t.Fatal(err)

@@ -8,11 +8,14 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/logpipe/logpipe/internal/chserver"
 )
 
 // committedOffsets sums the offsets group has committed on topics (each
@@ -164,4 +167,24 @@ func settled(logFiles []string, parts int) (bool, string) {
 		}
 	}
 	return owned == parts && waiting == 0, fmt.Sprintf("%d partitions owned (want %d), %d waiting", owned, parts, waiting)
+}
+
+// replicasHoldAll waits until every server of a one-shard cluster holds
+// at least n rows in its local tables (replication caught up).
+func replicasHoldAll(t *testing.T, ctx context.Context, c *chserver.Cluster, n int) {
+	t.Helper()
+	const q = "SELECT (SELECT count() FROM logs.cdn_requests_local) + (SELECT count() FROM logs.job_events_local) + (SELECT count() FROM logs.ingest_errors_local)"
+	waitSeen(t, 180*time.Second, "every replica holds every row", func() (bool, string) {
+		var seen []string
+		ok := true
+		for _, s := range c.Servers {
+			out, err := s.Query(ctx, q)
+			got, _ := strconv.Atoi(strings.TrimSpace(out))
+			if err != nil || got < n {
+				ok = false
+			}
+			seen = append(seen, fmt.Sprintf("%s: %d rows (%v)", s.TCPAddr, got, err))
+		}
+		return ok, strings.Join(seen, "; ")
+	})
 }

@@ -112,7 +112,12 @@ cmd_stop() {
 		[[ -d $dir/ch$i ]] && bash "$CH" stop "$dir/ch$i" >/dev/null 2>&1 || true
 	done
 	if [[ -f $dir/zk/pid ]]; then
-		kill "$(cat "$dir/zk/pid")" 2>/dev/null || true
+		local zpid
+		zpid=$(cat "$dir/zk/pid")
+		# Only our ZooKeeper: the pid may have been reused since it exited.
+		if tr '\0' ' ' <"/proc/$zpid/cmdline" 2>/dev/null | grep -qF -- "$dir/zk/zoo.cfg"; then
+			kill "$zpid" 2>/dev/null || true
+		fi
 		rm -f "$dir/zk/pid"
 	fi
 	rm -f "$dir/cluster.env"
