@@ -30,7 +30,12 @@ demo: clickhouse
 demo-stop:
 	bash deploy/local/clickhouse.sh stop $(DEMO_DIR)/clickhouse
 
+# The fast unit tests also run under the race detector (the parsers are
+# shared between partition workers; config, schedules and watch rules are
+# read concurrently).
+RACE_PKGS ?= ./transform/ ./config/ ./schedule/ ./watch/
 test: clickhouse chdb vet
+	$(GO) test -count=1 -race -short $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 30m ./...
 
 test-unit:
@@ -60,7 +65,7 @@ bench-queries: clickhouse
 	  awk '/s\/query/ { for (i = 1; i <= NF; i++) if ($$i == "s/query") printf "%-45s %8.3f s/query  %s rows\n", $$1, $$(i-1), $$(i-3) } !/s\/query/'
 
 fuzz:
-	@for pkg in ./transform/; do \
+	@for pkg in ./transform/ ./pipeline/; do \
 	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; done
@@ -68,15 +73,18 @@ fuzz:
 clean:
 	rm -rf bin
 
-# Larger crash / outage / rebalance runs, and the zombie scenarios repeated
-# (not part of make test).
+# Larger crash / outage / rebalance runs, the zombie scenarios repeated, the
+# precision run, and the hang rows with 30 s hangs instead of 10 s (not part
+# of make test).
 SOAK_RECORDS ?= 300000
 SOAK_KILLS   ?= 20
+SOAK_HANG    ?= 30s
 # Minutes of normal CDN traffic before the leak in the precision run.
 SOAK_PRECISION_MINUTES ?= 30
 ZOMBIE_RUNS    ?= 10
 ZOMBIE_RECORDS ?= 20000
 soak: clickhouse
-	LOGPIPE_SOAK_RECORDS=$(SOAK_RECORDS) LOGPIPE_SOAK_KILLS=$(SOAK_KILLS) LOGPIPE_SOAK_PRECISION_MINUTES=$(SOAK_PRECISION_MINUTES) \
+	LOGPIPE_SOAK_RECORDS=$(SOAK_RECORDS) LOGPIPE_SOAK_KILLS=$(SOAK_KILLS) LOGPIPE_SOAK_HANG=$(SOAK_HANG) \
+	LOGPIPE_SOAK_PRECISION_MINUTES=$(SOAK_PRECISION_MINUTES) \
 	LOGPIPE_ZOMBIE_RUNS=$(ZOMBIE_RUNS) LOGPIPE_ZOMBIE_RECORDS=$(ZOMBIE_RECORDS) \
-	  $(GO) test -count=1 -timeout 120m -v -run 'TestCrashLoop|TestClickHouseOutage|TestRebalance|TestRedelivery|TestPrecisionEndToEnd|TestZombie' ./cmd/logpipe/ ./pipeline/ 2>&1 | grep -E '^(=== RUN|--- |    .*(kill|crash loop|consumed|peak|alert|normal:|watch cycle|run [0-9]))|^ok|^FAIL'
+	  $(GO) test -count=1 -timeout 150m -v -run 'TestCrashLoop|TestClickHouseOutage|TestRebalance|TestRedelivery|TestClickHouseHang|TestBrokerHang|TestClusterHangs|TestPrecisionEndToEnd|TestZombie' ./cmd/logpipe/ ./pipeline/ 2>&1 | grep -E '^(=== RUN|--- |    .*(kill|crash loop|consumed|peak|hung|stored|alert|normal:|watch cycle|run [0-9]))|^ok|^FAIL'

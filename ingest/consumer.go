@@ -120,7 +120,11 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		HeartbeatInterval: c.cfg.HeartbeatInterval,
 		RebalanceTimeout:  c.cfg.RebalanceTimeout,
 		JoinGroupBackoff:  time.Second,
-		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { c.log.Debug("kafka: " + fmt.Sprintf(msg, args...)) }),
+		// Every request to the group coordinator (join, sync, heartbeat,
+		// commit, leave) is bounded: a broker that hangs fails the call
+		// instead of holding the member.
+		Timeout:     5 * time.Second,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { c.log.Debug("kafka: " + fmt.Sprintf(msg, args...)) }),
 	})
 	if err != nil {
 		return fmt.Errorf("ingest: consumer group %s: %w", c.cfg.Group, err)
@@ -189,6 +193,8 @@ func (c *Consumer) consume(gctx context.Context, claim *Claim, h Handler) {
 		MaxBytes:      c.cfg.FetchMaxBytes,
 		MaxWait:       c.cfg.FetchMaxWait,
 		QueueCapacity: 1024,
+		// A fetch that gets no answer is abandoned and sent again.
+		ReadBatchTimeout: 10 * time.Second,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			c.log.Warn("kafka reader: "+fmt.Sprintf(msg, args...), "topic", claim.Topic, "partition", claim.Partition)
 		}),

@@ -94,6 +94,9 @@ func exposedNames(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	m.Watch(wt)
+	if err := m.Progress(oneProgress{}); err != nil {
+		t.Fatal(err)
+	}
 	fams, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -112,4 +115,11 @@ func exposedNames(t *testing.T) map[string]bool {
 		}
 	}
 	return out
+}
+
+// oneProgress reports one owned partition.
+type oneProgress struct{}
+
+func (oneProgress) Progress() []pipeline.PartitionProgress {
+	return []pipeline.PartitionProgress{{Topic: "t", Partition: 0, SinceInsert: time.Second}}
 }

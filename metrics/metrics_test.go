@@ -140,7 +140,10 @@ func TestMetricsEndToEnd(t *testing.T) {
 	if err := m.Register(lag); err != nil {
 		t.Fatal(err)
 	}
-	hs, err := metrics.Start("127.0.0.1:0", metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn), metrics.ConsumerCheck(c)), log)
+	if err := m.Progress(p); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := metrics.Start("127.0.0.1:0", metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn), metrics.ConsumerCheck(c), metrics.StallCheck(p, time.Minute)), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,6 +218,15 @@ func TestMetricsEndToEnd(t *testing.T) {
 		t.Error("/readyz never answered 200 while consuming")
 	}
 	after := scrape(t, base)
+	// Every partition is owned, caught up (nothing waiting) and stored
+	// rows moments ago.
+	for part := range 3 {
+		waiting, ok := after[fmt.Sprintf(`logpipe_partition_waiting_seconds{partition="%d",topic="jobs"}`, part)]
+		since, ok2 := after[fmt.Sprintf(`logpipe_partition_seconds_since_insert{partition="%d",topic="jobs"}`, part)]
+		if !ok || !ok2 || waiting != 0 || since > 60 {
+			t.Errorf("jobs/%d: waiting %v s (present %v), since insert %v s (present %v); want 0 and under 60", part, waiting, ok, since, ok2)
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("consumer: %v", err)

@@ -3,7 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
-	"net"
+	mrand "math/rand/v2"
 	"testing"
 	"time"
 
@@ -20,19 +20,30 @@ func TestBrokerRestart(t *testing.T) {
 		t.Skip("needs Kafka and ClickHouse")
 	}
 	e := newEnv(t) // ClickHouse only; this test runs its own broker
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	dir := t.TempDir()
+	// The restarted broker must come back on the same port. A port the
+	// kernel picked (port 0) and then released can be handed to any
+	// other process's outgoing connection meanwhile; a port below the
+	// ephemeral range (32768-60999) is not, and the restart waits while
+	// another test's listener holds it.
+	port := 0
 	start := func() *kafkabroker.Broker {
-		b, err := kafkabroker.Start(kafkabroker.Options{Partitions: 2, Topics: []string{"jobs"}, DataDir: dir, Port: port})
-		if err != nil {
-			t.Fatal(err)
+		t.Helper()
+		var last error
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			p := port
+			if p == 0 {
+				p = 20000 + mrand.IntN(12000)
+			}
+			b, err := kafkabroker.Start(kafkabroker.Options{Partitions: 2, Topics: []string{"jobs"}, DataDir: dir, Port: p})
+			if err == nil {
+				port = p
+				return b
+			}
+			last = err
 		}
-		return b
+		t.Fatalf("broker on port %d: %v", port, last)
+		return nil
 	}
 	broker := start()
 	e.broker = broker

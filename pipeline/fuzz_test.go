@@ -1,10 +1,14 @@
 package pipeline
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,10 +46,9 @@ func recordLeak(rec any) string {
 // redaction) with arbitrary records: it must never panic, and every line
 // must end up as a row, a dead letter, or a line that carries no record.
 func FuzzRecord(f *testing.F) {
-	f.Add([]byte(`{"time":"2026-11-20T01:00:00Z","job":"j","run_id":"r","event":"started"}`), uint8(0))
-	f.Add([]byte(`{"timestamp":"2026-11-20T01:00:00Z","url":"/mypage","response_status":200,"response_state":"HIT-WAIT","client_ip":"192.0.2.1","request_cookie":"session=abc"}`), uint8(1))
-	f.Add([]byte("#Version: 1.0\n#Fields: date time\n2026-11-20\t01:00:00\tNRT\n"), uint8(2))
-	f.Add([]byte("192.0.2.1 - - [20/Nov/2026:01:00:00 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl/8\"\n\n\x00\xff"), uint8(3))
+	for _, s := range recordSeeds(f) {
+		f.Add(s.data, s.pick)
+	}
 	f.Add([]byte(`{"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`), uint8(4))
 	f.Add([]byte(`{"timestamp":"2026-11-20T01:00:00Z","url":"/u/taro@example.com?x=eyJhbGciOiJIUzI1NiJ9.e30.x&k=AKIAIOSFODNN7EXAMPLE","response_status":200,"response_state":"HIT","client_ip":"2001:db8::1","request_user_agent":"Mozilla/5.0 via fe80::1 ghp_abcdefghijklmnopqrstuvwxyz0123456789"}`), uint8(6))
 	f.Add([]byte("not a line from 2001:db8:85a3::8a2e:370:7334 mail=a.b%40example.jp Bearer xoxb-123456789012-abcdefghij"), uint8(3))
@@ -120,4 +123,86 @@ func FuzzRecord(f *testing.F) {
 			}
 		}
 	})
+}
+
+// seed is a fuzz input: a record and the index (in transform.Formats) of
+// the format it is read with.
+type seed struct {
+	data []byte
+	pick uint8
+}
+
+// recordSeeds pairs each format with records of its own golden inputs
+// (those that need no options file): a single line, several lines in one
+// record, and a line followed by garbage. Seeds picked by a format that
+// rejects them would only ever fuzz the dead-letter path.
+func recordSeeds(t testing.TB) []seed {
+	t.Helper()
+	var out []seed
+	for i, name := range transform.Formats() {
+		logs, _ := filepath.Glob(filepath.Join("..", "transform", "testdata", name, "*.log"))
+		// nginx and apache read the combined format without options.
+		more, _ := filepath.Glob(filepath.Join("..", "transform", "testdata", name+"-combined", "*.log"))
+		logs = append(logs, more...)
+		var lines [][]byte
+		for _, l := range logs {
+			if _, err := os.Stat(strings.TrimSuffix(l, ".log") + ".options.json"); err == nil {
+				continue
+			}
+			b, err := os.ReadFile(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			transform.EachLine(b, func(_ int, line []byte) { lines = append(lines, append([]byte(nil), line...)) })
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		pick := uint8(i)
+		out = append(out, seed{lines[0], pick})
+		if len(lines) > 1 {
+			out = append(out, seed{bytes.Join(lines[:min(3, len(lines))], []byte("\n")), pick})
+		}
+		out = append(out, seed{append(append([]byte(nil), lines[len(lines)-1]...), "\n\n\x00\xff"...), pick})
+	}
+	return out
+}
+
+// TestFuzzSeedsReachParsers: every format has seeds, and for each format
+// at least one seed becomes rows (not only dead letters).
+func TestFuzzSeedsReachParsers(t *testing.T) {
+	formats := transform.Formats()
+	seeds := recordSeeds(t)
+	rows := map[string]int{}
+	for _, s := range seeds {
+		name := formats[int(s.pick)%len(formats)]
+		parser, err := transform.NewParser(name)
+		if err != nil {
+			continue
+		}
+		p := &Pipeline{
+			cfg: Config{
+				Limits: Limits{MaxRows: 1000, MaxBytes: 1 << 20, MaxAge: time.Second, MaxRecordBytes: 1 << 20},
+				Enrich: transform.EnrichConfig{HashKey: []byte("fuzz-key-0123456789abcdef")},
+			},
+			log:   slog.New(slog.DiscardHandler),
+			fatal: make(chan error, 1),
+		}
+		w, err := newWorker(p, stream{Stream: Stream{Name: "s", Topic: "t", Format: name}, parser: parser}, &ingest.Claim{Topic: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.add(ingest.Record{Topic: "t", Offset: 7, Value: s.data})
+		if b := w.dataBatch(); b != nil {
+			rows[name] += b.Len()
+		}
+	}
+	for _, name := range formats {
+		if _, err := transform.NewParser(name); err != nil {
+			continue // needs options
+		}
+		if rows[name] == 0 {
+			t.Errorf("format %s: no seed becomes a row", name)
+		}
+	}
 }

@@ -65,6 +65,7 @@ type Pipeline struct {
 	fatal   chan error
 	Stats   Stats
 	onCDN   func(*transform.CDNRequest, sink.Meta)
+	owned   partitions // progress of the partitions owned (progress.go)
 }
 
 // ObserveCDN makes f see every CDN request once enriched, as it is read
@@ -128,21 +129,24 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 	st, ok := p.streams[c.Topic]
 	if !ok {
 		p.fail(fmt.Errorf("pipeline: assigned topic %s has no stream", c.Topic))
-		<-ctx.Done()
+		waitEnd(ctx, c)
 		return
 	}
 	w, err := newWorker(p, st, c)
 	if err != nil {
 		p.fail(err)
-		<-ctx.Done()
+		waitEnd(ctx, c)
 		return
 	}
 	log := p.log.With("topic", c.Topic, "partition", c.Partition)
 	log.Debug("partition assigned", "start_offset", c.StartOffset, "generation", c.Generation)
+	w.progress = p.owned.track(c.Topic, c.Partition)
+	defer p.owned.untrack(w.progress)
 	if err := w.loadWatermarks(ctx); err != nil {
 		return // revoked before ClickHouse answered
 	}
 	log.Debug("partition fenced", "epoch", w.epoch)
+	w.progress.idle()
 	tick := time.NewTicker(min(p.cfg.Limits.MaxAge/4, 250*time.Millisecond))
 	defer tick.Stop()
 	// flush stores the pending rows and commits; false means stop.
@@ -181,14 +185,14 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 			w.add(rec)
 			if w.full() && !flush() {
 				if !lost {
-					<-ctx.Done()
+					waitEnd(ctx, c)
 				}
 				return
 			}
 		case <-tick.C:
 			if w.due() && !flush() {
 				if !lost {
-					<-ctx.Done()
+					waitEnd(ctx, c)
 				}
 				return
 			}
@@ -230,6 +234,8 @@ type worker struct {
 	records int
 	bytes   int
 	cov     coverageCounts // field coverage since the last flush (CDN streams)
+
+	progress *progress // nil outside ConsumePartition
 }
 
 func newWorker(p *Pipeline, st stream, c *ingest.Claim) (*worker, error) {
@@ -263,6 +269,7 @@ func (w *worker) add(rec ingest.Record) {
 	if w.records == 0 {
 		w.first = time.Now()
 		w.firstOff = rec.Offset
+		w.progress.busy(w.first)
 	}
 	w.records++
 	w.bytes += len(rec.Value)
@@ -387,6 +394,7 @@ func (w *worker) flush(ctx context.Context) error {
 		w.p.Stats.Commits.Add(1)
 	}
 	w.records, w.bytes = 0, 0
+	w.progress.stored(time.Now())
 	return nil
 }
 
@@ -408,18 +416,22 @@ func (w *worker) loadWatermarks(ctx context.Context) error {
 	conn := w.p.writer.Conn()
 	pause := 100 * time.Millisecond
 	for {
+		// Each attempt is bounded: a server that hangs mid-check must not
+		// hold the partition without a word.
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second+2*w.p.writer.Timeout)
 		var err error
 		if w.epoch == 0 {
-			w.epoch, err = conn.Fence(ctx, w.claim.Topic, w.claim.Partition)
+			w.epoch, err = conn.Fence(actx, w.claim.Topic, w.claim.Partition)
 		}
 		if err == nil {
-			err = conn.WaitInserts(ctx, w.claim.Topic, w.claim.Partition, 30*time.Second)
+			err = conn.WaitInserts(actx, w.claim.Topic, w.claim.Partition, 30*time.Second)
 		}
 		if err == nil {
-			w.wm, err = conn.Watermarks(ctx, w.claim.Topic, w.claim.Partition)
-			if err == nil {
-				return nil
-			}
+			w.wm, err = conn.Watermarks(actx, w.claim.Topic, w.claim.Partition)
+		}
+		cancel()
+		if err == nil {
+			return nil
 		}
 		w.p.log.Warn("reading watermarks failed, will retry", "topic", w.claim.Topic, "partition", w.claim.Partition, "err", err)
 		select {

@@ -35,6 +35,11 @@ type Options struct {
 	// is shutting down may accept connections and never answer them);
 	// default 5 minutes.
 	ReadTimeout time.Duration
+	// QueryTimeout, if set, bounds a whole Query (and QueryStrings) whose
+	// context has no deadline: the reads logpipe makes on its write path
+	// (watermarks, running inserts) are then never stuck on a server that
+	// stopped answering mid-query.
+	QueryTimeout time.Duration
 	// Cluster, when set, is the ClickHouse cluster the tables are spread
 	// over (schemas.Target): inserts into its Distributed tables are then
 	// synchronous (insert_distributed_sync = 1), so an acknowledged batch
@@ -62,10 +67,12 @@ func Open(ctx context.Context, o Options) (*Conn, error) {
 	if o.DialTimeout == 0 {
 		o.DialTimeout = 5 * time.Second
 	}
+	d := newDialer(o.DialTimeout, o.TLS) // TLS is set up by d (dial.go)
 	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr: o.Addr,
-		Auth: clickhouse.Auth{Database: o.Database, Username: o.User, Password: o.Password},
-		TLS:  o.TLS,
+		Addr:         o.Addr,
+		Auth:         clickhouse.Auth{Database: o.Database, Username: o.User, Password: o.Password},
+		DialContext:  d.dialContext,
+		DialStrategy: d.strategy,
 		Compression: &clickhouse.Compression{
 			Method: clickhouse.CompressionLZ4,
 		},
@@ -140,6 +147,11 @@ func (c *Conn) ServerVersion(ctx context.Context) (major, minor int, err error) 
 // value formatted as text (NULL as "\N"). It is meant for small results:
 // the catalogue, tests and admin commands.
 func (c *Conn) Query(ctx context.Context, query string, args ...any) (cols []string, out [][]string, err error) {
+	if _, ok := ctx.Deadline(); !ok && c.opts.QueryTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.QueryTimeout)
+		defer cancel()
+	}
 	rows, err := c.conn.Query(ctx, query, args...)
 	if err != nil {
 		return nil, nil, err

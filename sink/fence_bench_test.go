@@ -16,8 +16,6 @@ import (
 	"github.com/logpipe/logpipe/transform"
 )
 
-func TestMain(m *testing.M) { chserver.Main(m) }
-
 // BenchmarkFencedInsert measures what the fence adds to one INSERT of a
 // CDN batch on the local ClickHouse server: the same batch inserted into
 // cdn_requests directly (plain) and through cdn_requests_in and its fence

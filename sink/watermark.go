@@ -152,7 +152,9 @@ func (c *Conn) WaitInserts(ctx context.Context, topic string, partition int32, t
 				return nil
 			}
 			if n > 0 && time.Now().After(deadline) {
-				if err := s.Exec(ctx, "KILL QUERY WHERE "+where+" ASYNC"); err != nil {
+				kctx, cancel := context.WithTimeout(ctx, timeout)
+				defer cancel()
+				if err := s.Exec(kctx, "KILL QUERY WHERE "+where+" ASYNC"); err != nil {
 					return fmt.Errorf("kill stale inserts: %w", err)
 				}
 			}

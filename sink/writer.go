@@ -80,9 +80,26 @@ func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *Fen
 		return nil
 	}
 	pause := w.RetryMin
+	unknown := false // an earlier attempt may have been stored (landed.go)
 	for attempt := 1; ; attempt++ {
 		began := time.Now()
-		err := w.send(withQueryID(ctx, queryID), b, fence)
+		var err error
+		checking := unknown && queryID != "" && w.conn.opts.Cluster == ""
+		if checking {
+			// On a cluster the tables are replicated, and a replica drops
+			// a block identical to one already stored: no check needed
+			// (it could not conclude while a replica is down anyway).
+			var stored bool
+			if stored, err = w.checkLanded(ctx, b); stored {
+				w.log.Info("insert: the previous attempt was stored, not sending again", "table", b.Table(), "rows", b.Len(), "attempt", attempt)
+				return nil
+			}
+		}
+		if err == nil {
+			checking = false
+			err = w.send(withQueryID(ctx, queryID), b, fence)
+			unknown = unknown || outcomeUnknown(err)
+		}
 		if w.OnInsert != nil {
 			w.OnInsert(b.Table(), b.Len(), time.Since(began), err)
 		}
@@ -92,7 +109,9 @@ func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *Fen
 		if fence != nil && fenced(err) {
 			return fmt.Errorf("insert %d rows into %s (epoch %d): %w (%v)", b.Len(), b.Table(), fence.Epoch, ErrFenced, err)
 		}
-		if !Retryable(err) || ctx.Err() != nil {
+		// A check that failed is tried again like an attempt: the batch
+		// is not sent before the check concludes.
+		if (!checking && !Retryable(err)) || ctx.Err() != nil {
 			return fmt.Errorf("insert %d rows into %s: %w", b.Len(), b.Table(), err)
 		}
 		if w.OnRetry != nil {

@@ -54,13 +54,16 @@ func TestClusterEndToEnd(t *testing.T) {
 }
 
 func clusterRun(t *testing.T, bin, layout string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	// Longer than every wait below put together (about 13 minutes if each
+	// ran to its limit), so that a wait that fails reports what it saw
+	// instead of the context expiring under it.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	c, err := chserver.StartCluster(ctx, t.TempDir(), layout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Stop()
+	t.Cleanup(func() { c.Stop() }) // after the failure report below
 	s1, s2 := c.Servers[0], c.Servers[1]
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -69,23 +72,34 @@ func clusterRun(t *testing.T, bin, layout string) {
 				t.Logf("on failure, processes on %s: %v\n%s", s.TCPAddr, err, out)
 				out, err = s.Query(context.Background(), "SELECT table, inserts_in_queue, queue_size, log_max_index, log_pointer, is_readonly, is_session_expired FROM system.replicas")
 				t.Logf("on failure, replicas on %s: %v\n%s", s.TCPAddr, err, out)
+				t.Logf("on failure, end of the log of %s:\n%s", s.TCPAddr, s.LogTail(30))
 			}
 		}
 	})
 
 	const records = 24_000
-	broker, err := kafkabroker.Start(kafkabroker.Options{Partitions: 4, Topics: []string{"cdn", "jobs"}})
+	topics := []string{"cdn", "jobs"}
+	broker, err := kafkabroker.Start(kafkabroker.Options{Partitions: 4, Topics: topics})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer broker.Close()
 	cdn, jobs := testRecords(records)
-	if err := broker.Produce(ctx, "cdn", cdn...); err != nil {
-		t.Fatal(err)
+	// A third now, a third with each fault: every fault window certainly
+	// has records to write.
+	produced, nc, nj := 0, 0, 0 // thirds produced; cdn and jobs records produced
+	produce := func(thirds int) {
+		t.Helper()
+		c, j := len(cdn)*thirds/3, len(jobs)*thirds/3
+		if err := broker.Produce(ctx, "cdn", cdn[nc:c]...); err != nil {
+			t.Fatal(err)
+		}
+		if err := broker.Produce(ctx, "jobs", jobs[nj:j]...); err != nil {
+			t.Fatal(err)
+		}
+		produced, nc, nj = thirds, c, j
 	}
-	if err := broker.Produce(ctx, "jobs", jobs...); err != nil {
-		t.Fatal(err)
-	}
+	produce(1)
 
 	dir := t.TempDir()
 	if d := os.Getenv("LOGPIPE_TEST_LOGS"); d != "" {
@@ -93,14 +107,17 @@ func clusterRun(t *testing.T, bin, layout string) {
 	}
 	cfg := filepath.Join(dir, "logpipe.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`
-kafka: {brokers: [%q], group: cluster, session_timeout: 6s, rebalance_timeout: 10s}
+kafka: {brokers: [%q], group: cluster, session_timeout: 10s, rebalance_timeout: 10s}
 clickhouse: {addr: [%q, %q], database: logs, cluster: logpipe, insert_timeout: 20s}
 batch: {max_rows: 1000, max_age: 100ms, retry_max: 2s}
+http: {listen: "127.0.0.1:0"}
 streams:
   - {name: cdn, topic: cdn, format: fastly-json}
   - {name: jobs, topic: jobs, format: logpipe-job}
 `, broker.Addrs[0], s1.TCPAddr, s2.TCPAddr)), 0o600)
-	env := []string{"LOGPIPE_HASH_KEY=cluster-test-key-0123456789", "LOGPIPE_LOG_LEVEL=" + cmp.Or(os.Getenv("LOGPIPE_TEST_LOG_LEVEL"), "warn")}
+	// Info: the processes log where they serve /metrics, which the
+	// failure output reads.
+	env := []string{"LOGPIPE_HASH_KEY=cluster-test-key-0123456789", "LOGPIPE_LOG_LEVEL=" + cmp.Or(os.Getenv("LOGPIPE_TEST_LOG_LEVEL"), "info")}
 
 	if out, err := runLogged(ctx, bin, env, "migrate", "-config", cfg); err != nil || !strings.Contains(out, "applied 0001_core") {
 		t.Fatalf("migrate on the cluster: %v\n%s", err, out)
@@ -114,82 +131,152 @@ streams:
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	stored := func() (rows, distinct int) {
+	// stored counts through the Distributed tables. While a replica is
+	// down, the other cannot count the parts only the stopped one holds
+	// (acknowledged inserts it had not fetched yet): progress is read
+	// from the group's commits instead, which logpipe makes only after
+	// ClickHouse acknowledged the rows.
+	stored := func() (rows, distinct int, err error) {
 		q := "SELECT toString((SELECT count() FROM cdn_requests) + (SELECT count() FROM job_events) + (SELECT count() FROM ingest_errors)), " +
 			"toString((SELECT uniqExact(_partition, _offset) FROM cdn_requests) + (SELECT uniqExact(_partition, _offset) FROM job_events) + (SELECT uniqExact(_partition, _offset) FROM ingest_errors))"
-		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		r, err := conn.QueryStrings(qctx, q)
 		if err != nil {
-			return -1, -1
+			return -1, -1, err
 		}
 		rows, _ = strconv.Atoi(r[0][0])
 		distinct, _ = strconv.Atoi(r[0][1])
-		return rows, distinct
+		return rows, distinct, nil
 	}
-	progress := func(limit time.Duration) {
+	committed := func() (int64, error) { return committedOffsets(ctx, broker.Addrs[0], "cluster", topics, 4) }
+	var logs []string
+	explain := func() string {
+		var b strings.Builder
+		n, err := committed()
+		fmt.Fprintf(&b, "committed offsets: %d (%v) of %d produced (%d thirds)\n", n, err, nc+nj, produced)
+		rows, distinct, err := stored()
+		fmt.Fprintf(&b, "stored through the Distributed tables: %d rows, %d distinct (%v)\n", rows, distinct, err)
+		for _, l := range logs {
+			b.WriteString(processMetrics(l))
+		}
+		return b.String()
+	}
+	// caughtUp waits until logpipe has stored and committed every record
+	// produced so far, and returns how long that took.
+	caughtUp := func(limit time.Duration, what string) time.Duration {
 		t.Helper()
-		before, _ := stored()
-		waitFor(t, limit, func() bool { n, _ := stored(); return n > before+500 || n >= records })
+		want := int64(nc + nj)
+		return waitSeen(t, limit, what, func() (bool, string) {
+			n, err := committed()
+			return n >= want, fmt.Sprintf("%d of %d records committed (%v)", n, want, err)
+		}, explain)
 	}
-
+	live := map[string]bool{}
 	start := func(name string) *proc {
-		return &proc{startLogged(t, filepath.Join(dir, name+".log"), bin, env, "run", "-config", cfg)}
+		log := filepath.Join(dir, name+".log")
+		logs = append(logs, log)
+		live[log] = true
+		return &proc{startLogged(t, log, bin, env, "run", "-config", cfg)}
+	}
+	// settle waits until the group is stable with both members and every
+	// partition has read its watermarks: the faults below hit a running
+	// generation, not one still starting.
+	settle := func() {
+		t.Helper()
+		waitMembers(t, broker.Addrs[0], "cluster", 2)
+		waitSeen(t, 120*time.Second, "every partition owned and ready", func() (bool, string) {
+			var ls []string
+			for l, ok := range live {
+				if ok {
+					ls = append(ls, l)
+				}
+			}
+			return settled(ls, 8)
+		}, explain)
 	}
 	a, b := start("a1"), start("b")
-	waitMembers(t, broker.Addrs[0], "cluster", 2)
-	progress(120 * time.Second)
+	settle()
+	caughtUp(120*time.Second, "first third stored")
 
 	switch layout {
 	case "2x1":
 		a.kill()
+		live[logs[0]] = false
+		produce(2)
 		a = start("a2")
-		progress(120 * time.Second)
+		caughtUp(120*time.Second, "second third stored after a member was killed and replaced")
+		settle()
+		errsBefore := metricSum(logs[len(logs)-1], "logpipe_insert_errors_total") + metricSum(logs[1], "logpipe_insert_errors_total")
 		if err := s2.Stop(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(3 * time.Second)
+		// Shard 2 is down while the last third arrives: inserts fail and
+		// are retried (on 18.16 a synchronous Distributed insert connects
+		// to every shard, so the partitions bound for shard 1 wait too).
+		produce(3)
+		waitSeen(t, 120*time.Second, "inserts failing while shard 2 is down", func() (bool, string) {
+			n := metricSum(logs[len(logs)-1], "logpipe_insert_errors_total") + metricSum(logs[1], "logpipe_insert_errors_total")
+			return n > errsBefore, fmt.Sprintf("%v failed insert attempts, %v before", n, errsBefore)
+		}, explain)
+		time.Sleep(5 * time.Second)
 		if err := s2.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
+		restarted := time.Now()
+		caughtUp(240*time.Second, "every record stored after shard 2 came back")
+		t.Logf("2x1: shard 2 down for a while: every record stored %s after it came back", time.Since(restarted).Round(100*time.Millisecond))
 	case "1x2":
 		if err := s1.Stop(); err != nil {
 			t.Fatal(err)
 		}
-		progress(120 * time.Second) // writes go on through the other replica
+		stopped := time.Now()
+		// Writes go on through the other replica: every record produced
+		// now is stored and committed while s1 is down.
+		produce(2)
+		caughtUp(120*time.Second, "second third stored through replica s2 while s1 is down")
+		t.Logf("1x2: replica s1 down, the second third stored through s2 %s after the stop", time.Since(stopped).Round(100*time.Millisecond))
 		// A consumer dies while the replica is down: its partitions may
 		// have to wait for the replica (parts only it holds), never be
 		// stored twice.
 		a.kill()
+		produce(3)
 		a = start("a2")
-		time.Sleep(8 * time.Second)
+		waitMembers(t, broker.Addrs[0], "cluster", 2)
 		if err := s1.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 240*time.Second, func() bool { n, _ := stored(); return n >= records })
+	caughtUp(240*time.Second, "every record committed")
+	waitSeen(t, 240*time.Second, "every record stored", func() (bool, string) {
+		n, d, err := stored()
+		return n >= records, fmt.Sprintf("%d rows, %d distinct (%v)", n, d, err)
+	}, explain)
 	time.Sleep(time.Second) // anything duplicated would land now
 	a.stop(t)
 	b.stop(t)
 	// A replica that was down answers reads as soon as it is up, with
 	// what it has fetched so far: let replication finish before checking
 	// answers that may come from either replica.
-	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+	waitSeen(t, 90*time.Second, "replication queues empty", func() (bool, string) {
+		var seen []string
 		behind := 0
 		for _, s := range c.Servers {
 			out, err := s.Query(ctx, "SELECT sum(queue_size) + sum(inserts_in_queue) FROM system.replicas WHERE database = 'logs'")
 			if n, _ := strconv.Atoi(strings.TrimSpace(out)); err != nil || n > 0 {
 				behind++
 			}
+			seen = append(seen, fmt.Sprintf("%s: %q %v", s.TCPAddr, strings.TrimSpace(out), err))
 		}
-		if behind == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replication queues not empty after 90 s")
-		}
+		return behind == 0, strings.Join(seen, "; ")
+	})
+	if layout == "1x2" {
+		replicasHoldAll(t, ctx, c, records)
 	}
-	rows, distinct := stored()
+	rows, distinct, err := stored()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if rows != records || distinct != records {
 		t.Fatalf("%s: %d rows, %d distinct offsets through the Distributed tables; want %d each (lost %d, duplicated %d)",
 			layout, rows, distinct, records, records-distinct, rows-distinct)

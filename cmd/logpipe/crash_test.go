@@ -87,7 +87,14 @@ streams:
 		distinct, _ = strconv.Atoi(r[0][1])
 		return rows, distinct
 	}
-	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	// The kill moments are random; the seed is logged so that a failing
+	// run can be replayed with LOGPIPE_CRASH_SEED.
+	seed := uint64(time.Now().UnixNano())
+	if v, err := strconv.ParseUint(os.Getenv("LOGPIPE_CRASH_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	t.Logf("kill moments from seed %d (LOGPIPE_CRASH_SEED=%d replays them)", seed, seed)
+	rng := mrand.New(mrand.NewPCG(seed, 7))
 	for k := 0; k < kills; k++ {
 		cmd := start(k)
 		// Let it join the group and store something new, then kill it at

@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,14 +20,40 @@ import (
 	"github.com/logpipe/logpipe/internal/kafkabroker"
 )
 
-func freePort(t *testing.T) string {
+// logBuffer collects a command's log (written by one goroutine, read by
+// the test) and tells where it serves /metrics.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// httpAddr waits until the command logged the address it listens on
+// (http.listen 127.0.0.1:0: the kernel picks a free port, so no port is
+// chosen, closed and reused by the test, which another process could
+// take meanwhile).
+func (l *logBuffer) httpAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	var addr string
+	waitFor(t, 60*time.Second, func() bool {
+		m := metricsAddr.FindStringSubmatch(l.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	})
+	return addr
 }
 
 // TestRunServesMetricsAndWatchOnce runs `logpipe run` with http.listen
@@ -61,7 +87,6 @@ func TestRunServesMetricsAndWatchOnce(t *testing.T) {
 	b := make([]byte, 4)
 	rand.Read(b)
 	db := "ops_" + hex.EncodeToString(b)
-	addr := freePort(t)
 	cfg := filepath.Join(t.TempDir(), "logpipe.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`
 kafka: {brokers: [%q], group: ops}
@@ -69,21 +94,24 @@ clickhouse: {addr: [%q], database: %s}
 batch: {max_rows: 1000, max_age: 100ms}
 streams: [{name: jobs, topic: jobs, format: logpipe-job}]
 hash: {key: ops-test-key-0123456789abcdef}
-http: {listen: %q}
+http: {listen: "127.0.0.1:0"}
 watch:
   rules: [{name: failed_runs, key: [job, run_id]}]
-`, broker.Addrs[0], srv.TCPAddr, db, addr)), 0o600)
+`, broker.Addrs[0], srv.TCPAddr, db)), 0o600)
 	t.Cleanup(func() { srv.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
 
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- run(runCtx, []string{"run", "-config", cfg, "-migrate"}, io.Discard, io.Discard) }()
+	t.Setenv("LOGPIPE_LOG_LEVEL", "info")
+	var runLog logBuffer
+	go func() { done <- run(runCtx, []string{"run", "-config", cfg, "-migrate"}, io.Discard, &runLog) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
 	}()
+	addr := runLog.httpAddr(t)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		body, ready := "", 0
@@ -116,11 +144,11 @@ watch:
 	}
 
 	// logpipe watch (continuous) serves its own metrics.
-	watchAddr := freePort(t)
-	t.Setenv("LOGPIPE_HTTP_LISTEN", watchAddr)
 	wctx, wcancel := context.WithCancel(ctx)
 	wdone := make(chan error, 1)
-	go func() { wdone <- run(wctx, []string{"watch", "-config", cfg}, io.Discard, io.Discard) }()
+	var watchLog logBuffer
+	go func() { wdone <- run(wctx, []string{"watch", "-config", cfg}, io.Discard, &watchLog) }()
+	watchAddr := watchLog.httpAddr(t)
 	deadline = time.Now().Add(30 * time.Second)
 	for {
 		body := ""

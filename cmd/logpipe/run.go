@@ -109,6 +109,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	// No wait on the server may outlast one INSERT attempt, the
 	// handshake of a new connection included.
 	o.ReadTimeout = cfg.ClickHouse.InsertTimeout
+	o.QueryTimeout = cfg.ClickHouse.InsertTimeout
 	conn, err := sink.Open(ctx, o)
 	if err != nil {
 		return err
@@ -185,7 +186,13 @@ func serveMetrics(cfg config.Config, conn *sink.Conn, p *pipeline.Pipeline, c *i
 	if err := m.Register(lag); err != nil {
 		return nil, err
 	}
-	return metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn), metrics.ConsumerCheck(c)), log)
+	if err := m.Progress(p); err != nil {
+		return nil, err
+	}
+	// Stalled: a partition's records wait longer than one INSERT attempt,
+	// the longest retry pause and a batch's age together.
+	stall := metrics.StallCheck(p, cfg.ClickHouse.InsertTimeout+cfg.Batch.RetryMax+cfg.Batch.MaxAge)
+	return metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn), metrics.ConsumerCheck(c), stall), log)
 }
 
 // newPipeline builds the pipeline that cfg describes, writing through conn.

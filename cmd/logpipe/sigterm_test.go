@@ -66,28 +66,30 @@ func TestRunStopsGracefully(t *testing.T) {
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`
 kafka: {brokers: [%q], group: sigterm}
 clickhouse: {addr: [%q], database: %s}
-batch: {max_rows: 300, max_age: 10s}
+batch: {max_rows: 300, max_age: 10m}
+http: {listen: "127.0.0.1:0"}
 streams: [{name: jobs, topic: jobs, format: logpipe-job}]
 `, broker.Addrs[0], srv.TCPAddr, db)), 0o600)
-	cmd := exec.Command(bin, "run", "-config", cfg, "-migrate")
-	cmd.Env = append(os.Environ(), "LOGPIPE_HASH_KEY=sigterm-test-key-0123456789")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	logFile := filepath.Join(t.TempDir(), "run.log")
+	cmd := startLogged(t, logFile, bin, []string{"LOGPIPE_HASH_KEY=sigterm-test-key-0123456789", "LOGPIPE_LOG_LEVEL=info"}, "run", "-config", cfg, "-migrate")
+	stderr := func() string { b, _ := os.ReadFile(logFile); return string(b) }
 
-	// Batches flush at 300 rows or after 10 s: wait for the full ones,
-	// then SIGTERM must flush the rest before exiting.
+	// Batches flush at 300 rows (max_age is far away): wait for the full
+	// ones, and until the process says it has read every record (its
+	// own metric), so that the partial batches are in memory only. Then
+	// SIGTERM must flush them before exiting.
 	conn := openDB(t, srv.TCPAddr, db)
 	waitFor(t, 60*time.Second, func() bool {
 		rows, err := conn.QueryStrings(ctx, "SELECT toString(count() >= 600) FROM job_events")
 		return err == nil && rows[0][0] == "1"
 	})
-	// The partial batches (up to 200 rows per partition) are read within
-	// milliseconds but wait for max_age: give the reads a second.
-	time.Sleep(time.Second)
+	waitSeen(t, 60*time.Second, "every record read", func() (bool, string) {
+		m := processMetrics(logFile)
+		return strings.Contains(m, fmt.Sprintf("logpipe_records_total %d\n", n)), m
+	})
+	if rows, err := conn.QueryStrings(ctx, "SELECT toString(count()) FROM job_events"); err != nil || rows[0][0] == fmt.Sprint(n) {
+		t.Fatalf("before SIGTERM: %v %v; want some rows still buffered", rows, err)
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -96,17 +98,17 @@ streams: [{name: jobs, topic: jobs, format: logpipe-job}]
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("logpipe exited with %v after SIGTERM\n%s", err, stderr.String())
+			t.Fatalf("logpipe exited with %v after SIGTERM\n%s", err, stderr())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("logpipe did not exit within 30 s of SIGTERM\n%s", stderr.String())
+		t.Fatalf("logpipe did not exit within 30 s of SIGTERM\n%s", stderr())
 	}
 	rows, err := conn.QueryStrings(ctx, "SELECT count(), uniqExact(_partition, _offset) FROM job_events")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rows[0][0] != fmt.Sprint(n) || rows[0][1] != fmt.Sprint(n) {
-		t.Errorf("after SIGTERM: %s rows, %s distinct offsets; want %d each\n%s", rows[0][0], rows[0][1], n, stderr.String())
+		t.Errorf("after SIGTERM: %s rows, %s distinct offsets; want %d each\n%s", rows[0][0], rows[0][1], n, stderr())
 	}
 	// Every offset is committed: the group's committed offsets sum to n.
 	client := &kafka.Client{Addr: kafka.TCP(broker.Addrs...)}

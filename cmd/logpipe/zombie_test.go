@@ -133,6 +133,20 @@ func (e *zombieEnv) start(name, chAddr, maxAge, listen string) *exec.Cmd {
 	return cmd
 }
 
+// metricsListen waits until process name logged where it serves /metrics
+// (http.listen 127.0.0.1:0: the kernel picks the port, so none is chosen,
+// released and reused by the test).
+func (e *zombieEnv) metricsListen(name string) string {
+	var addr string
+	e.wait(name+" serves metrics", 60*time.Second, func() bool {
+		if m := metricsAddr.FindAllStringSubmatch(e.log(name), -1); len(m) > 0 {
+			addr = m[len(m)-1][1]
+		}
+		return addr != ""
+	})
+	return addr
+}
+
 func (e *zombieEnv) log(name string) string {
 	b, _ := os.ReadFile(filepath.Join(e.logs, name+".log"))
 	return string(b)
@@ -250,8 +264,8 @@ func TestZombieFrozenConsumer(t *testing.T) {
 	bin := buildBinary(t)
 	for run := 0; run < zombieRuns(); run++ {
 		e := newZombieEnv(t, bin)
-		listen := freePort(t)
-		a := e.start("a", e.srv.TCPAddr, "10s", listen)
+		a := e.start("a", e.srv.TCPAddr, "10s", "127.0.0.1:0")
+		listen := e.metricsListen("a")
 		e.wait("A consumes every record", 120*time.Second, func() bool { return recordsConsumed(listen) == e.n })
 		consumed := time.Now()
 		if rows, _ := e.stored(); rows != 0 {
@@ -283,8 +297,8 @@ func TestZombiePausedInsert(t *testing.T) {
 	for run := 0; run < zombieRuns(); run++ {
 		e := newZombieEnv(t, bin)
 		proxy := startHoldProxy(t, e.srv.TCPAddr)
-		listen := freePort(t)
-		a := e.start("a", proxy.addr, "10s", listen)
+		a := e.start("a", proxy.addr, "10s", "127.0.0.1:0")
+		listen := e.metricsListen("a")
 		e.wait("A consumes every record", 120*time.Second, func() bool { return recordsConsumed(listen) == e.n })
 		proxy.hold()
 		if rows, _ := e.stored(); rows != 0 {

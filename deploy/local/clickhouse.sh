@@ -317,14 +317,22 @@ start_watchdog() {
 	[[ $watch =~ ^[0-9]+$ ]] || die "CH_WATCH_PID must be a pid, got '$watch'"
 	# Same liveness rule as alive(): a zombie counts as dead.
 	# shellcheck disable=SC2016 # the inner script expands its own variables
+	# Both pids are compared with their start times (field 22 of
+	# /proc/PID/stat) as well: on a busy machine pids are reused within
+	# seconds (pid_max is often 32768), and a watchdog that outlived its
+	# server must never stop the process that got its pid (another test's
+	# server).
 	setsid bash -c '
-		alive() { local s; s=$(cat /proc/$1/stat 2>/dev/null) || return 1; s=${s##*) }; [[ ${s%% *} != Z ]]; }
+		stat() { local s; s=$(cat /proc/$1/stat 2>/dev/null) || return 1; s=${s##*) }; set -- $s; [[ $1 != Z ]] && echo "${20}"; }
 		w=$1 s=$2 t=$3
-		while alive "$w" && alive "$s"; do sleep 1; done
-		alive "$s" || exit 0
+		ws=$(stat "$w") || exit 0
+		ss=$(stat "$s") || exit 0
+		alive() { [[ $(stat "$1") == "$2" ]]; }
+		while alive "$w" "$ws" && alive "$s" "$ss"; do sleep 1; done
+		alive "$s" "$ss" || exit 0
 		kill -TERM "$s" 2>/dev/null || exit 0
-		for ((i = 0; i < t * 10; i++)); do alive "$s" || exit 0; sleep 0.1; done
-		kill -KILL "$s" 2>/dev/null || true
+		for ((i = 0; i < t * 10; i++)); do alive "$s" "$ss" || exit 0; sleep 0.1; done
+		alive "$s" "$ss" && kill -KILL "$s" 2>/dev/null || true
 	' clickhouse-watchdog "$watch" "$pid" "$STOP_TIMEOUT" </dev/null >/dev/null 2>&1 9>&- &
 }
 

@@ -31,13 +31,21 @@ cmd_install() {
 	command -v java >/dev/null || die "java is missing (zookeeper needs it)"
 }
 
+# zk_ok: ZooKeeper serves requests. ("ruok" answers imok as soon as the
+# process runs; a server not serving yet closes new sessions, and 18.16's
+# DDLWorker can crash on that: "stat" shows a Mode only once it serves.)
 zk_ok() {
-	local port=$1 reply=""
+	local port=$1 reply="" line
 	{ exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null || return 1
-	printf 'ruok' >&3
-	read -r -t 2 reply <&3 || true
+	printf 'stat' >&3
+	while read -r -t 2 line <&3; do reply+="$line"$'\n'; done
 	exec 3>&- 3<&-
-	[[ $reply == imok* ]]
+	[[ $reply == *Mode:* ]]
+}
+
+# ch_zk_ok TCP_PORT: that ClickHouse server has a ZooKeeper session.
+ch_zk_ok() {
+	clickhouse-client --host 127.0.0.1 --port "$1" -q "SELECT count() FROM system.zookeeper WHERE path = '/'" >/dev/null 2>&1
 }
 
 cmd_start() {
@@ -101,6 +109,14 @@ EOF
 		} >"$dir/ch$i/config.d/cluster.xml"
 		CH_TCP_PORT=$tcp CH_HTTP_PORT=$http bash "$CH" start "$dir/ch$i" >/dev/null
 	done
+	# Both servers reach ZooKeeper before anyone runs DDL ON CLUSTER.
+	for tcp in "$ch1t" "$ch2t"; do
+		for _ in $(seq 1 120); do
+			ch_zk_ok "$tcp" && break
+			sleep 0.5
+		done
+		ch_zk_ok "$tcp" || die "clickhouse on port $tcp has no ZooKeeper session"
+	done
 	printf 'ZK_PORT=%s\nLAYOUT=%s\nCH1_TCP=%s\nCH1_HTTP=%s\nCH2_TCP=%s\nCH2_HTTP=%s\n' "$zk" "$layout" "$ch1t" "$ch1h" "$ch2t" "$ch2h" >"$dir/cluster.env"
 	echo "cluster.sh: started in $dir (layout $layout)"
 	cat "$dir/cluster.env"
@@ -112,7 +128,12 @@ cmd_stop() {
 		[[ -d $dir/ch$i ]] && bash "$CH" stop "$dir/ch$i" >/dev/null 2>&1 || true
 	done
 	if [[ -f $dir/zk/pid ]]; then
-		kill "$(cat "$dir/zk/pid")" 2>/dev/null || true
+		local zpid
+		zpid=$(cat "$dir/zk/pid")
+		# Only our ZooKeeper: the pid may have been reused since it exited.
+		if tr '\0' ' ' <"/proc/$zpid/cmdline" 2>/dev/null | grep -qF -- "$dir/zk/zoo.cfg"; then
+			kill "$zpid" 2>/dev/null || true
+		fi
 		rm -f "$dir/zk/pid"
 	fi
 	rm -f "$dir/cluster.env"

@@ -1,0 +1,66 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// TestRetryable: which failures the writer retries (the server or the
+// network may recover) and which stop the partition for good (retrying
+// cannot help and would hide the error).
+func TestRetryable(t *testing.T) {
+	ex := func(code int32, msg string) error { return &clickhouse.Exception{Code: code, Message: msg} }
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"cancelled (partition revoked, shutdown)", context.Canceled, false},
+		{"cancelled, wrapped", fmt.Errorf("insert: %w", context.Canceled), false},
+		{"attempt deadline", context.DeadlineExceeded, true},
+		{"read deadline (hung server)", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, true},
+		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, true},
+		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), true},
+		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), true},
+		{"EOF", io.EOF, true},
+		{"unexpected EOF", io.ErrUnexpectedEOF, true},
+		{"closed connection", net.ErrClosed, true},
+		{"pool exhausted", errors.New("clickhouse: acquire conn timeout. you can increase the number of max open conn"), true},
+		{"timeout exceeded", ex(159, "Timeout exceeded"), true},
+		{"replica read-only", ex(164, "Table is in readonly mode"), true},
+		{"table read-only (ZooKeeper lost)", ex(242, "Table is in readonly mode"), true},
+		{"no ZooKeeper", ex(225, "Cannot use ZooKeeper"), true},
+		{"keeper exception", ex(999, "Session expired"), true},
+		{"too many parts", ex(252, "Too many parts"), true},
+		{"memory limit", ex(241, "Memory limit exceeded"), true},
+		{"same query id still running", ex(216, "Query with id = logpipe:... is already running"), true},
+		{"all connection tries failed (a shard down)", ex(279, "All connection tries failed"), true},
+		{"too few live replicas", ex(285, "Number of alive replicas"), true},
+		{"unknown status of insert", ex(319, "Unknown status"), true},
+		{"network error", ex(210, "Connection refused"), true},
+		{"poco connection refused", ex(1000, "Net Exception: Connection refused"), true},
+		{"poco other", ex(1000, "Invalid argument"), false},
+		{"unknown table (schema)", ex(60, "Table logs.cdn_requests doesn't exist"), false},
+		{"no such column (schema)", ex(16, "No such column x"), false},
+		{"type mismatch", ex(53, "Type mismatch"), false},
+		{"authentication failed", ex(516, "Authentication failed"), false},
+		{"not enough privileges", ex(497, "Not enough privileges"), false},
+		{"syntax error", ex(62, "Syntax error"), false},
+		{"a bug of ours", errors.New("column cdn_requests.status: unexpected type"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Retryable(tc.err); got != tc.want {
+				t.Errorf("Retryable(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
