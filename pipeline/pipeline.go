@@ -166,6 +166,13 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 				<-ctx.Done()
 				return
 			}
+		case <-c.Pressure():
+			// The memory budget is full and this partition holds the
+			// most: store what is buffered so its bytes are released.
+			if w.pending() > 0 && !flush() {
+				<-ctx.Done()
+				return
+			}
 		case <-tick.C:
 			if w.due() && !flush() {
 				<-ctx.Done()
@@ -202,6 +209,7 @@ type worker struct {
 	wm      map[string]int64
 	records int
 	bytes   int
+	cost    int64          // memory-budget bytes of the pending records
 	cov     coverageCounts // field coverage since the last flush (CDN streams)
 }
 
@@ -239,6 +247,7 @@ func (w *worker) add(rec ingest.Record) {
 	}
 	w.records++
 	w.bytes += len(rec.Value)
+	w.cost += rec.Cost
 	w.next = rec.Offset + 1
 	w.p.Stats.Records.Add(1)
 	meta := sink.Meta{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
@@ -351,6 +360,8 @@ func (w *worker) flush(ctx context.Context) error {
 		w.p.Stats.Commits.Add(1)
 	}
 	w.records, w.bytes = 0, 0
+	w.claim.Release(w.cost)
+	w.cost = 0
 	return nil
 }
 

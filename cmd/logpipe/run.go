@@ -13,6 +13,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logpipe/logpipe/budget"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/metrics"
@@ -232,6 +233,7 @@ func newConsumer(cfg config.Config, p *pipeline.Pipeline, log *slog.Logger) (*in
 		return nil, err
 	}
 	return ingest.NewConsumer(ingest.Config{
+		Budget:            memoryBudget(cfg, log),
 		Dialer:            dialer,
 		Brokers:           cfg.Kafka.Brokers,
 		Group:             cfg.Kafka.Group,
@@ -243,6 +245,18 @@ func newConsumer(cfg config.Config, p *pipeline.Pipeline, log *slog.Logger) (*in
 		HeartbeatInterval: cfg.Kafka.SessionTimeout / 4,
 		RebalanceTimeout:  cfg.Kafka.RebalanceTimeout,
 	}, log)
+}
+
+// memoryBudget is the process's one memory budget (memory.limit, or
+// derived from the memory limit).
+func memoryBudget(cfg config.Config, log *slog.Logger) *budget.Budget {
+	if cfg.Memory.Limit > 0 {
+		log.Info("memory budget", "bytes", cfg.Memory.Limit, "from", "memory.limit")
+		return budget.New(cfg.Memory.Limit)
+	}
+	d := budget.Default()
+	log.Info("memory budget", "bytes", d.Bytes, "from", d.From, "process_limit", d.ProcessLimit)
+	return budget.New(d.Bytes)
 }
 
 // consumeWith runs c until ctx is done or the pipeline reports a fatal

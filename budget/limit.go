@@ -1,0 +1,64 @@
+package budget
+
+import (
+	"math"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+)
+
+// Fallback is the budget when the process has no memory limit to derive
+// one from (no GOMEMLIMIT, no cgroup limit).
+const Fallback = 128 << 20
+
+// Share is the part of the process's memory limit given to the budget.
+// The rest is the Go runtime, kafka-go's and the driver's fixed buffers,
+// and the garbage collector's headroom: the heap may reach about twice
+// the live bytes between collections, so a larger share makes the GC run
+// continuously near the limit instead of rarely.
+const Share = 0.35
+
+// Derived is a budget derived from the process's memory limit.
+type Derived struct {
+	Bytes int64
+	// From says where the limit came from: "GOMEMLIMIT", a cgroup file,
+	// or "fallback".
+	From string
+	// ProcessLimit is the limit the budget is a share of (0 = none).
+	ProcessLimit int64
+}
+
+// Default derives the budget: Share of the Go memory limit (GOMEMLIMIT or
+// debug.SetMemoryLimit) if one is set, else of the cgroup memory limit
+// (v2 memory.max, v1 memory.limit_in_bytes), else Fallback.
+func Default() Derived {
+	if l := debug.SetMemoryLimit(-1); l > 0 && l < math.MaxInt64 {
+		return Derived{Bytes: int64(float64(l) * Share), From: "GOMEMLIMIT", ProcessLimit: l}
+	}
+	for _, f := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		if l, ok := readLimit(f); ok {
+			return Derived{Bytes: int64(float64(l) * Share), From: f, ProcessLimit: l}
+		}
+	}
+	return Derived{Bytes: Fallback, From: "fallback"}
+}
+
+// readLimit reads a cgroup memory limit; "max" and v1's huge "unlimited"
+// value are no limit.
+func readLimit(path string) (int64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	return parseLimit(string(b))
+}
+
+func parseLimit(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n >= 1<<60 {
+		return 0, false
+	}
+	return n, true
+}
