@@ -10,7 +10,7 @@ import (
 
 // Fallback is the budget when the process has no memory limit to derive
 // one from (no GOMEMLIMIT, no cgroup limit).
-const Fallback = 128 << 20
+const Fallback = 96 << 20
 
 // Share is the part of the process's memory limit given to the budget.
 // The rest is the Go runtime, kafka-go's and the driver's fixed buffers,
@@ -42,6 +42,23 @@ func Default() Derived {
 		}
 	}
 	return Derived{Bytes: Fallback, From: "fallback"}
+}
+
+// GoLimit is the Go soft memory limit that suits a budget of b bytes when
+// GOMEMLIMIT is not set: 90 % of the process memory b is a Share of, so
+// the collector works harder before the process reaches it, not all the
+// time.
+func GoLimit(b int64) int64 { return int64(float64(b) / Share * 0.9) }
+
+// ApplyGoLimit sets the Go soft memory limit to GoLimit(b) unless one is
+// set already (GOMEMLIMIT), and returns the limit in force.
+func ApplyGoLimit(b int64) int64 {
+	if l := debug.SetMemoryLimit(-1); l > 0 && l < math.MaxInt64 {
+		return l
+	}
+	l := GoLimit(b)
+	debug.SetMemoryLimit(l)
+	return l
 }
 
 // readLimit reads a cgroup memory limit; "max" and v1's huge "unlimited"

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +50,10 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	rate := fs.Int("rate", 0, "records/s for the latency phase (0 = half the measured throughput)")
 	latencyFor := durationFlag(fs, "latency-for", 10*time.Second, "length of the latency phase (0 = none)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the first run's consumer to this file")
+	peer := fs.String("peer", "", "another consumer to measure beside logpipe at the first partition count, same records and ClickHouse: a command line with {config} for -peer-config's file after substitution")
+	peerConfig := fs.String("peer-config", "", "the peer's config template; {brokers}, {clickhouse_host}, {clickhouse_port}, {database}, {group} are substituted")
+	peerSQL := fs.String("peer-sql", "", "SQL creating the peer's table in {database}, run before each peer run")
+	peerTable := fs.String("peer-table", "", "the peer's table, counted to know when it has caught up")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -103,6 +108,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		configs = append(configs, config_{partitions: parts[0], env: "GOMEMLIMIT=" + *memLimit})
 	}
 	var results [][]benchResult
+	var peerResults []benchResult
 	var latency string
 	for ci, bc := range configs {
 		broker, err := startBenchBroker(ctx, self, bc.partitions)
@@ -153,6 +159,21 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 				bc.partitions, bc.env, run, r.Seconds, r.recordsPerSecond(), r.cpuPerMillion(), r.VmHWM>>20, r.Budget>>20, r.BudgetPeak>>20, r.load)
 			rs = append(rs, r)
 		}
+		if ci == 0 && *peer != "" {
+			var prs []benchResult
+			for run := 1; run <= *runs; run++ {
+				r, err := runPeer(ctx, ch, broker.addrs, *peer, *peerConfig, *peerSQL, *peerTable, fmt.Sprintf("peer-%d", run), int64(*records))
+				if err != nil {
+					broker.stop()
+					return fmt.Errorf("bench: peer run %d: %w", run, err)
+				}
+				r.load = loadAvg()
+				fmt.Fprintf(stdout, "  peer %d partitions run %d: %.1f s, %.0f records/s, %.2f CPU s per 1M records, peak RSS %d MiB, load %s\n",
+					bc.partitions, run, r.Seconds, r.recordsPerSecond(), r.cpuPerMillion(), r.VmHWM>>20, r.load)
+				prs = append(prs, r)
+			}
+			peerResults = prs
+		}
 		broker.stop()
 		results = append(results, rs)
 	}
@@ -167,6 +188,12 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%.0f\t%.2f\t%.0f\t%d\n", bc.partitions, env, *records,
 			median(rs, benchResult.recordsPerSecond), median(rs, func(r benchResult) float64 { return 1e6 / r.cpuPerMillion() }),
 			median(rs, benchResult.cpuPerMillion), median(rs, func(r benchResult) float64 { return float64(r.VmHWM >> 20) }), rs[0].Budget>>20)
+	}
+	if len(peerResults) > 0 {
+		rs := peerResults
+		fmt.Fprintf(tw, "%d\tpeer\t%d\t%.0f\t%.0f\t%.2f\t%.0f\t-\n", configs[0].partitions, *records,
+			median(rs, benchResult.recordsPerSecond), median(rs, func(r benchResult) float64 { return 1e6 / r.cpuPerMillion() }),
+			median(rs, benchResult.cpuPerMillion), median(rs, func(r benchResult) float64 { return float64(r.VmHWM >> 20) }))
 	}
 	tw.Flush()
 	if latency != "" {
@@ -485,6 +512,99 @@ func latencyPhase(ctx context.Context, conn *sink.Conn, addrs []string, rate, df
 	}
 	return fmt.Sprintf("latency (produce to queryable) at %d records/s for %s, first configuration: p50 %s, p99 %s",
 		rate, length, pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond))
+}
+
+// runPeer runs another consumer (clickhouse_sinker) on the preloaded
+// topic into its own table in a fresh database, until the table holds
+// records rows; its CPU (utime+stime) and VmHWM are read from /proc then.
+func runPeer(ctx context.Context, ch *chserver.Server, brokers []string, command, configTmpl, sqlFile, table, group string, records int64) (benchResult, error) {
+	const db = "peer_bench"
+	host, port, _ := net.SplitHostPort(ch.TCPAddr)
+	subst := strings.NewReplacer("{brokers}", strings.Join(brokers, ","), "{clickhouse_host}", host, "{clickhouse_port}", port, "{database}", db, "{group}", group)
+	if err := ch.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
+		return benchResult{}, err
+	}
+	if err := ch.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+		return benchResult{}, err
+	}
+	if sqlFile != "" {
+		b, err := os.ReadFile(sqlFile)
+		if err != nil {
+			return benchResult{}, err
+		}
+		if err := ch.Exec(ctx, subst.Replace(string(b))); err != nil {
+			return benchResult{}, err
+		}
+	}
+	cfgFile := ""
+	if configTmpl != "" {
+		b, err := os.ReadFile(configTmpl)
+		if err != nil {
+			return benchResult{}, err
+		}
+		f, err := os.CreateTemp("", "peer-config-*"+filepath.Ext(configTmpl))
+		if err != nil {
+			return benchResult{}, err
+		}
+		defer os.Remove(f.Name())
+		f.WriteString(subst.Replace(string(b)))
+		f.Close()
+		cfgFile = f.Name()
+	}
+	args := strings.Fields(strings.ReplaceAll(command, "{config}", cfgFile))
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	logFile, _ := os.Create(filepath.Join(os.TempDir(), "logpipe-bench-peer.log"))
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return benchResult{}, err
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	exited := make(chan struct{})
+	go func() { cmd.Process.Wait(); close(exited) }()
+	deadline := time.Now().Add(30 * time.Minute)
+	for {
+		out, err := ch.Query(ctx, fmt.Sprintf("SELECT count() FROM %s.%s", db, table))
+		if n, _ := strconv.ParseInt(strings.TrimSpace(out), 10, 64); err == nil && n >= records {
+			break
+		}
+		select {
+		case <-exited:
+			return benchResult{}, fmt.Errorf("%s exited early (log: %s)", args[0], logFile.Name())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return benchResult{}, fmt.Errorf("%s did not store %d rows in 30 minutes", args[0], records)
+		}
+	}
+	r := benchResult{Records: records, Seconds: time.Since(start).Seconds()}
+	r.CPUSeconds, r.VmHWM = procCPU(cmd.Process.Pid)
+	return r, nil
+}
+
+// procCPU reads a process's utime+stime (seconds) and VmHWM (bytes).
+func procCPU(pid int) (float64, int64) {
+	var cpu float64
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// Fields after the command name, which is in parentheses.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 12 {
+			ut, _ := strconv.ParseFloat(f[11], 64)
+			st, _ := strconv.ParseFloat(f[12], 64)
+			cpu = (ut + st) / 100 // USER_HZ
+		}
+	}
+	var hwm int64
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+				n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				hwm = n << 10
+			}
+		}
+	}
+	return cpu, hwm
 }
 
 // vmHWM is this process's peak resident set size (VmHWM) in bytes.

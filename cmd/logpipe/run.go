@@ -249,13 +249,14 @@ func newConsumer(cfg config.Config, p *pipeline.Pipeline, log *slog.Logger) (*in
 
 // memoryBudget is the process's one memory budget (memory.limit, or
 // derived from the memory limit).
+// Unless GOMEMLIMIT is set, the Go soft memory limit is set to match it.
 func memoryBudget(cfg config.Config, log *slog.Logger) *budget.Budget {
-	if cfg.Memory.Limit > 0 {
-		log.Info("memory budget", "bytes", cfg.Memory.Limit, "from", "memory.limit")
-		return budget.New(cfg.Memory.Limit)
+	d := budget.Derived{Bytes: cfg.Memory.Limit, From: "memory.limit"}
+	if d.Bytes <= 0 {
+		d = budget.Default()
 	}
-	d := budget.Default()
-	log.Info("memory budget", "bytes", d.Bytes, "from", d.From, "process_limit", d.ProcessLimit)
+	goLimit := budget.ApplyGoLimit(d.Bytes)
+	log.Info("memory budget", "bytes", d.Bytes, "from", d.From, "process_limit", d.ProcessLimit, "go_memory_limit", goLimit)
 	return budget.New(d.Bytes)
 }
 
