@@ -52,7 +52,7 @@ type Config struct {
 // fetched, queued, parsed and buffered in batches, over all partitions.
 type Memory struct {
 	// Limit is the budget in bytes; 0 derives it: 35% of GOMEMLIMIT, else
-	// of the cgroup memory limit, else 128 MiB.
+	// of the cgroup memory limit, else 96 MiB.
 	Limit int64 `yaml:"limit"`
 }
 
