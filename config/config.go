@@ -51,7 +51,7 @@ type Config struct {
 // Memory is the process's one memory budget: the bytes of every record
 // fetched, queued, parsed and buffered in batches, over all partitions.
 type Memory struct {
-	// Limit is the budget in bytes; 0 derives it: 35% of GOMEMLIMIT, else
+	// Limit is the budget in bytes; 0 derives it: 25% of GOMEMLIMIT, else
 	// of the cgroup memory limit, else 96 MiB.
 	Limit int64 `yaml:"limit"`
 }

@@ -255,7 +255,7 @@ func memoryBudget(cfg config.Config, log *slog.Logger) *budget.Budget {
 	if d.Bytes <= 0 {
 		d = budget.Default()
 	}
-	goLimit := budget.ApplyGoLimit(d.Bytes)
+	goLimit := budget.ApplyGoLimit(d)
 	log.Info("memory budget", "bytes", d.Bytes, "from", d.From, "process_limit", d.ProcessLimit, "go_memory_limit", goLimit)
 	return budget.New(d.Bytes)
 }
