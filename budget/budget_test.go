@@ -253,3 +253,17 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestGoLimit(t *testing.T) {
+	for _, tc := range []struct {
+		d    Derived
+		want int64
+	}{
+		{Derived{Bytes: 128 << 20, From: "/sys/fs/cgroup/memory.max", ProcessLimit: 512 << 20}, 483183820}, // 90 % of the cgroup limit
+		{Derived{Bytes: Fallback, From: "fallback"}, 258848475},                                            // 96 MiB × 0.9 / 0.35 ≈ 247 MiB
+	} {
+		if got := GoLimit(tc.d); got != tc.want {
+			t.Errorf("GoLimit(%+v) = %d, want %d", tc.d, got, tc.want)
+		}
+	}
+}
