@@ -47,11 +47,16 @@ vet:
 	$(GO) vet ./...
 
 # Transform micro-benchmarks (ns and allocs per record, per format), then the
-# whole path: preloaded Kafka -> logpipe -> local ClickHouse, and latency.
-BENCH_RECORDS ?= 1000000
+# whole path: a preloaded backlog in a kfake broker (its own process) ->
+# logpipe (its own process: CPU and peak RSS) -> local ClickHouse, for each
+# partition count and under GOMEMLIMIT, medians of BENCH_RUNS; then latency.
+BENCH_RECORDS    ?= 1000000
+BENCH_PARTITIONS ?= 4,16,64
+BENCH_RUNS       ?= 3
 bench: clickhouse
 	$(GO) test -run '^$$' -bench . -benchmem ./transform/
-	$(GO) run ./cmd/logpipe bench -records $(BENCH_RECORDS)
+	$(GO) build -o bin/logpipe ./cmd/logpipe
+	./bin/logpipe bench -records $(BENCH_RECORDS) -partitions $(BENCH_PARTITIONS) -runs $(BENCH_RUNS) -gomemlimit 450MiB
 	$(MAKE) bench-queries
 
 # Every catalogue query on 10M CDN rows (one day) and 1M job runs, generated

@@ -38,6 +38,9 @@ type Config struct {
 	// sync writes the expected run times for missed-run detection).
 	Schedules []JobSchedule `yaml:"schedules"`
 	Retention Retention     `yaml:"retention"`
+	// Memory bounds what the process buffers (docs/operations.md,
+	// "Memory budget").
+	Memory Memory `yaml:"memory"`
 
 	// HTTP serves /metrics, /healthz and /readyz (logpipe run).
 	HTTP HTTP `yaml:"http"`
@@ -50,6 +53,14 @@ type Config struct {
 
 	// Warnings found while loading (not errors), for the caller to log.
 	Warnings []string `yaml:"-"`
+}
+
+// Memory is the process's one memory budget: the bytes of every record
+// fetched, queued, parsed and buffered in batches, over all partitions.
+type Memory struct {
+	// Limit is the budget in bytes; 0 derives it: 25% of GOMEMLIMIT, else
+	// of the cgroup memory limit, else 96 MiB.
+	Limit int64 `yaml:"limit"`
 }
 
 // Retention says how long rows are kept, per table ("30d", "12h").
@@ -525,6 +536,9 @@ func (c Config) Validate() error {
 	}
 	if c.ClickHouse.Cluster != "" && !validIdent(c.ClickHouse.Cluster) {
 		bad("clickhouse.cluster", "%q is not a valid cluster name (letters, digits, _)", c.ClickHouse.Cluster)
+	}
+	if c.Memory.Limit < 0 {
+		bad("memory.limit", "must not be negative (0 derives it from the memory limit)")
 	}
 	if c.Batch.MaxRows <= 0 {
 		bad("batch.max_rows", "must be positive")

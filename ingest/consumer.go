@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/logpipe/logpipe/budget"
 )
 
 // Config configures a Consumer.
@@ -41,6 +43,11 @@ type Config struct {
 	// DrainTimeout bounds how long a graceful stop waits for handlers to
 	// flush and commit.
 	DrainTimeout time.Duration
+	// Budget, when set, is the process's memory budget: each record is
+	// charged (budget.RecordCost) before it is queued, fetching waits
+	// while the budget is full, and kafka-go's own buffers are sized from
+	// it (see readerSizes).
+	Budget *budget.Budget
 }
 
 // Record is one Kafka record.
@@ -51,6 +58,10 @@ type Record struct {
 	Key       []byte
 	Value     []byte
 	Time      time.Time
+	// Cost is the bytes charged to the memory budget for this record
+	// (0 without a budget); the handler releases it with Claim.Release
+	// once the record's rows are stored.
+	Cost int64
 }
 
 // Handler consumes the partitions assigned to this member.
@@ -148,9 +159,11 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 			c.generation.CompareAndSwap(genID, -1)
 		})
 		n := 0
+		for _, parts := range gen.Assignments {
+			n += len(parts)
+		}
 		for topic, parts := range gen.Assignments {
 			for _, p := range parts {
-				n++
 				claim := &Claim{
 					Topic:       topic,
 					Partition:   int32(p.ID),
@@ -161,7 +174,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 				}
 				handlers.Add(1)
 				gen.Start(func(gctx context.Context) {
-					c.consume(gctx, claim, h)
+					c.consume(gctx, claim, h, n)
 					handlers.Done()
 					// Returning ends the generation for every partition:
 					// after a graceful drain, wait until the group closes.
@@ -182,17 +195,35 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	return group.Close()
 }
 
+// readerSizes sizes kafka-go's reader for one of partitions partitions.
+// Its queue is not charged to the budget, so all the readers' queues
+// together are kept to about 1/16 of the budget for records up to
+// assumedRecord bytes, and one fetch to 1/4 of the budget.
+func (c *Consumer) readerSizes(partitions int) (fetchMaxBytes, queueCapacity int) {
+	fetchMaxBytes, queueCapacity = c.cfg.FetchMaxBytes, 1024
+	if c.cfg.Budget == nil {
+		return
+	}
+	const assumedRecord = 1 << 10
+	partitions = max(partitions, 1)
+	limit := c.cfg.Budget.Limit()
+	queueCapacity = int(min(max(limit/16/int64(partitions)/assumedRecord, 16), 1024))
+	fetchMaxBytes = int(min(max(limit/4/int64(partitions), 64<<10), int64(fetchMaxBytes)))
+	return
+}
+
 // consume runs one claim: a reader for its partition feeding h.
-func (c *Consumer) consume(gctx context.Context, claim *Claim, h Handler) {
+func (c *Consumer) consume(gctx context.Context, claim *Claim, h Handler, partitions int) {
+	fetchMaxBytes, queueCapacity := c.readerSizes(partitions)
 	reader := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:       c.cfg.Brokers,
 		Dialer:        c.cfg.Dialer,
 		Topic:         claim.Topic,
 		Partition:     int(claim.Partition),
 		MinBytes:      1,
-		MaxBytes:      c.cfg.FetchMaxBytes,
+		MaxBytes:      fetchMaxBytes,
 		MaxWait:       c.cfg.FetchMaxWait,
-		QueueCapacity: 1024,
+		QueueCapacity: queueCapacity,
 		// A fetch that gets no answer is abandoned and sent again.
 		ReadBatchTimeout: 10 * time.Second,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
@@ -206,6 +237,12 @@ func (c *Consumer) consume(gctx context.Context, claim *Claim, h Handler) {
 	}
 	fctx, cancel := context.WithCancel(gctx)
 	defer cancel()
+	if c.cfg.Budget != nil {
+		claim.account = c.cfg.Budget.Account()
+		// Whatever the partition still holds when it ends (revoked:
+		// dropped, read again by its next owner) goes back.
+		defer claim.account.Close()
+	}
 	records := make(chan Record, c.cfg.QueueRecords)
 	claim.records = records
 	fetchDone := make(chan struct{})
@@ -221,8 +258,15 @@ func (c *Consumer) consume(gctx context.Context, claim *Claim, h Handler) {
 				}
 				return
 			}
+			rec := Record{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time}
+			if claim.account != nil {
+				rec.Cost = budget.RecordCost(len(m.Key) + len(m.Value))
+				if err := claim.account.Acquire(fctx, rec.Cost); err != nil {
+					return // revoked or stopped while the budget was full
+				}
+			}
 			select {
-			case records <- Record{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time}:
+			case records <- rec:
 			case <-fctx.Done():
 				return
 			}
@@ -248,6 +292,7 @@ type Claim struct {
 
 	gctx     context.Context
 	gen      *kafka.Generation
+	account  *budget.Account // nil without a budget
 	records  chan Record
 	stopping chan struct{}
 	mu       sync.Mutex
@@ -257,6 +302,23 @@ type Claim struct {
 // Records delivers the partition's records in offset order. It is closed
 // when the claim ends or fetching fails (see Err).
 func (c *Claim) Records() <-chan Record { return c.records }
+
+// Release gives back to the memory budget the cost of records whose rows
+// are stored (the sum of their Record.Cost).
+func (c *Claim) Release(cost int64) {
+	if c.account != nil && cost > 0 {
+		c.account.Release(cost)
+	}
+}
+
+// Pressure receives when the memory budget is full and this partition
+// holds the most of it: flush early. Nil (never ready) without a budget.
+func (c *Claim) Pressure() <-chan struct{} {
+	if c.account == nil {
+		return nil
+	}
+	return c.account.Pressure()
+}
 
 // Stopping is closed when the process stops gracefully: flush what is
 // buffered, commit, and return from ConsumePartition.
@@ -293,4 +355,14 @@ func (c *Claim) setErr(err error) {
 	c.mu.Lock()
 	c.err = err
 	c.mu.Unlock()
+}
+
+// BudgetStats returns the memory budget's size and the most bytes ever
+// charged to it (0, 0 without a budget).
+func (c *Consumer) BudgetStats() (limit, peak int64) {
+	if c.cfg.Budget == nil {
+		return 0, 0
+	}
+	s := c.cfg.Budget.Stats()
+	return s.Limit, s.Peak
 }

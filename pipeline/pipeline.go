@@ -189,6 +189,15 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 				}
 				return
 			}
+		case <-c.Pressure():
+			// The memory budget is full and this partition holds the
+			// most: store what is buffered so its bytes are released.
+			if w.pending() > 0 && !flush() {
+				if !lost {
+					waitEnd(ctx, c)
+				}
+				return
+			}
 		case <-tick.C:
 			if w.due() && !flush() {
 				if !lost {
@@ -233,6 +242,7 @@ type worker struct {
 	epoch   uint64
 	records int
 	bytes   int
+	cost    int64          // memory-budget bytes of the pending records
 	cov     coverageCounts // field coverage since the last flush (CDN streams)
 
 	progress *progress // nil outside ConsumePartition
@@ -273,6 +283,7 @@ func (w *worker) add(rec ingest.Record) {
 	}
 	w.records++
 	w.bytes += len(rec.Value)
+	w.cost += rec.Cost
 	w.next = rec.Offset + 1
 	w.p.Stats.Records.Add(1)
 	meta := sink.Meta{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
@@ -395,6 +406,8 @@ func (w *worker) flush(ctx context.Context) error {
 	}
 	w.records, w.bytes = 0, 0
 	w.progress.stored(time.Now())
+	w.claim.Release(w.cost)
+	w.cost = 0
 	return nil
 }
 

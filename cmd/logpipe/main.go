@@ -39,7 +39,7 @@ Usage:
   logpipe tables    -config FILE [-all] [-window 30d]   tables with size and reads (system.query_log)
   logpipe retention -config FILE [-apply]             partitions past retention (dropped with -apply)
   logpipe retire    -config FILE TABLE | -restore NAME | -drop [-apply]
-  logpipe bench   [-records N]                   measure throughput and latency locally
+  logpipe bench   [-records N] [-partitions 4,16,64] [-runs 3]   CPU, RSS, throughput, latency locally
   logpipe hash    -key-file FILE < ids.txt       print the stored keyed hash of each id (join incident reports back)
 
 Every config field can be overridden by an environment variable, e.g.
@@ -100,6 +100,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdRetire(ctx, rest, stdout, log)
 	case "bench":
 		return cmdBench(ctx, rest, stdout, log)
+	case "bench-broker": // the bench's child processes
+		return cmdBenchBroker(rest, stdout)
+	case "bench-consume":
+		return cmdBenchConsume(ctx, rest, stdout)
 	case "schedules":
 		return cmdSchedules(ctx, rest, stdout, log)
 	case "watch":

@@ -13,6 +13,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logpipe/logpipe/budget"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/metrics"
@@ -251,6 +252,7 @@ func newConsumer(cfg config.Config, p *pipeline.Pipeline, log *slog.Logger) (*in
 		return nil, err
 	}
 	return ingest.NewConsumer(ingest.Config{
+		Budget:            memoryBudget(cfg, log),
 		Dialer:            dialer,
 		Brokers:           cfg.Kafka.Brokers,
 		Group:             cfg.Kafka.Group,
@@ -262,6 +264,19 @@ func newConsumer(cfg config.Config, p *pipeline.Pipeline, log *slog.Logger) (*in
 		HeartbeatInterval: cfg.Kafka.SessionTimeout / 4,
 		RebalanceTimeout:  cfg.Kafka.RebalanceTimeout,
 	}, log)
+}
+
+// memoryBudget is the process's one memory budget (memory.limit, or
+// derived from the memory limit).
+// Unless GOMEMLIMIT is set, the Go soft memory limit is set to match it.
+func memoryBudget(cfg config.Config, log *slog.Logger) *budget.Budget {
+	d := budget.Derived{Bytes: cfg.Memory.Limit, From: "memory.limit"}
+	if d.Bytes <= 0 {
+		d = budget.Default()
+	}
+	goLimit := budget.ApplyGoLimit(d)
+	log.Info("memory budget", "bytes", d.Bytes, "from", d.From, "process_limit", d.ProcessLimit, "go_memory_limit", goLimit)
+	return budget.New(d.Bytes)
 }
 
 // consumeWith runs c until ctx is done or the pipeline reports a fatal
