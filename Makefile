@@ -84,12 +84,13 @@ clean:
 SOAK_RECORDS ?= 300000
 SOAK_KILLS   ?= 20
 SOAK_HANG    ?= 30s
+SOAK_STORM   ?= 60s
 # Minutes of normal CDN traffic before the leak in the precision run.
 SOAK_PRECISION_MINUTES ?= 30
 ZOMBIE_RUNS    ?= 10
 ZOMBIE_RECORDS ?= 20000
 soak: clickhouse
-	LOGPIPE_SOAK_RECORDS=$(SOAK_RECORDS) LOGPIPE_SOAK_KILLS=$(SOAK_KILLS) LOGPIPE_SOAK_HANG=$(SOAK_HANG) \
+	LOGPIPE_SOAK_RECORDS=$(SOAK_RECORDS) LOGPIPE_SOAK_KILLS=$(SOAK_KILLS) LOGPIPE_SOAK_HANG=$(SOAK_HANG) LOGPIPE_SOAK_STORM=$(SOAK_STORM) \
 	LOGPIPE_SOAK_PRECISION_MINUTES=$(SOAK_PRECISION_MINUTES) \
 	LOGPIPE_ZOMBIE_RUNS=$(ZOMBIE_RUNS) LOGPIPE_ZOMBIE_RECORDS=$(ZOMBIE_RECORDS) \
 	  $(GO) test -count=1 -timeout 150m -v -run 'TestCrashLoop|TestClickHouseOutage|TestRebalance|TestRedelivery|TestClickHouseHang|TestBrokerHang|TestClusterHangs|TestPrecisionEndToEnd|TestZombie' ./cmd/logpipe/ ./pipeline/ 2>&1 | grep -E '^(=== RUN|--- |    .*(kill|crash loop|consumed|peak|hung|stored|alert|normal:|watch cycle|run [0-9]))|^ok|^FAIL'
