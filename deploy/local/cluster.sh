@@ -6,6 +6,7 @@
 #   cluster.sh install            apt-get install zookeeper (and clickhouse) when missing
 #   cluster.sh start DIR [LAYOUT] LAYOUT: 2x1 = 2 shards x 1 replica (default), 1x2 = 1 shard x 2 replicas
 #   cluster.sh stop DIR
+#   cluster.sh zk-start DIR       start ZooKeeper again (same port, same data) after it stopped
 #   cluster.sh env DIR            ZK_PORT, LAYOUT, CH1_TCP, CH1_HTTP, CH2_TCP, CH2_HTTP
 #
 # The cluster is called "logpipe" in remote_servers; macros {shard} and
@@ -48,6 +49,33 @@ ch_zk_ok() {
 	clickhouse-client --host 127.0.0.1 --port "$1" -q "SELECT count() FROM system.zookeeper WHERE path = '/'" >/dev/null 2>&1
 }
 
+# zk_launch DIR PORT: start ZooKeeper from DIR/zk/zoo.cfg and wait until it
+# serves requests.
+zk_launch() {
+	local dir=$1 zk=$2
+	nohup java -Xmx256m -Dzookeeper.log.dir="$dir/zk/log" -cp "/etc/zookeeper/conf:$ZK_JARS" \
+		org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zk/zoo.cfg" >>"$dir/zk/log/zk.out" 2>&1 &
+	echo $! >"$dir/zk/pid"
+	for _ in $(seq 1 120); do
+		zk_ok "$zk" && break
+		sleep 0.5
+	done
+	zk_ok "$zk" || { tail -20 "$dir/zk/log/zk.out" >&2; die "zookeeper did not answer on port $zk"; }
+}
+
+# cmd_zk_start DIR: start the cluster's ZooKeeper again (same port and data)
+# after it was stopped or killed; the servers reconnect by themselves.
+cmd_zk_start() {
+	local dir
+	dir=$(cd "$1" && pwd)
+	[[ -f $dir/cluster.env ]] || die "no cluster in $dir"
+	# shellcheck disable=SC1091
+	source "$dir/cluster.env"
+	zk_ok "$ZK_PORT" && return 0
+	zk_launch "$dir" "$ZK_PORT"
+	echo "cluster.sh: zookeeper started again on port $ZK_PORT"
+}
+
 cmd_start() {
 	local dir=$1 layout=${2:-2x1}
 	[[ $layout == 2x1 || $layout == 1x2 ]] || die "layout must be 2x1 or 1x2, not $layout"
@@ -74,14 +102,7 @@ clientPortAddress=127.0.0.1
 admin.enableServer=false
 4lw.commands.whitelist=ruok,stat
 EOF
-	nohup java -Xmx256m -Dzookeeper.log.dir="$dir/zk/log" -cp "/etc/zookeeper/conf:$ZK_JARS" \
-		org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zk/zoo.cfg" >"$dir/zk/log/zk.out" 2>&1 &
-	echo $! >"$dir/zk/pid"
-	for _ in $(seq 1 120); do
-		zk_ok "$zk" && break
-		sleep 0.5
-	done
-	zk_ok "$zk" || { tail -20 "$dir/zk/log/zk.out" >&2; die "zookeeper did not answer on port $zk"; }
+	zk_launch "$dir" "$zk"
 
 	local i tcp http inter shard replica
 	for i in 1 2; do
@@ -144,6 +165,7 @@ case ${1:-} in
 install) cmd_install ;;
 start) [[ $# -ge 2 ]] || die "usage: cluster.sh start DIR [2x1|1x2]"; cmd_start "$2" "${3:-2x1}" ;;
 stop) [[ $# -eq 2 ]] || die "usage: cluster.sh stop DIR"; cmd_stop "$2" ;;
+zk-start) [[ $# -eq 2 ]] || die "usage: cluster.sh zk-start DIR"; cmd_zk_start "$2" ;;
 env) [[ $# -eq 2 ]] || die "usage: cluster.sh env DIR"; cat "$2/cluster.env" ;;
-*) die "usage: cluster.sh install | start DIR [2x1|1x2] | stop DIR | env DIR" ;;
+*) die "usage: cluster.sh install | start DIR [2x1|1x2] | stop DIR | zk-start DIR | env DIR" ;;
 esac

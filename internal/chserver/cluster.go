@@ -59,6 +59,17 @@ func StartCluster(ctx context.Context, dir, layout string) (*Cluster, error) {
 	return c, nil
 }
 
+// StartZooKeeper starts the cluster's ZooKeeper again (same port, same
+// data) after a test stopped or killed it, and returns once it serves
+// requests; the servers reconnect by themselves.
+func (c *Cluster) StartZooKeeper(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, "bash", c.script, "zk-start", c.Dir).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("chserver: zookeeper start: %v\n%s", err, out)
+	}
+	return nil
+}
+
 // Stop stops both servers and ZooKeeper.
 func (c *Cluster) Stop() error {
 	out, err := exec.Command("bash", c.script, "stop", c.Dir).CombinedOutput()
