@@ -93,4 +93,4 @@ soak: clickhouse
 	LOGPIPE_SOAK_RECORDS=$(SOAK_RECORDS) LOGPIPE_SOAK_KILLS=$(SOAK_KILLS) LOGPIPE_SOAK_HANG=$(SOAK_HANG) LOGPIPE_SOAK_STORM=$(SOAK_STORM) \
 	LOGPIPE_SOAK_PRECISION_MINUTES=$(SOAK_PRECISION_MINUTES) \
 	LOGPIPE_ZOMBIE_RUNS=$(ZOMBIE_RUNS) LOGPIPE_ZOMBIE_RECORDS=$(ZOMBIE_RECORDS) \
-	  $(GO) test -count=1 -timeout 150m -v -run 'TestCrashLoop|TestClickHouseOutage|TestRebalance|TestRedelivery|TestClickHouseHang|TestBrokerHang|TestClusterHangs|TestPrecisionEndToEnd|TestZombie' ./cmd/logpipe/ ./pipeline/ 2>&1 | grep -E '^(=== RUN|--- |    .*(kill|crash loop|consumed|peak|hung|stored|alert|normal:|watch cycle|run [0-9]))|^ok|^FAIL'
+	  $(GO) test -count=1 -timeout 150m -v -run 'TestCrashLoop|TestClickHouseOutage|TestRebalance|TestRedelivery|TestClickHouseHang|TestBrokerHang|TestClusterHangs|TestClusterStops|TestPrecisionEndToEnd|TestZombie' ./cmd/logpipe/ ./pipeline/ 2>&1 | grep -E '^(=== RUN|--- |    .*(kill|crash loop|consumed|peak|hung|stored|alert|normal:|watch cycle|run [0-9]))|^ok|^FAIL'
