@@ -106,13 +106,21 @@ lock_dir() {
 	flock -w 180 9 || die "timed out waiting for $DIR/.lock"
 }
 
-# alive PID: process exists and is not a zombie (PID 1 on some VMs/containers never reaps).
+# alive PID: some thread of PID is still running. A zombie thread-group
+# leader is not enough to call the process dead: after SIGKILL the leader
+# turns Z at once while the server's other threads are still exiting and
+# still hold its files, listening sockets included (seen: both ports still
+# accepting after `kill` returned). Reads with builtins only: no fork per
+# thread.
 alive() {
-	local pid=$1 stat
-	[[ -n $pid && -r /proc/$pid/stat ]] || return 1
-	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
-	stat=${stat##*) }
-	[[ ${stat%% *} != Z ]]
+	local pid=$1 t stat
+	[[ -n $pid && -d /proc/$pid/task ]] || return 1
+	for t in /proc/"$pid"/task/*/stat; do
+		{ read -r stat <"$t"; } 2>/dev/null || continue
+		stat=${stat##*) }
+		[[ ${stat%% *} == [ZX] ]] || return 0
+	done
+	return 1
 }
 
 # server_pid: prints the pid of the server running from $DIR, or fails.
