@@ -17,12 +17,59 @@ SELECT
     error
 FROM
 (
-    -- runs whose events all came before `until`: job_runs answers for them
-    SELECT job, run_id, attempt, host, start_time, duration_s, exit_code, error_class, error
-    FROM job_runs
-    WHERE last_event_time < {until:DateTime}
-      AND status = 'failed'
-      AND start_time >= {since:DateTime} AND start_time < {until:DateTime}
+    -- runs whose events all came before `until`: their merged states answer (the rules of the
+    -- job_runs view), merged only for the runs that can qualify: a run is failed only if one of
+    -- its state rows has a `failed` terminal event or a non-zero exit code as its latest (a
+    -- merge picks one row's value), and starts in [since, until) only if one of its rows has a
+    -- `started` event, or else a first event, in it (the row holding the minimum)
+    SELECT
+        job,
+        run_id,
+        attempt,
+        host,
+        toDateTime(intDiv(start_ms, 1000)) AS start_time,
+        if(end_ms = 0, NULL, (toInt64(end_ms) - toInt64(start_ms)) / 1000) AS duration_s,
+        if(exit_code_count = 0, NULL, exit_code_raw) AS exit_code,
+        error_class,
+        error
+    FROM
+    (
+        SELECT
+            job,
+            run_id,
+            minMerge(first_ms_state)                 AS first_ms,
+            maxMerge(last_ms_state)                  AS last_ms,
+            minIfMerge(started_ms_state)             AS started_ms,
+            if(started_ms = 0, first_ms, started_ms) AS start_ms,
+            maxIfMerge(ended_ms_state)               AS end_ms,
+            argMaxIfMerge(terminal_event_state)      AS terminal,
+            argMaxIfMerge(exit_code_state)           AS exit_code_raw,
+            sumIfMerge(exit_code_count_state)        AS exit_code_count,
+            maxMerge(attempt_state)                  AS attempt,
+            argMaxIfMerge(host_state)                AS host,
+            argMaxIfMerge(error_state)               AS error,
+            argMaxIfMerge(error_class_state)         AS error_class
+        FROM job_runs_state
+        WHERE (job, run_id) GLOBAL IN
+              (
+                  SELECT job, run_id
+                  FROM job_runs_state
+                  WHERE finalizeAggregation(terminal_event_state) = 'failed' OR finalizeAggregation(exit_code_state) != 0
+              )
+          AND (job, run_id) GLOBAL IN
+              (
+                  SELECT job, run_id
+                  FROM job_runs_state
+                  WHERE (finalizeAggregation(started_ms_state) >= toUInt64(toUInt32({since:DateTime})) * 1000
+                         AND finalizeAggregation(started_ms_state) < toUInt64(toUInt32({until:DateTime})) * 1000)
+                     OR (finalizeAggregation(first_ms_state) >= toUInt64(toUInt32({since:DateTime})) * 1000
+                         AND finalizeAggregation(first_ms_state) < toUInt64(toUInt32({until:DateTime})) * 1000)
+              )
+        GROUP BY job, run_id
+    ) AS settled
+    WHERE last_ms < toUInt64(toUInt32({until:DateTime})) * 1000
+      AND (terminal = 'failed' OR (exit_code_count > 0 AND exit_code_raw != 0))
+      AND start_ms >= toUInt64(toUInt32({since:DateTime})) * 1000 AND start_ms < toUInt64(toUInt32({until:DateTime})) * 1000
     UNION ALL
     -- runs with events at or after `until`, rebuilt from their events before it by the rules
     -- of job_runs (columns by position: the names above)
@@ -38,23 +85,27 @@ FROM
         argMaxIf(error, time_ms, error != '') AS error_
     FROM job_events
     WHERE time_ms < toUInt64(toUInt32({until:DateTime})) * 1000 AND time <= {until:DateTime}
-      -- the candidates' earliest event over all their state rows: older partitions are skipped
+      -- candidates: the runs with an event at or after `until` (read from job_events after
+      -- `until`: those partitions only); the day before the candidates' earliest state row's
+      -- day (a row's day is its first event's date; a day of margin for a server time zone
+      -- change): older partitions are skipped (read from `day`, not the states: cheaper, as
+      -- 18.16 runs it once per nesting level)
       AND time >=
       (
-          SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({until:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
+          SELECT if(count() = 0, {until:DateTime}, toDateTime(min(day)) - 86400)
           FROM job_runs_state
           WHERE (job, run_id) GLOBAL IN
           (
               SELECT job, run_id
-              FROM job_runs_state
-              WHERE finalizeAggregation(last_ms_state) >= toUInt64(toUInt32({until:DateTime})) * 1000
+              FROM job_events
+              WHERE time_ms >= toUInt64(toUInt32({until:DateTime})) * 1000 AND time >= {until:DateTime}
           )
       )
       AND (job, run_id) GLOBAL IN
       (
           SELECT job, run_id
-          FROM job_runs_state
-          WHERE finalizeAggregation(last_ms_state) >= toUInt64(toUInt32({until:DateTime})) * 1000
+          FROM job_events
+          WHERE time_ms >= toUInt64(toUInt32({until:DateTime})) * 1000 AND time >= {until:DateTime}
       )
     GROUP BY job, run_id
     -- failed: a `failed` end event last, or a non-zero exit code on the latest event with one

@@ -19,10 +19,12 @@ FROM
     SELECT job, run_id, toDateTime(intDiv(if(minIf(time_ms, CAST(event AS String) = 'started') = 0, min(time_ms), minIf(time_ms, CAST(event AS String) = 'started')), 1000)) AS start_time
     FROM job_events
     WHERE time_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time <= {at:DateTime} + 1
-      -- the candidates' earliest event over all their state rows: older partitions are skipped
+      -- the day before the candidates' earliest state row's day (a row's day is its first
+      -- event's date; a day of margin for a server time zone change): older partitions are
+      -- skipped (read from `day`, not the states: cheaper, as 18.16 runs it once per level)
       AND time >=
       (
-          SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({at:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
+          SELECT if(count() = 0, {at:DateTime}, toDateTime(min(day)) - 86400)
           FROM job_runs_state
           WHERE (job, run_id) GLOBAL IN
           (
@@ -75,24 +77,28 @@ ALL INNER JOIN
         SELECT job, (toInt64(maxIf(time_ms, CAST(event AS String) IN ('finished', 'failed'))) - toInt64(if(minIf(time_ms, CAST(event AS String) = 'started') = 0, min(time_ms), minIf(time_ms, CAST(event AS String) = 'started')))) / 1000 AS duration_s
         FROM job_events
         WHERE time_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time <= {at:DateTime} + 1
-          -- the candidates' earliest event over all their state rows: older partitions are skipped
+          -- candidates: the runs with an event after `at` (read from job_events after `at`: those
+          -- partitions only), of the jobs with a running run; the day before their earliest state
+          -- row's day (a row's day is its first event's date; a day of margin for a server time
+          -- zone change): older partitions are skipped (read from `day`, not the states: cheaper,
+          -- as 18.16 runs it once per nesting level)
           AND time >=
           (
-              SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({at:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
+              SELECT if(count() = 0, {at:DateTime}, toDateTime(min(day)) - 86400)
               FROM job_runs_state
               WHERE (job, run_id) GLOBAL IN
               (
                   SELECT job, run_id
-                  FROM job_runs_state
-                  WHERE finalizeAggregation(last_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
+                  FROM job_events
+                  WHERE time_ms >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time >= {at:DateTime}
                     AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
               )
           )
           AND (job, run_id) GLOBAL IN
           (
               SELECT job, run_id
-              FROM job_runs_state
-              WHERE finalizeAggregation(last_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
+              FROM job_events
+              WHERE time_ms >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time >= {at:DateTime}
                 AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
           )
         GROUP BY job, run_id
