@@ -683,14 +683,16 @@ func nearestName(k string, cfg *Config) string {
 	envNames(reflect.ValueOf(cfg).Elem(), "LOGPIPE", &names)
 	best, bestD := "", 4
 	for _, n := range names {
-		if d := editDistance(k, n); d < bestD {
+		if d := EditDistance(k, n); d < bestD {
 			best, bestD = n, d
 		}
 	}
 	return best
 }
 
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b (in bytes):
+// how far a misspelt name is from a known one, for "did you mean" hints.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

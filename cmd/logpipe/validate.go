@@ -166,7 +166,7 @@ func withQueryHint(err error, rules []config.WatchRule) error {
 		}
 		best, bestD := "", len(name)/2+2
 		for _, q := range qs {
-			if d := editDistance(name, q.Name); d < bestD {
+			if d := config.EditDistance(name, q.Name); d < bestD {
 				best, bestD = q.Name, d
 			}
 		}
@@ -175,26 +175,6 @@ func withQueryHint(err error, rules []config.WatchRule) error {
 		}
 	}
 	return err
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func unjoin(err error) []error {
