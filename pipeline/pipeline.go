@@ -14,6 +14,7 @@ import (
 
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -64,14 +65,14 @@ type Pipeline struct {
 	log     *slog.Logger
 	fatal   chan error
 	Stats   Stats
-	onCDN   func(*transform.CDNRequest, sink.Meta)
+	onCDN   func(*transform.CDNRequest, tables.Meta)
 	owned   partitions // progress of the partitions owned (progress.go)
 }
 
 // ObserveCDN makes f see every CDN request once enriched, as it is read
 // (the streaming leak detector, package detect). f is called from every
 // partition's goroutine and must not keep r. Set it before consuming.
-func (p *Pipeline) ObserveCDN(f func(r *transform.CDNRequest, m sink.Meta)) { p.onCDN = f }
+func (p *Pipeline) ObserveCDN(f func(r *transform.CDNRequest, m tables.Meta)) { p.onCDN = f }
 
 type stream struct {
 	Stream
@@ -226,9 +227,9 @@ type worker struct {
 	st       stream
 	claim    *ingest.Claim
 	enricher *transform.Enricher
-	jobs     *sink.JobEvents
-	cdn      *sink.CDNRequests
-	errs     *sink.IngestErrors
+	jobs     *tables.JobEvents
+	cdn      *tables.CDNRequests
+	errs     *tables.IngestErrors
 	job      transform.JobEvent
 	req      transform.CDNRequest
 	next     int64     // offset to commit after the next flush; -1 = nothing read
@@ -253,12 +254,12 @@ func newWorker(p *Pipeline, st stream, c *ingest.Claim) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &worker{p: p, st: st, claim: c, enricher: e, errs: sink.NewIngestErrors(), next: -1}
+	w := &worker{p: p, st: st, claim: c, enricher: e, errs: tables.NewIngestErrors(), next: -1}
 	switch st.parser.Kind() {
 	case transform.KindJob:
-		w.jobs = sink.NewJobEvents()
+		w.jobs = tables.NewJobEvents()
 	case transform.KindCDN:
-		w.cdn = sink.NewCDNRequests()
+		w.cdn = tables.NewCDNRequests()
 	}
 	return w, nil
 }
@@ -286,7 +287,7 @@ func (w *worker) add(rec ingest.Record) {
 	w.cost += rec.Cost
 	w.next = rec.Offset + 1
 	w.p.Stats.Records.Add(1)
-	meta := sink.Meta{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
+	meta := tables.Meta{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
 	now := time.Now().UTC().Truncate(time.Second)
 	limit := w.p.cfg.Limits.MaxRecordBytes
 	if len(rec.Value) > limit {
@@ -309,7 +310,7 @@ func (w *worker) add(rec ingest.Record) {
 	}
 }
 
-func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
+func (w *worker) parse(line []byte, meta tables.Meta, now time.Time) (err error) {
 	defer func() {
 		// A parser bug must cost one line, never the partition.
 		if r := recover(); r != nil {
@@ -353,7 +354,7 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 // maxRawError is how much of a rejected line ingest_errors keeps.
 const maxRawError = 64 << 10
 
-func (w *worker) reject(meta sink.Meta, line int, reason string, raw []byte, now time.Time) {
+func (w *worker) reject(meta tables.Meta, line int, reason string, raw []byte, now time.Time) {
 	if w.stored(w.errs.Table(), meta.Offset) {
 		return
 	}
