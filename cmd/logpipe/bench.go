@@ -391,7 +391,7 @@ func cmdBenchConsume(ctx context.Context, args []string, stdout io.Writer) error
 		return err
 	}
 	defer conn.Close()
-	p, err := newPipeline(cfg, conn, quiet)
+	p, _, err := newPipeline(cfg, conn, quiet)
 	if err != nil {
 		return err
 	}

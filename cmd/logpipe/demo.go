@@ -127,7 +127,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		return err
 	}
 	defer conn.Close()
-	p, err := newPipeline(cfg, conn, quiet)
+	p, _, err := newPipeline(cfg, conn, quiet)
 	if err != nil {
 		return err
 	}

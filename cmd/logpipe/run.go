@@ -116,7 +116,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
-	p, err := newPipeline(cfg, conn, log)
+	p, w, err := newPipeline(cfg, conn, log)
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	if cfg.HTTP.Listen != "" {
-		srv, err := serveMetrics(cfg, conn, p, c, log)
+		srv, err := serveMetrics(cfg, conn, p, w, c, log)
 		if err != nil {
 			return err
 		}
@@ -166,9 +166,9 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 }
 
 // serveMetrics starts the /metrics, /healthz and /readyz server.
-func serveMetrics(cfg config.Config, conn *sink.Conn, p *pipeline.Pipeline, c *ingest.Consumer, log *slog.Logger) (*metrics.Server, error) {
+func serveMetrics(cfg config.Config, conn *sink.Conn, p *pipeline.Pipeline, w *sink.Writer, c *ingest.Consumer, log *slog.Logger) (*metrics.Server, error) {
 	m := metrics.New()
-	m.Writer(p.Writer())
+	m.Writer(w)
 	if err := m.Pipeline(&p.Stats); err != nil {
 		return nil, err
 	}
@@ -196,12 +196,16 @@ func serveMetrics(cfg config.Config, conn *sink.Conn, p *pipeline.Pipeline, c *i
 	return metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn), metrics.ConsumerCheck(c), stall), log)
 }
 
-// newPipeline builds the pipeline that cfg describes, writing through conn.
-func newPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipeline.Pipeline, error) {
+// newPipeline builds the pipeline that cfg describes, writing through conn
+// with the writer it returns.
+func newPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipeline.Pipeline, *sink.Writer, error) {
 	w := sink.NewWriter(conn, log)
 	w.Timeout = cfg.ClickHouse.InsertTimeout
 	w.RetryMax = cfg.Batch.RetryMax
 	pc := pipeline.Config{
+		// One attempt at taking a partition over waits for inserts of its
+		// earlier owners: up to 30s, then kills them.
+		AttemptTimeout: 30*time.Second + 2*w.Timeout,
 		Limits: pipeline.Limits{
 			MaxRows:        cfg.Batch.MaxRows,
 			MaxBytes:       cfg.Batch.MaxBytes,
@@ -228,11 +232,12 @@ func newPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipelin
 		}
 		opts := transform.ParserOptions{LogFormat: s.LogFormat, Fields: s.Fields, FieldMap: s.FieldMap}
 		if _, err := transform.NewParserWith(s.Format, opts); err != nil {
-			return nil, fmt.Errorf("config: streams[%d] (format %s): %w", i, s.Format, err)
+			return nil, nil, fmt.Errorf("config: streams[%d] (format %s): %w", i, s.Format, err)
 		}
 		pc.Streams = append(pc.Streams, pipeline.Stream{Name: name, Topic: s.Topic, Format: s.Format, Vendor: s.Vendor, Options: opts})
 	}
-	return pipeline.New(pc, w, log)
+	p, err := pipeline.New(pc, w, conn, log)
+	return p, w, err
 }
 
 // consume runs the consumer group until ctx is done or the pipeline
