@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -105,6 +106,12 @@ type Pipeline struct {
 	Stats   Stats
 	onCDN   func(*transform.CDNRequest, sink.Meta)
 	owned   partitions // progress of the partitions owned (progress.go)
+	// enrichers are shared by every partition, one per CPU: a partition
+	// borrows one for each record. An Enricher's caches (up to 65,536
+	// entries each) are the largest fixed memory of the transform, and
+	// the garbage collector scans them at every cycle; one per partition
+	// made memory and CPU per record grow with the partition count.
+	enrichers chan *transform.Enricher
 }
 
 // ObserveCDN makes f see every CDN request once enriched, as it is read
@@ -130,10 +137,11 @@ func New(cfg Config, ins Inserter, cp Checkpointer, log *slog.Logger) (*Pipeline
 	if cfg.AttemptTimeout <= 0 {
 		cfg.AttemptTimeout = 150 * time.Second
 	}
-	if _, err := transform.NewEnricher(cfg.Enrich); err != nil {
+	enrichers, err := newEnrichers(cfg.Enrich, runtime.GOMAXPROCS(0))
+	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, ins: ins, cp: cp, log: log, fatal: make(chan error, 1)}
+	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, ins: ins, cp: cp, log: log, fatal: make(chan error, 1), enrichers: enrichers}
 	for _, s := range cfg.Streams {
 		parser, err := transform.NewParserWith(s.Format, s.Options)
 		if err != nil {
@@ -146,6 +154,19 @@ func New(cfg Config, ins Inserter, cp Checkpointer, log *slog.Logger) (*Pipeline
 		p.streams[s.Topic] = st
 	}
 	return p, nil
+}
+
+// newEnrichers returns a pool of n enrichers.
+func newEnrichers(cfg transform.EnrichConfig, n int) (chan *transform.Enricher, error) {
+	pool := make(chan *transform.Enricher, n)
+	for range n {
+		e, err := transform.NewEnricher(cfg)
+		if err != nil {
+			return nil, err
+		}
+		pool <- e
+	}
+	return pool, nil
 }
 
 // Topics lists the topics the pipeline reads.
@@ -272,7 +293,7 @@ type worker struct {
 	st       stream
 	claim    partition.Claim
 	info     partition.Info
-	enricher *transform.Enricher
+	enricher *transform.Enricher // borrowed from p.enrichers during add
 	jobs     *sink.JobEvents
 	cdn      *sink.CDNRequests
 	errs     *sink.IngestErrors
@@ -296,11 +317,7 @@ type worker struct {
 }
 
 func newWorker(p *Pipeline, st stream, c partition.Claim, info partition.Info) (*worker, error) {
-	e, err := transform.NewEnricher(p.cfg.Enrich)
-	if err != nil {
-		return nil, err
-	}
-	w := &worker{p: p, st: st, claim: c, info: info, enricher: e, errs: sink.NewIngestErrors(), next: -1}
+	w := &worker{p: p, st: st, claim: c, info: info, errs: sink.NewIngestErrors(), next: -1}
 	switch st.parser.Kind() {
 	case transform.KindJob:
 		w.jobs = sink.NewJobEvents()
@@ -323,6 +340,11 @@ func (w *worker) due() bool {
 
 // add parses one record (one or more lines) into the batches.
 func (w *worker) add(rec partition.Record) {
+	w.enricher = <-w.p.enrichers
+	defer func() {
+		w.p.enrichers <- w.enricher
+		w.enricher = nil
+	}()
 	if w.records == 0 {
 		w.first = time.Now()
 		w.firstOff = rec.Offset
