@@ -43,12 +43,16 @@ func SinkOptions(cfg config.Config) sink.Options {
 	}
 }
 
-// NewPipeline builds the pipeline that cfg describes, writing through conn.
-func NewPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipeline.Pipeline, error) {
+// NewPipeline builds the pipeline that cfg describes, writing through conn
+// with the writer it returns (to attach metrics to).
+func NewPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipeline.Pipeline, *sink.Writer, error) {
 	w := sink.NewWriter(conn, log)
 	w.Timeout = cfg.ClickHouse.InsertTimeout
 	w.RetryMax = cfg.Batch.RetryMax
 	pc := pipeline.Config{
+		// One attempt at taking a partition over waits for inserts of its
+		// earlier owners (up to 30s, then kills them).
+		AttemptTimeout: 30*time.Second + 2*w.Timeout,
 		Limits: pipeline.Limits{
 			MaxRows:        cfg.Batch.MaxRows,
 			MaxBytes:       cfg.Batch.MaxBytes,
@@ -63,7 +67,8 @@ func NewPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipelin
 	for _, s := range cfg.Streams {
 		pc.Streams = append(pc.Streams, pipeline.Stream{Name: s.DisplayName(), Topic: s.Topic, Format: s.Format, Vendor: s.Vendor, Options: s.ParserOptions()})
 	}
-	return pipeline.New(pc, w, log)
+	p, err := pipeline.New(pc, w, conn, log)
+	return p, w, err
 }
 
 // Consume runs the consumer group until ctx is done or the pipeline
