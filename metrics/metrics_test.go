@@ -116,11 +116,12 @@ func TestMetricsEndToEnd(t *testing.T) {
 	t.Cleanup(broker.Close)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
+	w := sink.NewWriter(conn, log)
 	p, err := pipeline.New(pipeline.Config{
 		Streams: []pipeline.Stream{{Name: "jobs", Topic: "jobs", Format: "logpipe-job"}},
 		Limits:  pipeline.Limits{MaxRows: 500, MaxBytes: 1 << 20, MaxAge: 100 * time.Millisecond, MaxRecordBytes: 4096},
 		Enrich:  transform.EnrichConfig{HashKey: []byte("metrics-test-key-0123456789")},
-	}, sink.NewWriter(conn, log), log)
+	}, w, conn, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := metrics.New()
-	m.Writer(p.Writer())
+	m.Writer(w)
 	if err := m.Pipeline(&p.Stats); err != nil {
 		t.Fatal(err)
 	}

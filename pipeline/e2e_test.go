@@ -85,7 +85,7 @@ func (e *env) pipeline(t *testing.T, streams ...pipeline.Stream) *pipeline.Pipel
 			DropQueryParams: []string{"token"},
 			PathClasses:     []transform.PathClassRule{{Class: "personal", Patterns: []string{"/mypage*"}}},
 		},
-	}, w, e.log)
+	}, w, w.Conn(), e.log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,10 +2,13 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/logpipe/logpipe/partition"
 )
 
 // Writer inserts batches, retrying retryable failures with capped
@@ -73,6 +76,18 @@ type Fence struct {
 // a Distributed table inserts into its own server's shard.
 func (w *Writer) InsertFenced(ctx context.Context, b Batch, queryID string, f Fence) error {
 	return w.insert(ctx, b, queryID, &f)
+}
+
+// InsertAt is InsertFenced for the rows of topic/partition built from the
+// records at firstOffset and after, under the query id InsertID gives
+// them (it implements pipeline.Inserter). A refused batch fails with an
+// error wrapping both ErrFenced and partition.ErrNotOwner.
+func (w *Writer) InsertAt(ctx context.Context, b Batch, topic string, part int32, firstOffset int64, epoch uint64) error {
+	err := w.InsertFenced(ctx, b, InsertID(b.Table(), topic, part, firstOffset), Fence{Topic: topic, Partition: part, Epoch: epoch})
+	if errors.Is(err, ErrFenced) {
+		return fmt.Errorf("%w: %w", partition.ErrNotOwner, err)
+	}
+	return err
 }
 
 func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *Fence) error {
