@@ -52,6 +52,8 @@ type Config struct {
 	// watermarks; attempts are repeated until one succeeds or the claim
 	// ends. Default 150s (30s plus two insert timeouts of 60s).
 	AttemptTimeout time.Duration
+	// Hooks are told what the pipeline does (hooks.go).
+	Hooks []Hook
 }
 
 // Inserter stores batches (sink.Writer).
@@ -104,7 +106,7 @@ type Pipeline struct {
 	log     *slog.Logger
 	fatal   chan error
 	Stats   Stats
-	onCDN   func(*transform.CDNRequest, sink.Meta)
+	hooks   hooks
 	owned   partitions // progress of the partitions owned (progress.go)
 	// enrichers are shared by every partition, one per CPU: a partition
 	// borrows one for each record. An Enricher's caches (up to 65,536
@@ -114,10 +116,13 @@ type Pipeline struct {
 	enrichers chan *transform.Enricher
 }
 
-// ObserveCDN makes f see every CDN request once enriched, as it is read
-// (the streaming leak detector, package detect). f is called from every
-// partition's goroutine and must not keep r. Set it before consuming.
-func (p *Pipeline) ObserveCDN(f func(r *transform.CDNRequest, m sink.Meta)) { p.onCDN = f }
+// hooks are Config.Hooks sorted by interface.
+type hooks struct {
+	jobs    []RecordHook[transform.JobEvent]
+	cdn     []RecordHook[transform.CDNRequest]
+	batches []BatchHook
+	commits []CommitHook
+}
 
 type stream struct {
 	Stream
@@ -142,6 +147,12 @@ func New(cfg Config, ins Inserter, cp Checkpointer, log *slog.Logger) (*Pipeline
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, ins: ins, cp: cp, log: log, fatal: make(chan error, 1), enrichers: enrichers}
+	p.hooks = hooks{
+		jobs:    hooksOf[RecordHook[transform.JobEvent]](cfg.Hooks),
+		cdn:     hooksOf[RecordHook[transform.CDNRequest]](cfg.Hooks),
+		batches: hooksOf[BatchHook](cfg.Hooks),
+		commits: hooksOf[CommitHook](cfg.Hooks),
+	}
 	for _, s := range cfg.Streams {
 		parser, err := transform.NewParserWith(s.Format, s.Options)
 		if err != nil {
@@ -396,6 +407,9 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 		}
 		w.enricher.Job(&w.job)
 		w.jobs.Append(&w.job, meta, now, len(line))
+		for _, h := range w.p.hooks.jobs {
+			h.OnRecord(&w.job, meta)
+		}
 	case transform.CDNParser:
 		w.req.Reset()
 		if err := parser.ParseCDN(line, &w.req); err != nil {
@@ -410,8 +424,8 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 		w.enricher.CDN(&w.req)
 		w.cov.add(&w.req)
 		w.cdn.Append(&w.req, meta, now, len(line))
-		if w.p.onCDN != nil {
-			w.p.onCDN(&w.req, meta)
+		for _, h := range w.p.hooks.cdn {
+			h.OnRecord(&w.req, meta)
 		}
 	default:
 		return fmt.Errorf("format %s has no parser", w.st.Format)
@@ -460,6 +474,9 @@ func (w *worker) flush(ctx context.Context) error {
 		if b != sink.Batch(w.errs) {
 			w.p.Stats.Rows.Add(int64(b.Len()))
 		}
+		for _, h := range w.p.hooks.batches {
+			h.OnBatchInserted(b.Table(), w.info.Topic, w.info.Partition, b.Len())
+		}
 		b.Reset()
 	}
 	if err := w.claim.Commit(w.next); err != nil {
@@ -471,6 +488,9 @@ func (w *worker) flush(ctx context.Context) error {
 		}
 	} else {
 		w.p.Stats.Commits.Add(1)
+		for _, h := range w.p.hooks.commits {
+			h.OnCommit(w.info.Topic, w.info.Partition, w.next)
+		}
 	}
 	w.records, w.bytes = 0, 0
 	w.progress.stored(time.Now())

@@ -43,9 +43,9 @@ func SinkOptions(cfg config.Config) sink.Options {
 	}
 }
 
-// NewPipeline builds the pipeline that cfg describes, writing through conn
-// with the writer it returns (to attach metrics to).
-func NewPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipeline.Pipeline, *sink.Writer, error) {
+// NewPipeline builds the pipeline that cfg describes, with hooks, writing
+// through conn with the writer it returns (to attach metrics to).
+func NewPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger, hooks ...pipeline.Hook) (*pipeline.Pipeline, *sink.Writer, error) {
 	w := sink.NewWriter(conn, log)
 	w.Timeout = cfg.ClickHouse.InsertTimeout
 	w.RetryMax = cfg.Batch.RetryMax
@@ -53,6 +53,7 @@ func NewPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipelin
 		// One attempt at taking a partition over waits for inserts of its
 		// earlier owners (up to 30s, then kills them).
 		AttemptTimeout: 30*time.Second + 2*w.Timeout,
+		Hooks:          hooks,
 		Limits: pipeline.Limits{
 			MaxRows:        cfg.Batch.MaxRows,
 			MaxBytes:       cfg.Batch.MaxBytes,
