@@ -574,6 +574,17 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("enrich.path_classes[%d].class", i), "a class name is required")
 		}
 	}
+	if !c.Detect.Disabled {
+		channels := map[string]bool{}
+		for _, ch := range c.Watch.Channels {
+			channels[ch.Name] = true
+		}
+		for i, n := range c.Detect.Channels {
+			if !channels[n] {
+				bad(fmt.Sprintf("detect.channels[%d]", i), "no watch channel named %q", n)
+			}
+		}
+	}
 	switch c.Redact.DeadLetterRaw {
 	case "", "redacted", "none":
 	default:

@@ -25,7 +25,7 @@ func startDetector(ctx context.Context, cfg config.Config, conn *sink.Conn, log 
 	stop = func() {}
 	cdn := false
 	for _, s := range cfg.Streams {
-		if parser, err := transform.NewParserWith(s.Format, transform.ParserOptions{LogFormat: s.LogFormat, Fields: s.Fields, FieldMap: s.FieldMap}); err == nil && parser.Kind() == transform.KindCDN {
+		if parser, err := transform.NewParserWith(s.Format, s.ParserOptions()); err == nil && parser.Kind() == transform.KindCDN {
 			cdn = true
 		}
 	}
@@ -79,15 +79,10 @@ func detectOptions(cfg config.Config) (detect.AlertOptions, error) {
 		MinSessions: cfg.Detect.MinSessions, UpdateEvery: cfg.Detect.UpdateEvery, Renotify: cfg.Watch.Renotify,
 		Channels: chans, SendWarnings: cfg.Watch.MinSeverity != "critical",
 	}
-	names := cfg.Detect.Channels
+	names := cfg.Detect.Channels // config.Validate checked that each is a channel
 	if len(names) == 0 {
 		for _, c := range cfg.Watch.Channels {
 			names = append(names, c.Name)
-		}
-	}
-	for i, n := range names {
-		if chans[n] == nil {
-			return o, fmt.Errorf("config: detect.channels[%d]: no watch channel named %q", i, n)
 		}
 	}
 	o.Names = names

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,8 +25,8 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		return err
 	}
 	// Rules, channels and silences are checked before connecting.
-	if _, err := watch.New(nil, cfg.Watch, nil, log); err != nil {
-		return fmt.Errorf("config: %w", err)
+	if errs := watch.Check(cfg.Watch, true); len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	if *migrate {
 		if err := app.Migrate(ctx, cfg, io.Discard, log); err != nil {
