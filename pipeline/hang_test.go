@@ -70,7 +70,7 @@ func TestClickHouseHang(t *testing.T) {
 		Streams: []pipeline.Stream{{Name: "jobs", Topic: "jobs", Format: "logpipe-job"}},
 		Limits:  pipeline.Limits{MaxRows: 1000, MaxBytes: 1 << 20, MaxAge: 100 * time.Millisecond, MaxRecordBytes: 4096},
 		Enrich:  transform.EnrichConfig{HashKey: hashKey},
-	}, w, w.Conn(), log)
+	}, insertVia(w), w.Conn(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 package pipeline
 
-import "github.com/logpipe/logpipe/sink"
+import "github.com/logpipe/logpipe/tables"
 
 // Hook is a value that implements any of the hook interfaces of this
 // package: RecordHook[R] for a record kind R, BatchHook, CommitHook
@@ -15,14 +15,14 @@ type Hook any
 // records already stored (skipped by the watermark) are not seen. It must
 // not keep r.
 type RecordHook[R any] interface {
-	OnRecord(r *R, m sink.Meta)
+	OnRecord(r *R, m tables.Meta)
 }
 
 // RecordFunc is a function used as a RecordHook.
-type RecordFunc[R any] func(r *R, m sink.Meta)
+type RecordFunc[R any] func(r *R, m tables.Meta)
 
 // OnRecord implements RecordHook.
-func (f RecordFunc[R]) OnRecord(r *R, m sink.Meta) { f(r, m) }
+func (f RecordFunc[R]) OnRecord(r *R, m tables.Meta) { f(r, m) }
 
 // BatchHook is told of every batch stored: its table, the partition its
 // rows come from, and how many there are.

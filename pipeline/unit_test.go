@@ -13,7 +13,7 @@ import (
 
 	"github.com/logpipe/logpipe/partition"
 	"github.com/logpipe/logpipe/pipeline"
-	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -409,7 +409,7 @@ type recordingHook struct {
 	j    *journal
 }
 
-func (h recordingHook) OnRecord(r *transform.JobEvent, m sink.Meta) {
+func (h recordingHook) OnRecord(r *transform.JobEvent, m tables.Meta) {
 	h.j.add(event{kind: h.name + " record " + r.RunID, next: m.Offset})
 }
 
@@ -426,7 +426,7 @@ func TestUnitHooksStack(t *testing.T) {
 	var cdn atomic.Int64
 	u := newUnitHooked(t, j, 3, nil,
 		recordingHook{"a", j},
-		pipeline.RecordFunc[transform.CDNRequest](func(*transform.CDNRequest, sink.Meta) { cdn.Add(1) }), // another kind: never called
+		pipeline.RecordFunc[transform.CDNRequest](func(*transform.CDNRequest, tables.Meta) { cdn.Add(1) }), // another kind: never called
 		recordingHook{"b", j},
 	)
 	u.claim.send(0, jobLine("r0"), "bad", jobLine("r2"))

@@ -68,8 +68,18 @@ func NewPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger, hooks ...
 	for _, s := range cfg.Streams {
 		pc.Streams = append(pc.Streams, pipeline.Stream{Name: s.DisplayName(), Topic: s.Topic, Format: s.Format, Vendor: s.Vendor, Options: s.ParserOptions()})
 	}
-	p, err := pipeline.New(pc, w, conn, log)
+	p, err := pipeline.New(pc, WriterInserter{w}, conn, log)
 	return p, w, err
+}
+
+// WriterInserter is a sink.Writer as the pipeline's Inserter: the
+// pipeline names its batches by their methods (pipeline.Batch), not by
+// sink's type, so that it does not import sink.
+type WriterInserter struct{ W *sink.Writer }
+
+// InsertAt implements pipeline.Inserter.
+func (i WriterInserter) InsertAt(ctx context.Context, b pipeline.Batch, topic string, part int32, firstOffset int64, epoch uint64) error {
+	return i.W.InsertAt(ctx, b, topic, part, firstOffset, epoch)
 }
 
 // Consume runs the consumer group until ctx is done or the pipeline
