@@ -10,6 +10,7 @@ import (
 
 	"github.com/logpipe/logpipe/partition"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 )
 
 // This file holds in-memory fakes of the pipeline's collaborators
@@ -115,7 +116,7 @@ func (s *fakeStore) InsertAt(ctx context.Context, b sink.Batch, topic string, pa
 	}
 	e := event{kind: "insert", table: b.Table(), first: firstOffset, epoch: epoch}
 	for i := range b.Len() {
-		for _, v := range sink.Row(b, i) {
+		for _, v := range tables.Row(b, i) {
 			switch v.Column {
 			case "_offset":
 				e.offsets = append(e.offsets, v.Value.(int64))

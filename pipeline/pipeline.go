@@ -20,6 +20,7 @@ import (
 
 	"github.com/logpipe/logpipe/partition"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -104,7 +105,7 @@ type Pipeline struct {
 	log     *slog.Logger
 	fatal   chan error
 	Stats   Stats
-	onCDN   func(*transform.CDNRequest, sink.Meta)
+	onCDN   func(*transform.CDNRequest, tables.Meta)
 	owned   partitions // progress of the partitions owned (progress.go)
 	// enrichers are shared by every partition, one per CPU: a partition
 	// borrows one for each record. An Enricher's caches (up to 65,536
@@ -117,7 +118,7 @@ type Pipeline struct {
 // ObserveCDN makes f see every CDN request once enriched, as it is read
 // (the streaming leak detector, package detect). f is called from every
 // partition's goroutine and must not keep r. Set it before consuming.
-func (p *Pipeline) ObserveCDN(f func(r *transform.CDNRequest, m sink.Meta)) { p.onCDN = f }
+func (p *Pipeline) ObserveCDN(f func(r *transform.CDNRequest, m tables.Meta)) { p.onCDN = f }
 
 type stream struct {
 	Stream
@@ -294,9 +295,9 @@ type worker struct {
 	claim    partition.Claim
 	info     partition.Info
 	enricher *transform.Enricher // borrowed from p.enrichers during add
-	jobs     *sink.JobEvents
-	cdn      *sink.CDNRequests
-	errs     *sink.IngestErrors
+	jobs     *tables.JobEvents
+	cdn      *tables.CDNRequests
+	errs     *tables.IngestErrors
 	job      transform.JobEvent
 	req      transform.CDNRequest
 	next     int64     // offset to commit after the next flush; -1 = nothing read
@@ -317,12 +318,12 @@ type worker struct {
 }
 
 func newWorker(p *Pipeline, st stream, c partition.Claim, info partition.Info) (*worker, error) {
-	w := &worker{p: p, st: st, claim: c, info: info, errs: sink.NewIngestErrors(), next: -1}
+	w := &worker{p: p, st: st, claim: c, info: info, errs: tables.NewIngestErrors(), next: -1}
 	switch st.parser.Kind() {
 	case transform.KindJob:
-		w.jobs = sink.NewJobEvents()
+		w.jobs = tables.NewJobEvents()
 	case transform.KindCDN:
-		w.cdn = sink.NewCDNRequests()
+		w.cdn = tables.NewCDNRequests()
 	}
 	return w, nil
 }
@@ -355,7 +356,7 @@ func (w *worker) add(rec partition.Record) {
 	w.cost += rec.Cost
 	w.next = rec.Offset + 1
 	w.p.Stats.Records.Add(1)
-	meta := sink.Meta{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
+	meta := tables.Meta{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
 	now := time.Now().UTC().Truncate(time.Second)
 	limit := w.p.cfg.Limits.MaxRecordBytes
 	if len(rec.Value) > limit {
@@ -378,7 +379,7 @@ func (w *worker) add(rec partition.Record) {
 	}
 }
 
-func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
+func (w *worker) parse(line []byte, meta tables.Meta, now time.Time) (err error) {
 	defer func() {
 		// A parser bug must cost one line, never the partition.
 		if r := recover(); r != nil {
@@ -422,7 +423,7 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 // maxRawError is how much of a rejected line ingest_errors keeps.
 const maxRawError = 64 << 10
 
-func (w *worker) reject(meta sink.Meta, line int, reason string, raw []byte, now time.Time) {
+func (w *worker) reject(meta tables.Meta, line int, reason string, raw []byte, now time.Time) {
 	if w.stored(w.errs.Table(), meta.Offset) {
 		return
 	}

@@ -184,10 +184,10 @@ func sendTo(ctx context.Context, conn *Conn, query string, b Batch, fence *Fence
 		return err
 	}
 	defer batch.Abort()
-	cols := b.columns()
-	for i, c := range cols {
-		if err := batch.Column(i).Append(c.values()); err != nil {
-			return fmt.Errorf("column %s: %w", c.name(), err)
+	cols := b.Columns()
+	for i, name := range cols {
+		if err := batch.Column(i).Append(b.Values(i)); err != nil {
+			return fmt.Errorf("column %s: %w", name, err)
 		}
 	}
 	if fence != nil {
