@@ -123,7 +123,6 @@ var knownViolations = map[string]string{
 	"metrics imports kafka-go":                               "h18p (consumer lag read in ingest)",
 	"metrics imports Kafka (kafka-go) and ClickHouse (sink)": "h18p (stackable hooks: metrics a leaf)",
 	"pipeline imports sink":                                  "h18p (pipeline interfaces: Inserter, Checkpointer)",
-	"sink imports transform":                                 "h14t (tables package) and h18c (chclient, checkpoint)",
 }
 
 // readRules parses the package table of architecture.md.
@@ -209,6 +208,8 @@ func TestImportRules(t *testing.T) {
 			switch {
 			case r.noRigs && testRigs[name]:
 				violations = append(violations, rel+" imports "+name)
+			case !r.anything && !r.allowed[name] && issue18Packages[name] && !tableFinal:
+				interim(t, "%s imports %s: not in docs/architecture.md's table yet", rel, name)
 			case !r.anything && !r.allowed[name]:
 				violations = append(violations, rel+" imports "+name)
 			}
@@ -257,5 +258,9 @@ func interim(t *testing.T, format string, args ...any) {
 
 const tableFinal = false
 
+// issue18Packages are the packages issue 18 creates; while they land,
+// a new import of one of them is logged until the table is final.
+var issue18Packages = map[string]bool{"partition": true, "tables": true, "chclient": true, "checkpoint": true}
+
 // plannedPackages are in the table before their code lands (issue 18).
-var plannedPackages = map[string]bool{"tables": true, "chclient": true, "checkpoint": true}
+var plannedPackages = map[string]bool{"chclient": true, "checkpoint": true}
