@@ -263,21 +263,46 @@ type worker struct {
 	epoch   uint64
 	records int
 	bytes   int
-	cost    int64          // memory-budget bytes of the pending records
-	cov     coverageCounts // field coverage since the last flush (CDN streams)
+	// peak is the most budget bytes a batch was charged since its
+	// columns were made (see shrink).
+	peak int64
+	cost int64          // memory-budget bytes of the pending records
+	cov  coverageCounts // field coverage since the last flush (CDN streams)
 
 	progress *progress // nil outside ConsumePartition
 }
 
 func newWorker(p *Pipeline, st stream, c *ingest.Claim) (*worker, error) {
 	w := &worker{p: p, st: st, claim: c, errs: sink.NewIngestErrors(), next: -1}
-	switch st.parser.Kind() {
+	w.newBatch()
+	return w, nil
+}
+
+func (w *worker) newBatch() {
+	switch w.st.parser.Kind() {
 	case transform.KindJob:
 		w.jobs = sink.NewJobEvents()
 	case transform.KindCDN:
 		w.cdn = sink.NewCDNRequests()
 	}
-	return w, nil
+}
+
+// shrink runs after a flush of a batch that was charged cost bytes of
+// the memory budget. A batch's columns keep their capacity from one batch
+// to the next, outside the budget (which is charged for the records
+// pending, not for the column slots kept): a partition that once held a
+// large batch (at start, or while the others were idle) would keep that
+// memory for ever, and with many partitions the slots kept grew to many
+// times the budget. So a partition whose largest batch was more than
+// twice its share of the budget makes its columns again: the slots kept
+// by all partitions together stay within about twice the budget's worth
+// of records.
+func (w *worker) shrink(cost int64) {
+	w.peak = max(w.peak, cost)
+	if share := w.claim.Share(); share > 0 && w.peak > 2*share {
+		w.newBatch()
+		w.peak = 0
+	}
 }
 
 func (w *worker) pending() int { return w.records }
@@ -426,6 +451,7 @@ func (w *worker) flush(ctx context.Context) error {
 	} else {
 		w.p.Stats.Commits.Add(1)
 	}
+	w.shrink(w.cost)
 	w.records, w.bytes = 0, 0
 	w.progress.stored(time.Now())
 	w.claim.Release(w.cost)
