@@ -1,7 +1,9 @@
 // Package ingest consumes Kafka topics as a member of a consumer group
 // (segmentio/kafka-go's ConsumerGroup and Generation API) and hands each
 // assigned partition to a Handler, with the means to commit offsets for
-// that partition only while it is still assigned.
+// that partition only while it is still assigned. Each partition is
+// fetched from its leader over a kafka-go Conn of its own (fetch.go),
+// under a process-wide bound on the fetches that run at once.
 package ingest
 
 import (
