@@ -11,42 +11,6 @@ import (
 	"github.com/logpipe/logpipe/sink"
 )
 
-// ParseSchedules builds and checks the configured schedules.
-func ParseSchedules(cs []config.JobSchedule) ([]*schedule.Schedule, error) {
-	var out []*schedule.Schedule
-	for i, c := range cs {
-		loc := time.UTC
-		if c.Timezone != "" {
-			l, err := time.LoadLocation(c.Timezone)
-			if err != nil {
-				return nil, fmt.Errorf("config: schedules[%d].timezone: %w", i, err)
-			}
-			loc = l
-		}
-		if c.Calendar != "" && c.Calendar != "all" && c.Calendar != "business-days" {
-			return nil, fmt.Errorf("config: schedules[%d].calendar: %q is neither all nor business-days", i, c.Calendar)
-		}
-		s := &schedule.Schedule{Job: c.Job, Spec: c.Cron, Location: loc, BusinessDays: c.Calendar == "business-days", Holidays: map[string]bool{}, Grace: c.Grace, Expected: c.Expected}
-		if s.Grace == 0 {
-			s.Grace = 10 * time.Minute
-		}
-		for _, h := range c.Holidays {
-			if _, err := time.Parse("2006-01-02", h); err != nil {
-				return nil, fmt.Errorf("config: schedules[%d].holidays: %q is not a date (2006-01-02)", i, h)
-			}
-			s.Holidays[h] = true
-		}
-		if c.Job == "" {
-			return nil, fmt.Errorf("config: schedules[%d].job: a job name is required", i)
-		}
-		if err := s.Parse(); err != nil {
-			return nil, fmt.Errorf("config: schedules[%d].cron: %w", i, err)
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
 // SyncSchedules writes the schedules and their expected runs in
 // [from, to). job_expected_runs is a ReplacingMergeTree, so syncing the same
 // window twice stores each expected run once.
