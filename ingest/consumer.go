@@ -31,7 +31,9 @@ type Config struct {
 	// FetchMaxWait bounds how long the broker holds a fetch for data.
 	FetchMaxWait time.Duration
 	// QueueRecords bounds the records fetched ahead of the handler, per
-	// partition.
+	// partition (with a Budget, it is also kept to the reader's queue,
+	// see readerSizes: the garbage collector scans every slot of a
+	// queue at each cycle, filled or not).
 	QueueRecords int
 	// Dialer sets TLS and SASL; nil means plain TCP.
 	Dialer *kafka.Dialer
@@ -103,7 +105,7 @@ func NewConsumer(cfg Config, log *slog.Logger) (*Consumer, error) {
 		cfg.FetchMaxWait = 500 * time.Millisecond
 	}
 	if cfg.QueueRecords == 0 {
-		cfg.QueueRecords = 10_000
+		cfg.QueueRecords = 1024
 	}
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 30 * time.Second
@@ -243,7 +245,7 @@ func (c *Consumer) consume(gctx context.Context, claim *Claim, h Handler, partit
 		// dropped, read again by its next owner) goes back.
 		defer claim.account.Close()
 	}
-	records := make(chan Record, c.cfg.QueueRecords)
+	records := make(chan Record, min(c.cfg.QueueRecords, queueCapacity))
 	claim.records = records
 	fetchDone := make(chan struct{})
 	go func() {

@@ -68,6 +68,7 @@ func FuzzRecord(f *testing.F) {
 			log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 			fatal: make(chan error, 1),
 		}
+		p.enrichers, _ = newEnrichers(p.cfg.Enrich, 1)
 		w, err := newWorker(p, stream{Stream: Stream{Name: "s", Topic: "t", Format: name}, parser: parser}, &ingest.Claim{Topic: "t"})
 		if err != nil {
 			t.Fatal(err)
@@ -188,6 +189,7 @@ func TestFuzzSeedsReachParsers(t *testing.T) {
 			log:   slog.New(slog.DiscardHandler),
 			fatal: make(chan error, 1),
 		}
+		p.enrichers, _ = newEnrichers(p.cfg.Enrich, 1)
 		w, err := newWorker(p, stream{Stream: Stream{Name: "s", Topic: "t", Format: name}, parser: parser}, &ingest.Claim{Topic: "t"})
 		if err != nil {
 			t.Fatal(err)

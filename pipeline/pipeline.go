@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -66,6 +67,12 @@ type Pipeline struct {
 	Stats   Stats
 	onCDN   func(*transform.CDNRequest, sink.Meta)
 	owned   partitions // progress of the partitions owned (progress.go)
+	// enrichers are shared by every partition, one per CPU: a partition
+	// borrows one for each record. An Enricher's caches (up to 65,536
+	// entries each) are the largest fixed memory of the transform, and
+	// the garbage collector scans them at every cycle; one per partition
+	// made memory and CPU per record grow with the partition count.
+	enrichers chan *transform.Enricher
 }
 
 // ObserveCDN makes f see every CDN request once enriched, as it is read
@@ -85,10 +92,11 @@ func New(cfg Config, w *sink.Writer, log *slog.Logger) (*Pipeline, error) {
 	if cfg.Limits.MaxRows <= 0 || cfg.Limits.MaxBytes <= 0 || cfg.Limits.MaxAge <= 0 || cfg.Limits.MaxRecordBytes <= 0 {
 		return nil, errors.New("pipeline: batch limits must be positive")
 	}
-	if _, err := transform.NewEnricher(cfg.Enrich); err != nil {
+	enrichers, err := newEnrichers(cfg.Enrich, runtime.GOMAXPROCS(0))
+	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, writer: w, log: log, fatal: make(chan error, 1)}
+	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, writer: w, log: log, fatal: make(chan error, 1), enrichers: enrichers}
 	for _, s := range cfg.Streams {
 		parser, err := transform.NewParserWith(s.Format, s.Options)
 		if err != nil {
@@ -101,6 +109,19 @@ func New(cfg Config, w *sink.Writer, log *slog.Logger) (*Pipeline, error) {
 		p.streams[s.Topic] = st
 	}
 	return p, nil
+}
+
+// newEnrichers returns a pool of n enrichers.
+func newEnrichers(cfg transform.EnrichConfig, n int) (chan *transform.Enricher, error) {
+	pool := make(chan *transform.Enricher, n)
+	for range n {
+		e, err := transform.NewEnricher(cfg)
+		if err != nil {
+			return nil, err
+		}
+		pool <- e
+	}
+	return pool, nil
 }
 
 // Topics lists the topics the pipeline reads.
@@ -225,7 +246,7 @@ type worker struct {
 	p        *Pipeline
 	st       stream
 	claim    *ingest.Claim
-	enricher *transform.Enricher
+	enricher *transform.Enricher // borrowed from p.enrichers during add
 	jobs     *sink.JobEvents
 	cdn      *sink.CDNRequests
 	errs     *sink.IngestErrors
@@ -249,11 +270,7 @@ type worker struct {
 }
 
 func newWorker(p *Pipeline, st stream, c *ingest.Claim) (*worker, error) {
-	e, err := transform.NewEnricher(p.cfg.Enrich)
-	if err != nil {
-		return nil, err
-	}
-	w := &worker{p: p, st: st, claim: c, enricher: e, errs: sink.NewIngestErrors(), next: -1}
+	w := &worker{p: p, st: st, claim: c, errs: sink.NewIngestErrors(), next: -1}
 	switch st.parser.Kind() {
 	case transform.KindJob:
 		w.jobs = sink.NewJobEvents()
@@ -276,6 +293,11 @@ func (w *worker) due() bool {
 
 // add parses one record (one or more lines) into the batches.
 func (w *worker) add(rec ingest.Record) {
+	w.enricher = <-w.p.enrichers
+	defer func() {
+		w.p.enrichers <- w.enricher
+		w.enricher = nil
+	}()
 	if w.records == 0 {
 		w.first = time.Now()
 		w.firstOff = rec.Offset
