@@ -161,7 +161,7 @@ func ParseQuery(name, text string) (Query, error) {
 			inExample, inLet = true, false
 		case inLet && strings.HasPrefix(body, "  "):
 			l := &q.Lets[len(q.Lets)-1]
-			l.SQL = strings.TrimSpace(l.SQL + "\n" + strings.TrimRight(body, " "))
+			l.SQL = strings.TrimSpace(l.SQL + "\n" + strings.TrimRight(strings.TrimPrefix(body, "  "), " "))
 		case inLet:
 			inLet = false // the let's SQL ends at the first line that is not indented
 		case inExample:
