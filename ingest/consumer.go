@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/logpipe/logpipe/budget"
+	"github.com/logpipe/logpipe/partition"
 )
 
 // Config configures a Consumer.
@@ -53,28 +54,11 @@ type Config struct {
 }
 
 // Record is one Kafka record.
-type Record struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-	Key       []byte
-	Value     []byte
-	Time      time.Time
-	// Cost is the bytes charged to the memory budget for this record
-	// (0 without a budget); the handler releases it with Claim.Release
-	// once the record's rows are stored.
-	Cost int64
-}
+type Record = partition.Record
 
-// Handler consumes the partitions assigned to this member.
-type Handler interface {
-	// ConsumePartition runs in its own goroutine for each partition of
-	// each generation. It reads records from c in offset order. It must
-	// return soon after ctx is done (the partition was revoked: what is
-	// not committed will be read again by its next owner) or after
-	// c.Stopping() is closed (a graceful stop: flush, commit, return).
-	ConsumePartition(ctx context.Context, c *Claim)
-}
+// Handler consumes the partitions assigned to this member: it is given
+// each one as a *Claim.
+type Handler = partition.Handler
 
 // Consumer is one member of a consumer group.
 type Consumer struct {
@@ -301,6 +285,11 @@ type Claim struct {
 	err      error
 }
 
+// Info implements partition.Claim.
+func (c *Claim) Info() partition.Info {
+	return partition.Info{Topic: c.Topic, Partition: c.Partition, StartOffset: c.StartOffset, Generation: c.Generation}
+}
+
 // Records delivers the partition's records in offset order. It is closed
 // when the claim ends or fetching fails (see Err).
 func (c *Claim) Records() <-chan Record { return c.records }
@@ -329,7 +318,7 @@ func (c *Claim) Stopping() <-chan struct{} { return c.stopping }
 // ErrNotOwner is returned by Commit once the claim's generation is over:
 // the partition may belong to another member, which reads it again from
 // the last commit.
-var ErrNotOwner = errors.New("partition no longer assigned to this member")
+var ErrNotOwner = partition.ErrNotOwner
 
 // Commit records that every record before next has been stored. It fails
 // when the partition is no longer assigned to this member: it sends

@@ -1,7 +1,12 @@
-// Package pipeline wires the stages together: records from ingest are
-// parsed and enriched by transform and written by sink, one partition at a
-// time, and a partition's offset is committed only after ClickHouse has
-// acknowledged every row built from the records before it.
+// Package pipeline wires the stages together: records of a claimed Kafka
+// partition (partition.Claim, implemented by ingest) are parsed and
+// enriched by transform and stored through an Inserter (sink), one
+// partition at a time, and a partition's offset is committed only after
+// every row built from the records before it is stored. A Checkpointer
+// fences a partition when it is claimed and tells how far each table got.
+//
+// The pipeline imports neither the Kafka nor the ClickHouse side: cmd
+// wires the real implementations, and unit tests use fakes held in memory.
 package pipeline
 
 import (
@@ -13,8 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/logpipe/logpipe/ingest"
-	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/partition"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -42,6 +47,55 @@ type Config struct {
 	Streams []Stream
 	Limits  Limits
 	Enrich  transform.EnrichConfig
+	// AttemptTimeout bounds one attempt at fencing a claimed partition,
+	// waiting for its earlier owners' inserts and reading its
+	// watermarks; attempts are repeated until one succeeds or the claim
+	// ends. Default 150s (30s plus two insert timeouts of 60s).
+	AttemptTimeout time.Duration
+	// Hooks are told what the pipeline does (hooks.go).
+	Hooks []Hook
+}
+
+// Batch is the rows of one table waiting for one INSERT (package tables'
+// batches): what an Inserter needs of it.
+type Batch interface {
+	tables.Batch // Table, Len, Columns, Values
+	// Bytes is the size of the input the rows were made from.
+	Bytes() int
+	// Span returns the Kafka topic and partition of the rows and their
+	// highest offset; ok is false when the rows come from several
+	// partitions or there are none.
+	Span() (topic string, partition int32, last int64, ok bool)
+	// Reset empties the batch, keeping its memory.
+	Reset()
+}
+
+// Inserter stores batches (sink.Writer's InsertAt).
+type Inserter interface {
+	// InsertAt stores b, whose rows all come from topic/partition and were
+	// built from the records at firstOffset and after, as one INSERT that
+	// the server accepts only while epoch is the partition's fence
+	// (Checkpointer.Fence). The insert's identity derives from b's table,
+	// the partition and firstOffset, so that the same rows built again
+	// after a restart are recognised. It retries retryable errors until
+	// ctx is done. An insert refused because the partition has a newer
+	// owner fails at once with an error wrapping partition.ErrNotOwner.
+	InsertAt(ctx context.Context, b Batch, topic string, partition int32, firstOffset int64, epoch uint64) error
+}
+
+// Checkpointer keeps what makes the pipeline's writes exactly-once:
+// fences, and how far each table got (sink.Conn).
+type Checkpointer interface {
+	// Fence makes the caller the partition's only writer: from now on
+	// inserts carrying an earlier epoch are refused. It returns the new
+	// epoch.
+	Fence(ctx context.Context, topic string, partition int32) (epoch uint64, err error)
+	// WaitInserts waits until no insert of the partition by an earlier
+	// owner is still running (killing them after timeout).
+	WaitInserts(ctx context.Context, topic string, partition int32, timeout time.Duration) error
+	// Watermarks returns, per table, the highest offset of the partition
+	// stored there.
+	Watermarks(ctx context.Context, topic string, partition int32) (map[string]int64, error)
 }
 
 // Stats counts what the pipeline has done, for the demo, tests and
@@ -57,15 +111,16 @@ type Stats struct {
 	Fenced   atomic.Int64 // batches dropped: the partition has a newer owner (fence, or generation over)
 }
 
-// Pipeline implements ingest.Handler.
+// Pipeline implements partition.Handler.
 type Pipeline struct {
 	cfg     Config
 	streams map[string]stream
-	writer  *sink.Writer
+	ins     Inserter
+	cp      Checkpointer
 	log     *slog.Logger
 	fatal   chan error
 	Stats   Stats
-	onCDN   func(*transform.CDNRequest, sink.Meta)
+	hooks   hooks
 	owned   partitions // progress of the partitions owned (progress.go)
 	// enrichers are shared by every partition, one per CPU: a partition
 	// borrows one for each record. An Enricher's caches (up to 65,536
@@ -75,10 +130,13 @@ type Pipeline struct {
 	enrichers chan *transform.Enricher
 }
 
-// ObserveCDN makes f see every CDN request once enriched, as it is read
-// (the streaming leak detector, package detect). f is called from every
-// partition's goroutine and must not keep r. Set it before consuming.
-func (p *Pipeline) ObserveCDN(f func(r *transform.CDNRequest, m sink.Meta)) { p.onCDN = f }
+// hooks are Config.Hooks sorted by interface.
+type hooks struct {
+	jobs    []RecordHook[transform.JobEvent]
+	cdn     []RecordHook[transform.CDNRequest]
+	batches []BatchHook
+	commits []CommitHook
+}
 
 type stream struct {
 	Stream
@@ -87,16 +145,28 @@ type stream struct {
 }
 
 // New checks cfg (formats exist, enrichment is valid) and returns a
-// Pipeline writing through w.
-func New(cfg Config, w *sink.Writer, log *slog.Logger) (*Pipeline, error) {
+// Pipeline storing through ins and cp.
+func New(cfg Config, ins Inserter, cp Checkpointer, log *slog.Logger) (*Pipeline, error) {
 	if cfg.Limits.MaxRows <= 0 || cfg.Limits.MaxBytes <= 0 || cfg.Limits.MaxAge <= 0 || cfg.Limits.MaxRecordBytes <= 0 {
 		return nil, errors.New("pipeline: batch limits must be positive")
+	}
+	if ins == nil || cp == nil {
+		return nil, errors.New("pipeline: an inserter and a checkpointer are required")
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = 150 * time.Second
 	}
 	enrichers, err := newEnrichers(cfg.Enrich, runtime.GOMAXPROCS(0))
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, writer: w, log: log, fatal: make(chan error, 1), enrichers: enrichers}
+	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, ins: ins, cp: cp, log: log, fatal: make(chan error, 1), enrichers: enrichers}
+	p.hooks = hooks{
+		jobs:    hooksOf[RecordHook[transform.JobEvent]](cfg.Hooks),
+		cdn:     hooksOf[RecordHook[transform.CDNRequest]](cfg.Hooks),
+		batches: hooksOf[BatchHook](cfg.Hooks),
+		commits: hooksOf[CommitHook](cfg.Hooks),
+	}
 	for _, s := range cfg.Streams {
 		parser, err := transform.NewParserWith(s.Format, s.Options)
 		if err != nil {
@@ -145,23 +215,24 @@ func (p *Pipeline) fail(err error) {
 	}
 }
 
-// ConsumePartition implements ingest.Handler.
-func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
-	st, ok := p.streams[c.Topic]
+// ConsumePartition implements partition.Handler.
+func (p *Pipeline) ConsumePartition(ctx context.Context, c partition.Claim) {
+	info := c.Info()
+	st, ok := p.streams[info.Topic]
 	if !ok {
-		p.fail(fmt.Errorf("pipeline: assigned topic %s has no stream", c.Topic))
+		p.fail(fmt.Errorf("pipeline: assigned topic %s has no stream", info.Topic))
 		waitEnd(ctx, c)
 		return
 	}
-	w, err := newWorker(p, st, c)
+	w, err := newWorker(p, st, c, info)
 	if err != nil {
 		p.fail(err)
 		waitEnd(ctx, c)
 		return
 	}
-	log := p.log.With("topic", c.Topic, "partition", c.Partition)
-	log.Debug("partition assigned", "start_offset", c.StartOffset, "generation", c.Generation)
-	w.progress = p.owned.track(c.Topic, c.Partition)
+	log := p.log.With("topic", info.Topic, "partition", info.Partition)
+	log.Debug("partition assigned", "start_offset", info.StartOffset, "generation", info.Generation)
+	w.progress = p.owned.track(info.Topic, info.Partition)
 	defer p.owned.untrack(w.progress)
 	if err := w.loadWatermarks(ctx); err != nil {
 		return // revoked before ClickHouse answered
@@ -174,14 +245,14 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 	lost := false
 	flush := func() bool {
 		if err := w.flush(ctx); err != nil {
-			if errors.Is(err, sink.ErrFenced) || errors.Is(err, ingest.ErrNotOwner) || ctx.Err() != nil {
+			if errors.Is(err, partition.ErrNotOwner) || ctx.Err() != nil {
 				// Another member owns the partition now (or will): drop
 				// what is buffered, commit nothing, return at once (which
 				// ends this member's generation if it is still running,
 				// so that it joins again and is given a fresh fence).
 				p.Stats.Fenced.Add(1)
 				log.Warn("partition lost: buffered records dropped, nothing committed; its owner reads them again",
-					"generation", c.Generation, "epoch", w.epoch, "dropped_records", w.pending(), "err", err)
+					"generation", info.Generation, "epoch", w.epoch, "dropped_records", w.pending(), "err", err)
 				lost = true
 				return false
 			}
@@ -245,11 +316,12 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 type worker struct {
 	p        *Pipeline
 	st       stream
-	claim    *ingest.Claim
+	claim    partition.Claim
+	info     partition.Info
 	enricher *transform.Enricher // borrowed from p.enrichers during add
-	jobs     *sink.JobEvents
-	cdn      *sink.CDNRequests
-	errs     *sink.IngestErrors
+	jobs     *tables.JobEvents
+	cdn      *tables.CDNRequests
+	errs     *tables.IngestErrors
 	job      transform.JobEvent
 	req      transform.CDNRequest
 	next     int64     // offset to commit after the next flush; -1 = nothing read
@@ -269,13 +341,13 @@ type worker struct {
 	progress *progress // nil outside ConsumePartition
 }
 
-func newWorker(p *Pipeline, st stream, c *ingest.Claim) (*worker, error) {
-	w := &worker{p: p, st: st, claim: c, errs: sink.NewIngestErrors(), next: -1}
+func newWorker(p *Pipeline, st stream, c partition.Claim, info partition.Info) (*worker, error) {
+	w := &worker{p: p, st: st, claim: c, info: info, errs: tables.NewIngestErrors(), next: -1}
 	switch st.parser.Kind() {
 	case transform.KindJob:
-		w.jobs = sink.NewJobEvents()
+		w.jobs = tables.NewJobEvents()
 	case transform.KindCDN:
-		w.cdn = sink.NewCDNRequests()
+		w.cdn = tables.NewCDNRequests()
 	}
 	return w, nil
 }
@@ -292,7 +364,7 @@ func (w *worker) due() bool {
 }
 
 // add parses one record (one or more lines) into the batches.
-func (w *worker) add(rec ingest.Record) {
+func (w *worker) add(rec partition.Record) {
 	w.enricher = <-w.p.enrichers
 	defer func() {
 		w.p.enrichers <- w.enricher
@@ -308,7 +380,7 @@ func (w *worker) add(rec ingest.Record) {
 	w.cost += rec.Cost
 	w.next = rec.Offset + 1
 	w.p.Stats.Records.Add(1)
-	meta := sink.Meta{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
+	meta := tables.Meta{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
 	now := time.Now().UTC().Truncate(time.Second)
 	limit := w.p.cfg.Limits.MaxRecordBytes
 	if len(rec.Value) > limit {
@@ -331,7 +403,7 @@ func (w *worker) add(rec ingest.Record) {
 	}
 }
 
-func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
+func (w *worker) parse(line []byte, meta tables.Meta, now time.Time) (err error) {
 	defer func() {
 		// A parser bug must cost one line, never the partition.
 		if r := recover(); r != nil {
@@ -349,6 +421,9 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 		}
 		w.enricher.Job(&w.job)
 		w.jobs.Append(&w.job, meta, now, len(line))
+		for _, h := range w.p.hooks.jobs {
+			h.OnRecord(&w.job, meta)
+		}
 	case transform.CDNParser:
 		w.req.Reset()
 		if err := parser.ParseCDN(line, &w.req); err != nil {
@@ -363,8 +438,8 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 		w.enricher.CDN(&w.req)
 		w.cov.add(&w.req)
 		w.cdn.Append(&w.req, meta, now, len(line))
-		if w.p.onCDN != nil {
-			w.p.onCDN(&w.req, meta)
+		for _, h := range w.p.hooks.cdn {
+			h.OnRecord(&w.req, meta)
 		}
 	default:
 		return fmt.Errorf("format %s has no parser", w.st.Format)
@@ -375,7 +450,7 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 // maxRawError is how much of a rejected line ingest_errors keeps.
 const maxRawError = 64 << 10
 
-func (w *worker) reject(meta sink.Meta, line int, reason string, raw []byte, now time.Time) {
+func (w *worker) reject(meta tables.Meta, line int, reason string, raw []byte, now time.Time) {
 	if w.stored(w.errs.Table(), meta.Offset) {
 		return
 	}
@@ -396,23 +471,25 @@ func (w *worker) flush(ctx context.Context) error {
 	// A member whose generation is over no longer owns the partition:
 	// nothing it buffered may be stored or committed.
 	if ctx.Err() != nil {
-		return fmt.Errorf("%s/%d offsets up to %d: %w", w.claim.Topic, w.claim.Partition, w.next-1, ingest.ErrNotOwner)
+		return fmt.Errorf("%s/%d offsets up to %d: %w", w.info.Topic, w.info.Partition, w.next-1, partition.ErrNotOwner)
 	}
 	if w.st.cov != nil {
 		w.cov.addTo(w.st.cov)
 		w.st.cov.warnMissing(w.p.log, w.st.Stream)
 	}
-	for _, b := range []sink.Batch{w.dataBatch(), w.errs} {
+	for _, b := range []Batch{w.dataBatch(), w.errs} {
 		if b == nil || b.Len() == 0 {
 			continue
 		}
-		id := sink.InsertID(b.Table(), w.claim.Topic, w.claim.Partition, w.firstOff)
-		if err := w.p.writer.InsertFenced(ctx, b, id, sink.Fence{Topic: w.claim.Topic, Partition: w.claim.Partition, Epoch: w.epoch}); err != nil {
-			return fmt.Errorf("%s/%d offsets up to %d: %w", w.claim.Topic, w.claim.Partition, w.next-1, err)
+		if err := w.p.ins.InsertAt(ctx, b, w.info.Topic, w.info.Partition, w.firstOff, w.epoch); err != nil {
+			return fmt.Errorf("%s/%d offsets up to %d: %w", w.info.Topic, w.info.Partition, w.next-1, err)
 		}
 		w.p.Stats.Batches.Add(1)
-		if b != sink.Batch(w.errs) {
+		if b != Batch(w.errs) {
 			w.p.Stats.Rows.Add(int64(b.Len()))
+		}
+		for _, h := range w.p.hooks.batches {
+			h.OnBatchInserted(b.Table(), w.info.Topic, w.info.Partition, b.Len())
 		}
 		b.Reset()
 	}
@@ -420,11 +497,14 @@ func (w *worker) flush(ctx context.Context) error {
 		// The rows are stored; the partition moved on. Its next owner
 		// starts from the last commit that succeeded.
 		w.p.log.Warn("commit failed", "err", err)
-		if errors.Is(err, ingest.ErrNotOwner) {
+		if errors.Is(err, partition.ErrNotOwner) {
 			return err
 		}
 	} else {
 		w.p.Stats.Commits.Add(1)
+		for _, h := range w.p.hooks.commits {
+			h.OnCommit(w.info.Topic, w.info.Partition, w.next)
+		}
 	}
 	w.records, w.bytes = 0, 0
 	w.progress.stored(time.Now())
@@ -448,27 +528,27 @@ func (w *worker) stored(table string, offset int64) bool {
 // earlier owner is still running on the server, then reads how far each
 // table got. It retries while ClickHouse is unreachable, until ctx is done.
 func (w *worker) loadWatermarks(ctx context.Context) error {
-	conn := w.p.writer.Conn()
+	cp, topic, part := w.p.cp, w.info.Topic, w.info.Partition
 	pause := 100 * time.Millisecond
 	for {
 		// Each attempt is bounded: a server that hangs mid-check must not
 		// hold the partition without a word.
-		actx, cancel := context.WithTimeout(ctx, 30*time.Second+2*w.p.writer.Timeout)
+		actx, cancel := context.WithTimeout(ctx, w.p.cfg.AttemptTimeout)
 		var err error
 		if w.epoch == 0 {
-			w.epoch, err = conn.Fence(actx, w.claim.Topic, w.claim.Partition)
+			w.epoch, err = cp.Fence(actx, topic, part)
 		}
 		if err == nil {
-			err = conn.WaitInserts(actx, w.claim.Topic, w.claim.Partition, 30*time.Second)
+			err = cp.WaitInserts(actx, topic, part, 30*time.Second)
 		}
 		if err == nil {
-			w.wm, err = conn.Watermarks(actx, w.claim.Topic, w.claim.Partition)
+			w.wm, err = cp.Watermarks(actx, topic, part)
 		}
 		cancel()
 		if err == nil {
 			return nil
 		}
-		w.p.log.Warn("reading watermarks failed, will retry", "topic", w.claim.Topic, "partition", w.claim.Partition, "err", err)
+		w.p.log.Warn("reading watermarks failed, will retry", "topic", topic, "partition", part, "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -478,7 +558,7 @@ func (w *worker) loadWatermarks(ctx context.Context) error {
 	}
 }
 
-func (w *worker) dataBatch() sink.Batch {
+func (w *worker) dataBatch() Batch {
 	if w.jobs != nil {
 		return w.jobs
 	}
@@ -487,7 +567,3 @@ func (w *worker) dataBatch() sink.Batch {
 	}
 	return nil
 }
-
-// Writer is the writer the pipeline inserts through (to attach metrics
-// hooks before consuming starts).
-func (p *Pipeline) Writer() *sink.Writer { return p.writer }

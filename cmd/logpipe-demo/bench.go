@@ -400,7 +400,7 @@ func cmdBenchConsume(ctx context.Context, args []string, stdout io.Writer) error
 		return err
 	}
 	defer conn.Close()
-	p, err := app.NewPipeline(cfg, conn, quiet)
+	p, _, err := app.NewPipeline(cfg, conn, quiet)
 	if err != nil {
 		return err
 	}

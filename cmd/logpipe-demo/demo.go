@@ -20,6 +20,7 @@ import (
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
 	"github.com/logpipe/logpipe/sample"
+	"github.com/logpipe/logpipe/schedule"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/warehouse"
@@ -128,7 +129,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		return err
 	}
 	defer conn.Close()
-	p, err := app.NewPipeline(cfg, conn, quiet)
+	p, _, err := app.NewPipeline(cfg, conn, quiet)
 	if err != nil {
 		return err
 	}
@@ -176,7 +177,7 @@ wait:
 		p.Stats.Records.Load(), elapsed.Round(time.Millisecond), float64(p.Stats.Records.Load())/elapsed.Seconds(),
 		p.Stats.Rows.Load(), p.Stats.Rejected.Load())
 
-	scheds, err := app.ParseSchedules(cfg.Schedules)
+	scheds, err := schedule.FromConfig(cfg.Schedules)
 	if err != nil {
 		return err
 	}

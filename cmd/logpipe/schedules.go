@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/logpipe/logpipe/cmd/internal/app"
+	"github.com/logpipe/logpipe/schedule"
 	"github.com/logpipe/logpipe/sink"
 )
 
@@ -26,7 +27,7 @@ func cmdSchedules(ctx context.Context, args []string, stdout io.Writer, log *slo
 	if err != nil {
 		return err
 	}
-	scheds, err := app.ParseSchedules(cfg.Schedules)
+	scheds, err := schedule.FromConfig(cfg.Schedules)
 	if err != nil {
 		return err
 	}
