@@ -349,16 +349,40 @@ type worker struct {
 	epoch   uint64
 	records int
 	bytes   int
-	cost    int64          // memory-budget bytes of the pending records
-	cov     coverageCounts // field coverage since the last flush (CDN streams)
+	// peak is the most budget bytes a batch was charged since its
+	// columns were made (see shrink).
+	peak int64
+	cost int64          // memory-budget bytes of the pending records
+	cov  coverageCounts // field coverage since the last flush (CDN streams)
 
 	progress *progress // nil outside ConsumePartition
 }
 
 func newWorker(p *Pipeline, st stream, c partition.Claim, info partition.Info) (*worker, error) {
 	w := &worker{p: p, st: st, claim: c, info: info, errs: tables.NewIngestErrors(), next: -1}
-	w.rows = st.newRows(w)
+	w.newBatch()
 	return w, nil
+}
+
+// newBatch gives the worker empty rows of its stream, with new columns.
+func (w *worker) newBatch() { w.rows = w.st.newRows(w) }
+
+// shrink runs after a flush of a batch that was charged cost bytes of
+// the memory budget. A batch's columns keep their capacity from one batch
+// to the next, outside the budget (which is charged for the records
+// pending, not for the column slots kept): a partition that once held a
+// large batch (at start, or while the others were idle) would keep that
+// memory for ever, and with many partitions the slots kept grew to many
+// times the budget. So a partition whose largest batch was more than
+// twice its share of the budget makes its columns again: the slots kept
+// by all partitions together stay within about twice the budget's worth
+// of records.
+func (w *worker) shrink(cost int64) {
+	w.peak = max(w.peak, cost)
+	if share := w.claim.Share(); share > 0 && w.peak > 2*share {
+		w.newBatch()
+		w.peak = 0
+	}
 }
 
 func (w *worker) pending() int { return w.records }
@@ -482,6 +506,7 @@ func (w *worker) flush(ctx context.Context) error {
 			h.OnCommit(w.info.Topic, w.info.Partition, w.next)
 		}
 	}
+	w.shrink(w.cost)
 	w.records, w.bytes = 0, 0
 	w.progress.stored(time.Now())
 	w.claim.Release(w.cost)
