@@ -67,7 +67,9 @@ type nopStore struct{}
 func (nopStore) InsertAt(context.Context, Batch, string, int32, int64, uint64) error {
 	return errors.New("nopStore")
 }
-func (nopStore) Fence(context.Context, string, int32) (uint64, error) { return 0, errors.New("nopStore") }
+func (nopStore) Fence(context.Context, string, int32) (uint64, error) {
+	return 0, errors.New("nopStore")
+}
 func (nopStore) WaitInserts(context.Context, string, int32, time.Duration) error {
 	return errors.New("nopStore")
 }

@@ -336,7 +336,7 @@ type worker struct {
 	claim    partition.Claim
 	info     partition.Info
 	enricher *transform.Enricher // borrowed from p.enrichers during add
-	rows     kindRows               // the stream's records, parsed and enriched
+	rows     kindRows            // the stream's records, parsed and enriched
 	errs     *tables.IngestErrors
 	next     int64     // offset to commit after the next flush; -1 = nothing read
 	firstOff int64     // offset of the oldest pending record
