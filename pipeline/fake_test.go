@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/logpipe/logpipe/partition"
-	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/pipeline"
 	"github.com/logpipe/logpipe/tables"
 )
 
@@ -97,7 +97,7 @@ type fakeStore struct {
 func newFakeStore(j *journal) *fakeStore { return &fakeStore{j: j} }
 
 // InsertAt implements pipeline.Inserter.
-func (s *fakeStore) InsertAt(ctx context.Context, b sink.Batch, topic string, part int32, firstOffset int64, epoch uint64) error {
+func (s *fakeStore) InsertAt(ctx context.Context, b pipeline.Batch, topic string, part int32, firstOffset int64, epoch uint64) error {
 	s.mu.Lock()
 	s.inserts++
 	n, fail, block := s.inserts, s.insertErr, s.blockInsert
@@ -207,6 +207,7 @@ func newFakeClaim(j *journal, topic string) *fakeClaim {
 func (c *fakeClaim) Info() partition.Info             { return c.info }
 func (c *fakeClaim) Records() <-chan partition.Record { return c.records }
 func (c *fakeClaim) Pressure() <-chan struct{}        { return c.pressure }
+func (c *fakeClaim) Share() int64                     { return 0 }
 func (c *fakeClaim) Stopping() <-chan struct{}        { return c.stopping }
 
 func (c *fakeClaim) Release(cost int64) {

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/logpipe/logpipe/partition"
-	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
@@ -53,9 +52,25 @@ type Config struct {
 	// watermarks; attempts are repeated until one succeeds or the claim
 	// ends. Default 150s (30s plus two insert timeouts of 60s).
 	AttemptTimeout time.Duration
+	// Hooks are told what the pipeline does (hooks.go).
+	Hooks []Hook
 }
 
-// Inserter stores batches (sink.Writer).
+// Batch is the rows of one table waiting for one INSERT (package tables'
+// batches): what an Inserter needs of it.
+type Batch interface {
+	tables.Batch // Table, Len, Columns, Values
+	// Bytes is the size of the input the rows were made from.
+	Bytes() int
+	// Span returns the Kafka topic and partition of the rows and their
+	// highest offset; ok is false when the rows come from several
+	// partitions or there are none.
+	Span() (topic string, partition int32, last int64, ok bool)
+	// Reset empties the batch, keeping its memory.
+	Reset()
+}
+
+// Inserter stores batches (sink.Writer's InsertAt).
 type Inserter interface {
 	// InsertAt stores b, whose rows all come from topic/partition and were
 	// built from the records at firstOffset and after, as one INSERT that
@@ -65,7 +80,7 @@ type Inserter interface {
 	// after a restart are recognised. It retries retryable errors until
 	// ctx is done. An insert refused because the partition has a newer
 	// owner fails at once with an error wrapping partition.ErrNotOwner.
-	InsertAt(ctx context.Context, b sink.Batch, topic string, partition int32, firstOffset int64, epoch uint64) error
+	InsertAt(ctx context.Context, b Batch, topic string, partition int32, firstOffset int64, epoch uint64) error
 }
 
 // Checkpointer keeps what makes the pipeline's writes exactly-once:
@@ -105,7 +120,7 @@ type Pipeline struct {
 	log     *slog.Logger
 	fatal   chan error
 	Stats   Stats
-	onCDN   func(*transform.CDNRequest, tables.Meta)
+	hooks   hooks
 	owned   partitions // progress of the partitions owned (progress.go)
 	// enrichers are shared by every partition, one per CPU: a partition
 	// borrows one for each record. An Enricher's caches (up to 65,536
@@ -115,15 +130,20 @@ type Pipeline struct {
 	enrichers chan *transform.Enricher
 }
 
-// ObserveCDN makes f see every CDN request once enriched, as it is read
-// (the streaming leak detector, package detect). f is called from every
-// partition's goroutine and must not keep r. Set it before consuming.
-func (p *Pipeline) ObserveCDN(f func(r *transform.CDNRequest, m tables.Meta)) { p.onCDN = f }
+// hooks are Config.Hooks sorted by interface.
+type hooks struct {
+	jobs    []RecordHook[transform.JobEvent]
+	cdn     []RecordHook[transform.CDNRequest]
+	batches []BatchHook
+	commits []CommitHook
+}
 
 type stream struct {
 	Stream
-	parser transform.Parser
-	cov    *fieldCoverage // CDN streams only
+	// newRows returns a partition's buffer of the stream's records
+	// (rows.go).
+	newRows func(w *worker) kindRows
+	cov     *fieldCoverage // CDN streams only
 }
 
 // New checks cfg (formats exist, enrichment is valid) and returns a
@@ -143,14 +163,35 @@ func New(cfg Config, ins Inserter, cp Checkpointer, log *slog.Logger) (*Pipeline
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, ins: ins, cp: cp, log: log, fatal: make(chan error, 1), enrichers: enrichers}
+	p.hooks = hooks{
+		jobs:    hooksOf[RecordHook[transform.JobEvent]](cfg.Hooks),
+		cdn:     hooksOf[RecordHook[transform.CDNRequest]](cfg.Hooks),
+		batches: hooksOf[BatchHook](cfg.Hooks),
+		commits: hooksOf[CommitHook](cfg.Hooks),
+	}
 	for _, s := range cfg.Streams {
 		parser, err := transform.NewParserWith(s.Format, s.Options)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
 		}
-		st := stream{Stream: s, parser: parser}
-		if parser.Kind() == transform.KindCDN {
+		st := stream{Stream: s}
+		switch parser.Kind() {
+		case transform.KindJob:
+			mk, err := rowsOf(parser, s.Vendor, tables.NewJobEvents, p.hooks.jobs)
+			if err != nil {
+				return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
+			}
+			st.newRows = func(*worker) kindRows { return mk() }
+		case transform.KindCDN:
+			mk, err := rowsOf(parser, s.Vendor, tables.NewCDNRequests, p.hooks.cdn)
+			if err != nil {
+				return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
+			}
 			st.cov = &fieldCoverage{}
+			// The stream's field coverage is counted as a hook would.
+			st.newRows = func(w *worker) kindRows { return mk(&w.cov) }
+		default:
+			return nil, fmt.Errorf("pipeline: stream %s: format %s makes records of kind %s, which the pipeline does not store", s.Name, s.Format, parser.Kind())
 		}
 		p.streams[s.Topic] = st
 	}
@@ -295,11 +336,8 @@ type worker struct {
 	claim    partition.Claim
 	info     partition.Info
 	enricher *transform.Enricher // borrowed from p.enrichers during add
-	jobs     *tables.JobEvents
-	cdn      *tables.CDNRequests
+	rows     kindRows            // the stream's records, parsed and enriched
 	errs     *tables.IngestErrors
-	job      transform.JobEvent
-	req      transform.CDNRequest
 	next     int64     // offset to commit after the next flush; -1 = nothing read
 	firstOff int64     // offset of the oldest pending record
 	first    time.Time // when the oldest pending record arrived
@@ -311,21 +349,40 @@ type worker struct {
 	epoch   uint64
 	records int
 	bytes   int
-	cost    int64          // memory-budget bytes of the pending records
-	cov     coverageCounts // field coverage since the last flush (CDN streams)
+	// peak is the most budget bytes a batch was charged since its
+	// columns were made (see shrink).
+	peak int64
+	cost int64          // memory-budget bytes of the pending records
+	cov  coverageCounts // field coverage since the last flush (CDN streams)
 
 	progress *progress // nil outside ConsumePartition
 }
 
 func newWorker(p *Pipeline, st stream, c partition.Claim, info partition.Info) (*worker, error) {
 	w := &worker{p: p, st: st, claim: c, info: info, errs: tables.NewIngestErrors(), next: -1}
-	switch st.parser.Kind() {
-	case transform.KindJob:
-		w.jobs = tables.NewJobEvents()
-	case transform.KindCDN:
-		w.cdn = tables.NewCDNRequests()
-	}
+	w.newBatch()
 	return w, nil
+}
+
+// newBatch gives the worker empty rows of its stream, with new columns.
+func (w *worker) newBatch() { w.rows = w.st.newRows(w) }
+
+// shrink runs after a flush of a batch that was charged cost bytes of
+// the memory budget. A batch's columns keep their capacity from one batch
+// to the next, outside the budget (which is charged for the records
+// pending, not for the column slots kept): a partition that once held a
+// large batch (at start, or while the others were idle) would keep that
+// memory for ever, and with many partitions the slots kept grew to many
+// times the budget. So a partition whose largest batch was more than
+// twice its share of the budget makes its columns again: the slots kept
+// by all partitions together stay within about twice the budget's worth
+// of records.
+func (w *worker) shrink(cost int64) {
+	w.peak = max(w.peak, cost)
+	if share := w.claim.Share(); share > 0 && w.peak > 2*share {
+		w.newBatch()
+		w.peak = 0
+	}
 }
 
 func (w *worker) pending() int { return w.records }
@@ -381,43 +438,13 @@ func (w *worker) add(rec partition.Record) {
 
 func (w *worker) parse(line []byte, meta tables.Meta, now time.Time) (err error) {
 	defer func() {
-		// A parser bug must cost one line, never the partition.
+		// A bug in parsing or enriching must cost one line, never the
+		// partition.
 		if r := recover(); r != nil {
 			err = fmt.Errorf("parser panic: %v", r)
 		}
 	}()
-	switch parser := w.st.parser.(type) {
-	case transform.JobParser:
-		w.job.Reset()
-		if err := parser.ParseJob(line, &w.job); err != nil {
-			return err
-		}
-		if w.stored(w.jobs.Table(), meta.Offset) {
-			return nil
-		}
-		w.enricher.Job(&w.job)
-		w.jobs.Append(&w.job, meta, now, len(line))
-	case transform.CDNParser:
-		w.req.Reset()
-		if err := parser.ParseCDN(line, &w.req); err != nil {
-			return err
-		}
-		if w.req.Vendor == "" {
-			w.req.Vendor = w.st.Vendor
-		}
-		if w.stored(w.cdn.Table(), meta.Offset) {
-			return nil
-		}
-		w.enricher.CDN(&w.req)
-		w.cov.add(&w.req)
-		w.cdn.Append(&w.req, meta, now, len(line))
-		if w.p.onCDN != nil {
-			w.p.onCDN(&w.req, meta)
-		}
-	default:
-		return fmt.Errorf("format %s has no parser", w.st.Format)
-	}
-	return nil
+	return w.rows.add(w, line, meta, now)
 }
 
 // maxRawError is how much of a rejected line ingest_errors keeps.
@@ -450,7 +477,7 @@ func (w *worker) flush(ctx context.Context) error {
 		w.cov.addTo(w.st.cov)
 		w.st.cov.warnMissing(w.p.log, w.st.Stream)
 	}
-	for _, b := range []sink.Batch{w.dataBatch(), w.errs} {
+	for _, b := range []Batch{w.dataBatch(), w.errs} {
 		if b == nil || b.Len() == 0 {
 			continue
 		}
@@ -458,8 +485,11 @@ func (w *worker) flush(ctx context.Context) error {
 			return fmt.Errorf("%s/%d offsets up to %d: %w", w.info.Topic, w.info.Partition, w.next-1, err)
 		}
 		w.p.Stats.Batches.Add(1)
-		if b != sink.Batch(w.errs) {
+		if b != Batch(w.errs) {
 			w.p.Stats.Rows.Add(int64(b.Len()))
+		}
+		for _, h := range w.p.hooks.batches {
+			h.OnBatchInserted(b.Table(), w.info.Topic, w.info.Partition, b.Len())
 		}
 		b.Reset()
 	}
@@ -472,7 +502,11 @@ func (w *worker) flush(ctx context.Context) error {
 		}
 	} else {
 		w.p.Stats.Commits.Add(1)
+		for _, h := range w.p.hooks.commits {
+			h.OnCommit(w.info.Topic, w.info.Partition, w.next)
+		}
 	}
+	w.shrink(w.cost)
 	w.records, w.bytes = 0, 0
 	w.progress.stored(time.Now())
 	w.claim.Release(w.cost)
@@ -525,12 +559,4 @@ func (w *worker) loadWatermarks(ctx context.Context) error {
 	}
 }
 
-func (w *worker) dataBatch() sink.Batch {
-	if w.jobs != nil {
-		return w.jobs
-	}
-	if w.cdn != nil {
-		return w.cdn
-	}
-	return nil
-}
+func (w *worker) dataBatch() Batch { return w.rows.batch() }

@@ -153,7 +153,7 @@ func TestInsertFailsOverFromHungReplica(t *testing.T) {
 	}
 	defer syscall.Kill(pid, syscall.SIGCONT)
 	attempts := 0
-	w.OnInsert = func(string, int, time.Duration, error) { attempts++ }
+	w.Hooks = append(w.Hooks, sink.InsertFunc(func(string, int, time.Duration, error) { attempts++ }))
 	began := time.Now()
 	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()

@@ -408,12 +408,12 @@ type finding struct {
 
 // evaluate runs r's query as of now.
 func (w *Watcher) evaluate(ctx context.Context, r rule, now time.Time) ([]finding, error) {
-	sql, err := render(r.query.For(w.server.get(ctx, w.conn, w.log)), r.Params, now)
+	ctx, cancel := context.WithTimeout(ctx, w.QueryTimeout)
+	defer cancel()
+	sql, err := renderWith(ctx, w.conn.Scalar, r.query.For(w.server.get(ctx, w.conn, w.log)), r.Params, now)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, w.QueryTimeout)
-	defer cancel()
 	rows, err := w.conn.Driver().Query(ctx, sql)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", r.query.Name, err)

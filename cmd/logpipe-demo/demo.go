@@ -205,7 +205,7 @@ wait:
 		if err != nil {
 			return err
 		}
-		sql, err := q.Render(a.params)
+		sql, err := q.RenderWith(ctx, conn.Scalar, a.params)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"time"
 
 	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/metrics"
@@ -50,8 +51,15 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if !*once {
 		if cfg.HTTP.Listen != "" {
 			m := metrics.New()
-			m.Watch(w)
-			srv, err := metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn)), log)
+			wm := m.Watch(w.Rules())
+			w.OnCycle = func(r watch.Report, d time.Duration, err error) {
+				c := metrics.Cycle{Sent: r.Sent, Failed: r.Failed, OpenByRule: r.OpenByRule, Duration: d, Err: err}
+				for rule := range r.RuleErrors {
+					c.RuleErrors = append(c.RuleErrors, rule)
+				}
+				wm.OnCycle(c)
+			}
+			srv, err := metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn.Driver().Ping)), log)
 			if err != nil {
 				return err
 			}
