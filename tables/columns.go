@@ -490,11 +490,13 @@ type Value struct {
 	Value  any
 }
 
-// Batch is what every table type has (for Row and tests).
+// Batch is what every table type has: its name, rows, and columns (as
+// names, as ch-go proto.Input the sink encodes, and as values).
 type Batch interface {
 	Table() string
 	Len() int
 	Columns() []string
+	Input() proto.Input
 	Values(i int) any
 }
 
