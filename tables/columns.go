@@ -163,13 +163,13 @@ const maxDict = 1 << 14
 // nothing once the value is known, and encoding writes each distinct
 // value once.
 type lowCard struct {
-	n     string
-	dict  map[string]int32
-	strs  []string // dictionary entries, by global id
-	slot  []int32  // global id -> 1 + its index in the batch's dictionary, 0 = unused so far
-	used  []int32  // the batch's dictionary: global ids in first-use order
-	keys  []uint32 // one per row: index in the batch's dictionary
-	last  int32    // global id of the previous value, -1 = none
+	n    string
+	dict map[string]int32
+	strs []string // dictionary entries, by global id
+	slot []int32  // global id -> 1 + its index in the batch's dictionary, 0 = unused so far
+	used []int32  // the batch's dictionary: global ids in first-use order
+	keys []uint32 // one per row: index in the batch's dictionary
+	last int32    // global id of the previous value, -1 = none
 }
 
 func newLowCard(cols *[]Column, name string) *lowCard {
