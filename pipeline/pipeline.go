@@ -130,10 +130,9 @@ type Pipeline struct {
 	enrichers chan *transform.Enricher
 }
 
-// hooks are Config.Hooks sorted by interface.
+// hooks are the Config.Hooks of each interface (the RecordHooks are
+// their stream's rows').
 type hooks struct {
-	jobs    []RecordHook[transform.JobEvent]
-	cdn     []RecordHook[transform.CDNRequest]
 	batches []BatchHook
 	commits []CommitHook
 }
@@ -164,8 +163,6 @@ func New(cfg Config, ins Inserter, cp Checkpointer, log *slog.Logger) (*Pipeline
 	}
 	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, ins: ins, cp: cp, log: log, fatal: make(chan error, 1), enrichers: enrichers}
 	p.hooks = hooks{
-		jobs:    hooksOf[RecordHook[transform.JobEvent]](cfg.Hooks),
-		cdn:     hooksOf[RecordHook[transform.CDNRequest]](cfg.Hooks),
 		batches: hooksOf[BatchHook](cfg.Hooks),
 		commits: hooksOf[CommitHook](cfg.Hooks),
 	}
@@ -177,13 +174,13 @@ func New(cfg Config, ins Inserter, cp Checkpointer, log *slog.Logger) (*Pipeline
 		st := stream{Stream: s}
 		switch parser.Kind() {
 		case transform.KindJob:
-			mk, err := rowsOf(parser, s.Vendor, tables.NewJobEvents, p.hooks.jobs)
+			mk, err := rowsOf(parser, s.Vendor, tables.NewJobEvents, cfg.Hooks)
 			if err != nil {
 				return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
 			}
 			st.newRows = func(*worker) kindRows { return mk() }
 		case transform.KindCDN:
-			mk, err := rowsOf(parser, s.Vendor, tables.NewCDNRequests, p.hooks.cdn)
+			mk, err := rowsOf(parser, s.Vendor, tables.NewCDNRequests, cfg.Hooks)
 			if err != nil {
 				return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
 			}
