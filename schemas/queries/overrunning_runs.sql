@@ -5,9 +5,10 @@
 -- let: read_from DateTime  -- the day before the earliest state row of the runs running as of `at` (computed first; job_events partitions before it are not read)
 --   SELECT if(count() = 0, {at:DateTime}, toDateTime(min(day)) - 86400)
 --   FROM job_runs_state
---   WHERE (job, run_id) GLOBAL IN
+--   -- by a hash of the run: a superset (a collision adds a run), the same as the runs rebuilt
+--   WHERE cityHash64(job, run_id) GLOBAL IN
 --   (
---       SELECT job, run_id
+--       SELECT cityHash64(job, run_id)
 --       FROM job_runs_state
 --       WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
 --         AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
@@ -15,9 +16,10 @@
 -- let: history_from DateTime  -- the day before the earliest state row of the runs with events after `at` of the jobs with a running run (computed first; job_events partitions before it are not read)
 --   SELECT if(count() = 0, {at:DateTime}, toDateTime(min(day)) - 86400)
 --   FROM job_runs_state
---   WHERE (job, run_id) GLOBAL IN
+--   -- by a hash of the run: a superset (a collision adds a run), so the bound is never too late
+--   WHERE cityHash64(job, run_id) GLOBAL IN
 --   (
---       SELECT job, run_id
+--       SELECT cityHash64(job, run_id)
 --       FROM job_events
 --       WHERE time_ms >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time >= {at:DateTime}
 --         AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
@@ -43,9 +45,11 @@ FROM
       -- event's date; a day of margin for a server time zone change): older partitions are
       -- skipped (read from `day`, not the states: cheaper, as 18.16 runs it once per level)
       AND time >= {read_from:DateTime}
-      AND (job, run_id) GLOBAL IN
+      -- candidates by a hash of the run (cheaper than the names; a run that comes along by a
+      -- collision is rebuilt whole too, read_from covers it, and counts only if running)
+      AND cityHash64(job, run_id) GLOBAL IN
       (
-          SELECT job, run_id
+          SELECT cityHash64(job, run_id)
           FROM job_runs_state
           WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
             AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
@@ -98,6 +102,15 @@ ALL INNER JOIN
               FROM job_events
               WHERE time_ms >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time >= {at:DateTime}
                 AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
+                -- and an event by `at` (their hash among the runs of the events read here: a run
+                -- with none that comes along by a collision has no row here)
+                AND cityHash64(job, run_id) GLOBAL IN
+                (
+                    SELECT cityHash64(job, run_id)
+                    FROM job_events
+                    WHERE time_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time <= {at:DateTime} + 1
+                      AND time >= {history_from:DateTime}
+                )
           )
         GROUP BY job, run_id
         HAVING maxIf(time_ms, CAST(event AS String) IN ('finished', 'failed')) > 0
