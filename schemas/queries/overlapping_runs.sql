@@ -52,15 +52,18 @@ FROM
                 maxIfMerge(ended_ms_state)               AS end_ms,
                 maxMerge(last_ms_state)                  AS last_ms
             FROM job_runs_state
-            -- a run starts at or after `since` only if one of its state rows has a `started`
-            -- event, or else a first event, at or after it (the row holding the minimum)
-            -- (by a hash of the run: a collision adds a run, whole, that the conditions below drop)
+            -- a run starts in [since, at] only if one of its state rows has a `started` event, or
+            -- else a first event, in it (the row holding the minimum); a run with a start after
+            -- `at` has an event after it (by a hash of the run: a collision adds a run, whole,
+            -- that the conditions below drop)
             WHERE cityHash64(job, run_id) GLOBAL IN
                   (
                       SELECT cityHash64(job, run_id)
                       FROM job_runs_state
-                      WHERE finalizeAggregation(started_ms_state) >= toUInt64(toUInt32({since:DateTime})) * 1000
-                         OR finalizeAggregation(first_ms_state) >= toUInt64(toUInt32({since:DateTime})) * 1000
+                      WHERE (finalizeAggregation(started_ms_state) >= toUInt64(toUInt32({since:DateTime})) * 1000
+                             AND finalizeAggregation(started_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
+                         OR (finalizeAggregation(first_ms_state) >= toUInt64(toUInt32({since:DateTime})) * 1000
+                             AND finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
                   )
             GROUP BY job, run_id
         ) AS settled

@@ -63,25 +63,44 @@ ALL INNER JOIN
     SELECT job, round(quantile(0.95)(duration_s), 1) AS p95_s, count() AS history_runs
     FROM
     (
-        -- finished runs whose events all came by `at` (only jobs with a candidate run)
+        -- finished runs whose events all came by `at` (of every job: the join keeps the jobs
+        -- with a running run)
         SELECT job, (toInt64(end_ms) - toInt64(if(started_ms = 0, first_ms, started_ms))) / 1000 AS duration_s
         FROM
         (
+            -- a run whose state is one row (no other row has its hash): that row is the run,
+            -- no merge needed (most runs, once ClickHouse has merged the parts)
             SELECT
                 job,
-                run_id,
+                finalizeAggregation(first_ms_state)   AS first_ms,
+                finalizeAggregation(started_ms_state) AS started_ms,
+                finalizeAggregation(ended_ms_state)   AS end_ms,
+                finalizeAggregation(last_ms_state)    AS last_ms
+            FROM job_runs_state
+            WHERE cityHash64(job, run_id) GLOBAL NOT IN
+              (
+                  SELECT cityHash64(job, run_id) AS h
+                  FROM job_runs_state
+                  GROUP BY h
+                  HAVING count() > 1
+              )
+            UNION ALL
+            -- runs with several state rows (or sharing a hash with another run): merged (PREWHERE:
+            -- the states of the other runs are not read)
+            SELECT
+                job,
                 minMerge(first_ms_state)     AS first_ms,
                 minIfMerge(started_ms_state) AS started_ms,
                 maxIfMerge(ended_ms_state)   AS end_ms,
                 maxMerge(last_ms_state)      AS last_ms
             FROM job_runs_state
-            WHERE job GLOBAL IN
-            (
-                SELECT job
-                FROM job_runs_state
-                WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
-                  AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
-            )
+            PREWHERE cityHash64(job, run_id) GLOBAL IN
+              (
+                  SELECT cityHash64(job, run_id) AS h
+                  FROM job_runs_state
+                  GROUP BY h
+                  HAVING count() > 1
+              )
             GROUP BY job, run_id
         ) AS settled
         WHERE last_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND end_ms > 0
