@@ -59,7 +59,7 @@ type Config struct {
 // Batch is the rows of one table waiting for one INSERT (package tables'
 // batches): what an Inserter needs of it.
 type Batch interface {
-	tables.Batch // Table, Len, Columns, Values
+	tables.Batch // Table, Len, Columns, Input, Values
 	// Bytes is the size of the input the rows were made from.
 	Bytes() int
 	// Span returns the Kafka topic and partition of the rows and their
@@ -130,18 +130,19 @@ type Pipeline struct {
 	enrichers chan *transform.Enricher
 }
 
-// hooks are Config.Hooks sorted by interface.
+// hooks are the Config.Hooks of each interface (the RecordHooks are
+// their stream's rows').
 type hooks struct {
-	jobs    []RecordHook[transform.JobEvent]
-	cdn     []RecordHook[transform.CDNRequest]
 	batches []BatchHook
 	commits []CommitHook
 }
 
 type stream struct {
 	Stream
-	parser transform.Parser
-	cov    *fieldCoverage // CDN streams only
+	// newRows returns a partition's buffer of the stream's records
+	// (rows.go).
+	newRows func(w *worker) kindRows
+	cov     *fieldCoverage // CDN streams only
 }
 
 // New checks cfg (formats exist, enrichment is valid) and returns a
@@ -162,8 +163,6 @@ func New(cfg Config, ins Inserter, cp Checkpointer, log *slog.Logger) (*Pipeline
 	}
 	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, ins: ins, cp: cp, log: log, fatal: make(chan error, 1), enrichers: enrichers}
 	p.hooks = hooks{
-		jobs:    hooksOf[RecordHook[transform.JobEvent]](cfg.Hooks),
-		cdn:     hooksOf[RecordHook[transform.CDNRequest]](cfg.Hooks),
 		batches: hooksOf[BatchHook](cfg.Hooks),
 		commits: hooksOf[CommitHook](cfg.Hooks),
 	}
@@ -172,9 +171,24 @@ func New(cfg Config, ins Inserter, cp Checkpointer, log *slog.Logger) (*Pipeline
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
 		}
-		st := stream{Stream: s, parser: parser}
-		if parser.Kind() == transform.KindCDN {
+		st := stream{Stream: s}
+		switch parser.Kind() {
+		case transform.KindJob:
+			mk, err := rowsOf(parser, s.Vendor, tables.NewJobEvents, cfg.Hooks)
+			if err != nil {
+				return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
+			}
+			st.newRows = func(*worker) kindRows { return mk() }
+		case transform.KindCDN:
+			mk, err := rowsOf(parser, s.Vendor, tables.NewCDNRequests, cfg.Hooks)
+			if err != nil {
+				return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
+			}
 			st.cov = &fieldCoverage{}
+			// The stream's field coverage is counted as a hook would.
+			st.newRows = func(w *worker) kindRows { return mk(&w.cov) }
+		default:
+			return nil, fmt.Errorf("pipeline: stream %s: format %s makes records of kind %s, which the pipeline does not store", s.Name, s.Format, parser.Kind())
 		}
 		p.streams[s.Topic] = st
 	}
@@ -291,7 +305,7 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c partition.Claim) {
 				return
 			}
 		case <-tick.C:
-			if w.due() && !flush() {
+			if w.due(len(c.Records()) > 0) && !flush() {
 				if !lost {
 					waitEnd(ctx, c)
 				}
@@ -319,11 +333,8 @@ type worker struct {
 	claim    partition.Claim
 	info     partition.Info
 	enricher *transform.Enricher // borrowed from p.enrichers during add
-	jobs     *tables.JobEvents
-	cdn      *tables.CDNRequests
+	rows     kindRows            // the stream's records, parsed and enriched
 	errs     *tables.IngestErrors
-	job      transform.JobEvent
-	req      transform.CDNRequest
 	next     int64     // offset to commit after the next flush; -1 = nothing read
 	firstOff int64     // offset of the oldest pending record
 	first    time.Time // when the oldest pending record arrived
@@ -335,21 +346,40 @@ type worker struct {
 	epoch   uint64
 	records int
 	bytes   int
-	cost    int64          // memory-budget bytes of the pending records
-	cov     coverageCounts // field coverage since the last flush (CDN streams)
+	// peak is the most budget bytes a batch was charged since its
+	// columns were made (see shrink).
+	peak int64
+	cost int64          // memory-budget bytes of the pending records
+	cov  coverageCounts // field coverage since the last flush (CDN streams)
 
 	progress *progress // nil outside ConsumePartition
 }
 
 func newWorker(p *Pipeline, st stream, c partition.Claim, info partition.Info) (*worker, error) {
 	w := &worker{p: p, st: st, claim: c, info: info, errs: tables.NewIngestErrors(), next: -1}
-	switch st.parser.Kind() {
-	case transform.KindJob:
-		w.jobs = tables.NewJobEvents()
-	case transform.KindCDN:
-		w.cdn = tables.NewCDNRequests()
-	}
+	w.newBatch()
 	return w, nil
+}
+
+// newBatch gives the worker empty rows of its stream, with new columns.
+func (w *worker) newBatch() { w.rows = w.st.newRows(w) }
+
+// shrink runs after a flush of a batch that was charged cost bytes of
+// the memory budget. A batch's columns keep their capacity from one batch
+// to the next, outside the budget (which is charged for the records
+// pending, not for the column slots kept): a partition that once held a
+// large batch (at start, or while the others were idle) would keep that
+// memory for ever, and with many partitions the slots kept grew to many
+// times the budget. So a partition whose largest batch was more than
+// twice its share of the budget makes its columns again: the slots kept
+// by all partitions together stay within about twice the budget's worth
+// of records.
+func (w *worker) shrink(cost int64) {
+	w.peak = max(w.peak, cost)
+	if share := w.claim.Share(); share > 0 && w.peak > 2*share {
+		w.newBatch()
+		w.peak = 0
+	}
 }
 
 func (w *worker) pending() int { return w.records }
@@ -359,8 +389,26 @@ func (w *worker) full() bool {
 	return w.records >= l.MaxRows || w.bytes >= l.MaxBytes
 }
 
-func (w *worker) due() bool {
-	return w.records > 0 && time.Since(w.first) >= w.p.cfg.Limits.MaxAge
+// catchUpAge is how many times MaxAge a batch may wait while records
+// are queued behind it.
+const catchUpAge = 5
+
+// due reports whether the batch is old enough to be flushed. While the
+// partition is behind (records queued: a backlog being caught up), its
+// batch grows until catchUpAge × MaxAge, its size limits or the memory
+// budget flushes it: the records are old already, and every INSERT costs
+// the server a fixed part (the fence check, a part of each table and
+// view fed, their merges), so small ones are what bounded the catch-up
+// rate. Up to date, it is flushed at MaxAge as before.
+func (w *worker) due(behind bool) bool {
+	if w.records == 0 {
+		return false
+	}
+	age := time.Since(w.first)
+	if behind {
+		return age >= catchUpAge*w.p.cfg.Limits.MaxAge
+	}
+	return age >= w.p.cfg.Limits.MaxAge
 }
 
 // add parses one record (one or more lines) into the batches.
@@ -405,46 +453,13 @@ func (w *worker) add(rec partition.Record) {
 
 func (w *worker) parse(line []byte, meta tables.Meta, now time.Time) (err error) {
 	defer func() {
-		// A parser bug must cost one line, never the partition.
+		// A bug in parsing or enriching must cost one line, never the
+		// partition.
 		if r := recover(); r != nil {
 			err = fmt.Errorf("parser panic: %v", r)
 		}
 	}()
-	switch parser := w.st.parser.(type) {
-	case transform.JobParser:
-		w.job.Reset()
-		if err := parser.ParseJob(line, &w.job); err != nil {
-			return err
-		}
-		if w.stored(w.jobs.Table(), meta.Offset) {
-			return nil
-		}
-		w.enricher.Job(&w.job)
-		w.jobs.Append(&w.job, meta, now, len(line))
-		for _, h := range w.p.hooks.jobs {
-			h.OnRecord(&w.job, meta)
-		}
-	case transform.CDNParser:
-		w.req.Reset()
-		if err := parser.ParseCDN(line, &w.req); err != nil {
-			return err
-		}
-		if w.req.Vendor == "" {
-			w.req.Vendor = w.st.Vendor
-		}
-		if w.stored(w.cdn.Table(), meta.Offset) {
-			return nil
-		}
-		w.enricher.CDN(&w.req)
-		w.cov.add(&w.req)
-		w.cdn.Append(&w.req, meta, now, len(line))
-		for _, h := range w.p.hooks.cdn {
-			h.OnRecord(&w.req, meta)
-		}
-	default:
-		return fmt.Errorf("format %s has no parser", w.st.Format)
-	}
-	return nil
+	return w.rows.add(w, line, meta, now)
 }
 
 // maxRawError is how much of a rejected line ingest_errors keeps.
@@ -506,6 +521,7 @@ func (w *worker) flush(ctx context.Context) error {
 			h.OnCommit(w.info.Topic, w.info.Partition, w.next)
 		}
 	}
+	w.shrink(w.cost)
 	w.records, w.bytes = 0, 0
 	w.progress.stored(time.Now())
 	w.claim.Release(w.cost)
@@ -558,12 +574,4 @@ func (w *worker) loadWatermarks(ctx context.Context) error {
 	}
 }
 
-func (w *worker) dataBatch() Batch {
-	if w.jobs != nil {
-		return w.jobs
-	}
-	if w.cdn != nil {
-		return w.cdn
-	}
-	return nil
-}
+func (w *worker) dataBatch() Batch { return w.rows.batch() }
