@@ -152,3 +152,29 @@ func TestNativeInsert(t *testing.T) {
 		t.Errorf("native path off after a type mismatch: %v", err)
 	}
 }
+
+// TestNativeOffUsesDriver: once the path is off for a Conn (a server
+// answered what it does not understand), INSERTs go through clickhouse-go
+// and store the same rows.
+func TestNativeOffUsesDriver(t *testing.T) {
+	ctx := context.Background()
+	c := testConn(t)
+	if err := c.Exec(ctx, "CREATE TABLE r (s String, lc LowCardinality(String), _offset Int64) ENGINE = MergeTree ORDER BY _offset"); err != nil {
+		t.Fatal(err)
+	}
+	c.ins.disable(protoErrorf("test"))
+	w := NewWriter(c, slog.New(slog.DiscardHandler))
+	if err := w.InsertAs(ctx, newRows("r", "apple", "banana"), "logpipe-test:off"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(c.ins.idle); n != 0 {
+		t.Errorf("%d INSERT connections opened with the path off", n)
+	}
+	got, err := c.QueryStrings(ctx, "SELECT s, lc FROM r ORDER BY s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]string{{"apple", "a"}, {"banana", "b"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("read back %q, want %q", got, want)
+	}
+}
