@@ -178,3 +178,25 @@ func TestNativeOffUsesDriver(t *testing.T) {
 		t.Errorf("read back %q, want %q", got, want)
 	}
 }
+
+// TestNativeHandshakeRefusedUsesDriver: a server that refuses the path's
+// handshake (here: a user that does not exist) is answered by the driver,
+// whose error the caller gets; the path stays on for the next connection.
+func TestNativeHandshakeRefusedUsesDriver(t *testing.T) {
+	ctx := context.Background()
+	srv := chserver.Shared(t)
+	c, err := Open(ctx, Options{Addr: []string{srv.TCPAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.ins.o.User = "nobody_h14t" // only the path's connections use it
+	err = NewWriter(c, slog.New(slog.DiscardHandler)).Insert(ctx, newRows("missing_table", "x"))
+	var ex *clickhouse.Exception
+	if !errors.As(err, &ex) || ex.Code != 60 {
+		t.Errorf("insert: %v, want the driver's UNKNOWN_TABLE (60)", err)
+	}
+	if err := c.ins.disabled(); err != nil {
+		t.Errorf("path off after a refused handshake: %v", err)
+	}
+}
