@@ -1,7 +1,12 @@
-// Package pipeline wires the stages together: records from ingest are
-// parsed and enriched by transform and written by sink, one partition at a
-// time, and a partition's offset is committed only after ClickHouse has
-// acknowledged every row built from the records before it.
+// Package pipeline wires the stages together: records of a claimed Kafka
+// partition (partition.Claim, implemented by ingest) are parsed and
+// enriched by transform and stored through an Inserter (sink), one
+// partition at a time, and a partition's offset is committed only after
+// every row built from the records before it is stored. A Checkpointer
+// fences a partition when it is claimed and tells how far each table got.
+//
+// The pipeline imports neither the Kafka nor the ClickHouse side: cmd
+// wires the real implementations, and unit tests use fakes held in memory.
 package pipeline
 
 import (
@@ -9,11 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync/atomic"
 	"time"
 
-	"github.com/logpipe/logpipe/ingest"
-	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/partition"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -41,6 +47,55 @@ type Config struct {
 	Streams []Stream
 	Limits  Limits
 	Enrich  transform.EnrichConfig
+	// AttemptTimeout bounds one attempt at fencing a claimed partition,
+	// waiting for its earlier owners' inserts and reading its
+	// watermarks; attempts are repeated until one succeeds or the claim
+	// ends. Default 150s (30s plus two insert timeouts of 60s).
+	AttemptTimeout time.Duration
+	// Hooks are told what the pipeline does (hooks.go).
+	Hooks []Hook
+}
+
+// Batch is the rows of one table waiting for one INSERT (package tables'
+// batches): what an Inserter needs of it.
+type Batch interface {
+	tables.Batch // Table, Len, Columns, Values
+	// Bytes is the size of the input the rows were made from.
+	Bytes() int
+	// Span returns the Kafka topic and partition of the rows and their
+	// highest offset; ok is false when the rows come from several
+	// partitions or there are none.
+	Span() (topic string, partition int32, last int64, ok bool)
+	// Reset empties the batch, keeping its memory.
+	Reset()
+}
+
+// Inserter stores batches (sink.Writer's InsertAt).
+type Inserter interface {
+	// InsertAt stores b, whose rows all come from topic/partition and were
+	// built from the records at firstOffset and after, as one INSERT that
+	// the server accepts only while epoch is the partition's fence
+	// (Checkpointer.Fence). The insert's identity derives from b's table,
+	// the partition and firstOffset, so that the same rows built again
+	// after a restart are recognised. It retries retryable errors until
+	// ctx is done. An insert refused because the partition has a newer
+	// owner fails at once with an error wrapping partition.ErrNotOwner.
+	InsertAt(ctx context.Context, b Batch, topic string, partition int32, firstOffset int64, epoch uint64) error
+}
+
+// Checkpointer keeps what makes the pipeline's writes exactly-once:
+// fences, and how far each table got (sink.Conn).
+type Checkpointer interface {
+	// Fence makes the caller the partition's only writer: from now on
+	// inserts carrying an earlier epoch are refused. It returns the new
+	// epoch.
+	Fence(ctx context.Context, topic string, partition int32) (epoch uint64, err error)
+	// WaitInserts waits until no insert of the partition by an earlier
+	// owner is still running (killing them after timeout).
+	WaitInserts(ctx context.Context, topic string, partition int32, timeout time.Duration) error
+	// Watermarks returns, per table, the highest offset of the partition
+	// stored there.
+	Watermarks(ctx context.Context, topic string, partition int32) (map[string]int64, error)
 }
 
 // Stats counts what the pipeline has done, for the demo, tests and
@@ -56,51 +111,104 @@ type Stats struct {
 	Fenced   atomic.Int64 // batches dropped: the partition has a newer owner (fence, or generation over)
 }
 
-// Pipeline implements ingest.Handler.
+// Pipeline implements partition.Handler.
 type Pipeline struct {
 	cfg     Config
 	streams map[string]stream
-	writer  *sink.Writer
+	ins     Inserter
+	cp      Checkpointer
 	log     *slog.Logger
 	fatal   chan error
 	Stats   Stats
-	onCDN   func(*transform.CDNRequest, sink.Meta)
+	hooks   hooks
 	owned   partitions // progress of the partitions owned (progress.go)
+	// enrichers are shared by every partition, one per CPU: a partition
+	// borrows one for each record. An Enricher's caches (up to 65,536
+	// entries each) are the largest fixed memory of the transform, and
+	// the garbage collector scans them at every cycle; one per partition
+	// made memory and CPU per record grow with the partition count.
+	enrichers chan *transform.Enricher
 }
 
-// ObserveCDN makes f see every CDN request once enriched, as it is read
-// (the streaming leak detector, package detect). f is called from every
-// partition's goroutine and must not keep r. Set it before consuming.
-func (p *Pipeline) ObserveCDN(f func(r *transform.CDNRequest, m sink.Meta)) { p.onCDN = f }
+// hooks are Config.Hooks sorted by interface.
+type hooks struct {
+	jobs    []RecordHook[transform.JobEvent]
+	cdn     []RecordHook[transform.CDNRequest]
+	batches []BatchHook
+	commits []CommitHook
+}
 
 type stream struct {
 	Stream
-	parser transform.Parser
-	cov    *fieldCoverage // CDN streams only
+	// newRows returns a partition's buffer of the stream's records
+	// (rows.go).
+	newRows func(w *worker) kindRows
+	cov     *fieldCoverage // CDN streams only
 }
 
 // New checks cfg (formats exist, enrichment is valid) and returns a
-// Pipeline writing through w.
-func New(cfg Config, w *sink.Writer, log *slog.Logger) (*Pipeline, error) {
+// Pipeline storing through ins and cp.
+func New(cfg Config, ins Inserter, cp Checkpointer, log *slog.Logger) (*Pipeline, error) {
 	if cfg.Limits.MaxRows <= 0 || cfg.Limits.MaxBytes <= 0 || cfg.Limits.MaxAge <= 0 || cfg.Limits.MaxRecordBytes <= 0 {
 		return nil, errors.New("pipeline: batch limits must be positive")
 	}
-	if _, err := transform.NewEnricher(cfg.Enrich); err != nil {
+	if ins == nil || cp == nil {
+		return nil, errors.New("pipeline: an inserter and a checkpointer are required")
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = 150 * time.Second
+	}
+	enrichers, err := newEnrichers(cfg.Enrich, runtime.GOMAXPROCS(0))
+	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, writer: w, log: log, fatal: make(chan error, 1)}
+	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, ins: ins, cp: cp, log: log, fatal: make(chan error, 1), enrichers: enrichers}
+	p.hooks = hooks{
+		jobs:    hooksOf[RecordHook[transform.JobEvent]](cfg.Hooks),
+		cdn:     hooksOf[RecordHook[transform.CDNRequest]](cfg.Hooks),
+		batches: hooksOf[BatchHook](cfg.Hooks),
+		commits: hooksOf[CommitHook](cfg.Hooks),
+	}
 	for _, s := range cfg.Streams {
 		parser, err := transform.NewParserWith(s.Format, s.Options)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
 		}
-		st := stream{Stream: s, parser: parser}
-		if parser.Kind() == transform.KindCDN {
+		st := stream{Stream: s}
+		switch parser.Kind() {
+		case transform.KindJob:
+			mk, err := rowsOf(parser, s.Vendor, tables.NewJobEvents, p.hooks.jobs)
+			if err != nil {
+				return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
+			}
+			st.newRows = func(*worker) kindRows { return mk() }
+		case transform.KindCDN:
+			mk, err := rowsOf(parser, s.Vendor, tables.NewCDNRequests, p.hooks.cdn)
+			if err != nil {
+				return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
+			}
 			st.cov = &fieldCoverage{}
+			// The stream's field coverage is counted as a hook would.
+			st.newRows = func(w *worker) kindRows { return mk(&w.cov) }
+		default:
+			return nil, fmt.Errorf("pipeline: stream %s: format %s makes records of kind %s, which the pipeline does not store", s.Name, s.Format, parser.Kind())
 		}
 		p.streams[s.Topic] = st
 	}
 	return p, nil
+}
+
+// newEnrichers returns a pool of n enrichers.
+func newEnrichers(cfg transform.EnrichConfig, n int) (chan *transform.Enricher, error) {
+	pool := make(chan *transform.Enricher, n)
+	for range n {
+		e, err := transform.NewEnricher(cfg)
+		if err != nil {
+			return nil, err
+		}
+		pool <- e
+	}
+	return pool, nil
 }
 
 // Topics lists the topics the pipeline reads.
@@ -124,23 +232,24 @@ func (p *Pipeline) fail(err error) {
 	}
 }
 
-// ConsumePartition implements ingest.Handler.
-func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
-	st, ok := p.streams[c.Topic]
+// ConsumePartition implements partition.Handler.
+func (p *Pipeline) ConsumePartition(ctx context.Context, c partition.Claim) {
+	info := c.Info()
+	st, ok := p.streams[info.Topic]
 	if !ok {
-		p.fail(fmt.Errorf("pipeline: assigned topic %s has no stream", c.Topic))
+		p.fail(fmt.Errorf("pipeline: assigned topic %s has no stream", info.Topic))
 		waitEnd(ctx, c)
 		return
 	}
-	w, err := newWorker(p, st, c)
+	w, err := newWorker(p, st, c, info)
 	if err != nil {
 		p.fail(err)
 		waitEnd(ctx, c)
 		return
 	}
-	log := p.log.With("topic", c.Topic, "partition", c.Partition)
-	log.Debug("partition assigned", "start_offset", c.StartOffset, "generation", c.Generation)
-	w.progress = p.owned.track(c.Topic, c.Partition)
+	log := p.log.With("topic", info.Topic, "partition", info.Partition)
+	log.Debug("partition assigned", "start_offset", info.StartOffset, "generation", info.Generation)
+	w.progress = p.owned.track(info.Topic, info.Partition)
 	defer p.owned.untrack(w.progress)
 	if err := w.loadWatermarks(ctx); err != nil {
 		return // revoked before ClickHouse answered
@@ -153,14 +262,14 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 	lost := false
 	flush := func() bool {
 		if err := w.flush(ctx); err != nil {
-			if errors.Is(err, sink.ErrFenced) || errors.Is(err, ingest.ErrNotOwner) || ctx.Err() != nil {
+			if errors.Is(err, partition.ErrNotOwner) || ctx.Err() != nil {
 				// Another member owns the partition now (or will): drop
 				// what is buffered, commit nothing, return at once (which
 				// ends this member's generation if it is still running,
 				// so that it joins again and is given a fresh fence).
 				p.Stats.Fenced.Add(1)
 				log.Warn("partition lost: buffered records dropped, nothing committed; its owner reads them again",
-					"generation", c.Generation, "epoch", w.epoch, "dropped_records", w.pending(), "err", err)
+					"generation", info.Generation, "epoch", w.epoch, "dropped_records", w.pending(), "err", err)
 				lost = true
 				return false
 			}
@@ -224,13 +333,11 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 type worker struct {
 	p        *Pipeline
 	st       stream
-	claim    *ingest.Claim
-	enricher *transform.Enricher
-	jobs     *sink.JobEvents
-	cdn      *sink.CDNRequests
-	errs     *sink.IngestErrors
-	job      transform.JobEvent
-	req      transform.CDNRequest
+	claim    partition.Claim
+	info     partition.Info
+	enricher *transform.Enricher // borrowed from p.enrichers during add
+	rows     kindRows            // the stream's records, parsed and enriched
+	errs     *tables.IngestErrors
 	next     int64     // offset to commit after the next flush; -1 = nothing read
 	firstOff int64     // offset of the oldest pending record
 	first    time.Time // when the oldest pending record arrived
@@ -242,25 +349,40 @@ type worker struct {
 	epoch   uint64
 	records int
 	bytes   int
-	cost    int64          // memory-budget bytes of the pending records
-	cov     coverageCounts // field coverage since the last flush (CDN streams)
+	// peak is the most budget bytes a batch was charged since its
+	// columns were made (see shrink).
+	peak int64
+	cost int64          // memory-budget bytes of the pending records
+	cov  coverageCounts // field coverage since the last flush (CDN streams)
 
 	progress *progress // nil outside ConsumePartition
 }
 
-func newWorker(p *Pipeline, st stream, c *ingest.Claim) (*worker, error) {
-	e, err := transform.NewEnricher(p.cfg.Enrich)
-	if err != nil {
-		return nil, err
-	}
-	w := &worker{p: p, st: st, claim: c, enricher: e, errs: sink.NewIngestErrors(), next: -1}
-	switch st.parser.Kind() {
-	case transform.KindJob:
-		w.jobs = sink.NewJobEvents()
-	case transform.KindCDN:
-		w.cdn = sink.NewCDNRequests()
-	}
+func newWorker(p *Pipeline, st stream, c partition.Claim, info partition.Info) (*worker, error) {
+	w := &worker{p: p, st: st, claim: c, info: info, errs: tables.NewIngestErrors(), next: -1}
+	w.newBatch()
 	return w, nil
+}
+
+// newBatch gives the worker empty rows of its stream, with new columns.
+func (w *worker) newBatch() { w.rows = w.st.newRows(w) }
+
+// shrink runs after a flush of a batch that was charged cost bytes of
+// the memory budget. A batch's columns keep their capacity from one batch
+// to the next, outside the budget (which is charged for the records
+// pending, not for the column slots kept): a partition that once held a
+// large batch (at start, or while the others were idle) would keep that
+// memory for ever, and with many partitions the slots kept grew to many
+// times the budget. So a partition whose largest batch was more than
+// twice its share of the budget makes its columns again: the slots kept
+// by all partitions together stay within about twice the budget's worth
+// of records.
+func (w *worker) shrink(cost int64) {
+	w.peak = max(w.peak, cost)
+	if share := w.claim.Share(); share > 0 && w.peak > 2*share {
+		w.newBatch()
+		w.peak = 0
+	}
 }
 
 func (w *worker) pending() int { return w.records }
@@ -275,7 +397,12 @@ func (w *worker) due() bool {
 }
 
 // add parses one record (one or more lines) into the batches.
-func (w *worker) add(rec ingest.Record) {
+func (w *worker) add(rec partition.Record) {
+	w.enricher = <-w.p.enrichers
+	defer func() {
+		w.p.enrichers <- w.enricher
+		w.enricher = nil
+	}()
 	if w.records == 0 {
 		w.first = time.Now()
 		w.firstOff = rec.Offset
@@ -286,7 +413,7 @@ func (w *worker) add(rec ingest.Record) {
 	w.cost += rec.Cost
 	w.next = rec.Offset + 1
 	w.p.Stats.Records.Add(1)
-	meta := sink.Meta{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
+	meta := tables.Meta{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
 	now := time.Now().UTC().Truncate(time.Second)
 	limit := w.p.cfg.Limits.MaxRecordBytes
 	if len(rec.Value) > limit {
@@ -309,51 +436,21 @@ func (w *worker) add(rec ingest.Record) {
 	}
 }
 
-func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
+func (w *worker) parse(line []byte, meta tables.Meta, now time.Time) (err error) {
 	defer func() {
-		// A parser bug must cost one line, never the partition.
+		// A bug in parsing or enriching must cost one line, never the
+		// partition.
 		if r := recover(); r != nil {
 			err = fmt.Errorf("parser panic: %v", r)
 		}
 	}()
-	switch parser := w.st.parser.(type) {
-	case transform.JobParser:
-		w.job.Reset()
-		if err := parser.ParseJob(line, &w.job); err != nil {
-			return err
-		}
-		if w.stored(w.jobs.Table(), meta.Offset) {
-			return nil
-		}
-		w.enricher.Job(&w.job)
-		w.jobs.Append(&w.job, meta, now, len(line))
-	case transform.CDNParser:
-		w.req.Reset()
-		if err := parser.ParseCDN(line, &w.req); err != nil {
-			return err
-		}
-		if w.req.Vendor == "" {
-			w.req.Vendor = w.st.Vendor
-		}
-		if w.stored(w.cdn.Table(), meta.Offset) {
-			return nil
-		}
-		w.enricher.CDN(&w.req)
-		w.cov.add(&w.req)
-		w.cdn.Append(&w.req, meta, now, len(line))
-		if w.p.onCDN != nil {
-			w.p.onCDN(&w.req, meta)
-		}
-	default:
-		return fmt.Errorf("format %s has no parser", w.st.Format)
-	}
-	return nil
+	return w.rows.add(w, line, meta, now)
 }
 
 // maxRawError is how much of a rejected line ingest_errors keeps.
 const maxRawError = 64 << 10
 
-func (w *worker) reject(meta sink.Meta, line int, reason string, raw []byte, now time.Time) {
+func (w *worker) reject(meta tables.Meta, line int, reason string, raw []byte, now time.Time) {
 	if w.stored(w.errs.Table(), meta.Offset) {
 		return
 	}
@@ -374,23 +471,25 @@ func (w *worker) flush(ctx context.Context) error {
 	// A member whose generation is over no longer owns the partition:
 	// nothing it buffered may be stored or committed.
 	if ctx.Err() != nil {
-		return fmt.Errorf("%s/%d offsets up to %d: %w", w.claim.Topic, w.claim.Partition, w.next-1, ingest.ErrNotOwner)
+		return fmt.Errorf("%s/%d offsets up to %d: %w", w.info.Topic, w.info.Partition, w.next-1, partition.ErrNotOwner)
 	}
 	if w.st.cov != nil {
 		w.cov.addTo(w.st.cov)
 		w.st.cov.warnMissing(w.p.log, w.st.Stream)
 	}
-	for _, b := range []sink.Batch{w.dataBatch(), w.errs} {
+	for _, b := range []Batch{w.dataBatch(), w.errs} {
 		if b == nil || b.Len() == 0 {
 			continue
 		}
-		id := sink.InsertID(b.Table(), w.claim.Topic, w.claim.Partition, w.firstOff)
-		if err := w.p.writer.InsertFenced(ctx, b, id, sink.Fence{Topic: w.claim.Topic, Partition: w.claim.Partition, Epoch: w.epoch}); err != nil {
-			return fmt.Errorf("%s/%d offsets up to %d: %w", w.claim.Topic, w.claim.Partition, w.next-1, err)
+		if err := w.p.ins.InsertAt(ctx, b, w.info.Topic, w.info.Partition, w.firstOff, w.epoch); err != nil {
+			return fmt.Errorf("%s/%d offsets up to %d: %w", w.info.Topic, w.info.Partition, w.next-1, err)
 		}
 		w.p.Stats.Batches.Add(1)
-		if b != sink.Batch(w.errs) {
+		if b != Batch(w.errs) {
 			w.p.Stats.Rows.Add(int64(b.Len()))
+		}
+		for _, h := range w.p.hooks.batches {
+			h.OnBatchInserted(b.Table(), w.info.Topic, w.info.Partition, b.Len())
 		}
 		b.Reset()
 	}
@@ -398,12 +497,16 @@ func (w *worker) flush(ctx context.Context) error {
 		// The rows are stored; the partition moved on. Its next owner
 		// starts from the last commit that succeeded.
 		w.p.log.Warn("commit failed", "err", err)
-		if errors.Is(err, ingest.ErrNotOwner) {
+		if errors.Is(err, partition.ErrNotOwner) {
 			return err
 		}
 	} else {
 		w.p.Stats.Commits.Add(1)
+		for _, h := range w.p.hooks.commits {
+			h.OnCommit(w.info.Topic, w.info.Partition, w.next)
+		}
 	}
+	w.shrink(w.cost)
 	w.records, w.bytes = 0, 0
 	w.progress.stored(time.Now())
 	w.claim.Release(w.cost)
@@ -426,27 +529,27 @@ func (w *worker) stored(table string, offset int64) bool {
 // earlier owner is still running on the server, then reads how far each
 // table got. It retries while ClickHouse is unreachable, until ctx is done.
 func (w *worker) loadWatermarks(ctx context.Context) error {
-	conn := w.p.writer.Conn()
+	cp, topic, part := w.p.cp, w.info.Topic, w.info.Partition
 	pause := 100 * time.Millisecond
 	for {
 		// Each attempt is bounded: a server that hangs mid-check must not
 		// hold the partition without a word.
-		actx, cancel := context.WithTimeout(ctx, 30*time.Second+2*w.p.writer.Timeout)
+		actx, cancel := context.WithTimeout(ctx, w.p.cfg.AttemptTimeout)
 		var err error
 		if w.epoch == 0 {
-			w.epoch, err = conn.Fence(actx, w.claim.Topic, w.claim.Partition)
+			w.epoch, err = cp.Fence(actx, topic, part)
 		}
 		if err == nil {
-			err = conn.WaitInserts(actx, w.claim.Topic, w.claim.Partition, 30*time.Second)
+			err = cp.WaitInserts(actx, topic, part, 30*time.Second)
 		}
 		if err == nil {
-			w.wm, err = conn.Watermarks(actx, w.claim.Topic, w.claim.Partition)
+			w.wm, err = cp.Watermarks(actx, topic, part)
 		}
 		cancel()
 		if err == nil {
 			return nil
 		}
-		w.p.log.Warn("reading watermarks failed, will retry", "topic", w.claim.Topic, "partition", w.claim.Partition, "err", err)
+		w.p.log.Warn("reading watermarks failed, will retry", "topic", topic, "partition", part, "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -456,16 +559,4 @@ func (w *worker) loadWatermarks(ctx context.Context) error {
 	}
 }
 
-func (w *worker) dataBatch() sink.Batch {
-	if w.jobs != nil {
-		return w.jobs
-	}
-	if w.cdn != nil {
-		return w.cdn
-	}
-	return nil
-}
-
-// Writer is the writer the pipeline inserts through (to attach metrics
-// hooks before consuming starts).
-func (p *Pipeline) Writer() *sink.Writer { return p.writer }
+func (w *worker) dataBatch() Batch { return w.rows.batch() }

@@ -17,6 +17,7 @@ import (
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -169,7 +170,7 @@ func simulate(s shape) []simRow {
 func insertSim(t *testing.T, conn *sink.Conn, s shape, rows []simRow) {
 	t.Helper()
 	w := sink.NewWriter(conn, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	b := sink.NewCDNRequests()
+	b := tables.NewCDNRequests()
 	flush := func() {
 		if b.Len() == 0 {
 			return
@@ -177,7 +178,7 @@ func insertSim(t *testing.T, conn *sink.Conn, s shape, rows []simRow) {
 		if err := w.Insert(context.Background(), b); err != nil {
 			t.Fatal(err)
 		}
-		b = sink.NewCDNRequests()
+		b = tables.NewCDNRequests()
 	}
 	for i, r := range rows {
 		cr := transform.CDNRequest{
@@ -200,7 +201,7 @@ func insertSim(t *testing.T, conn *sink.Conn, s shape, rows []simRow) {
 			}
 		}
 		cr.FromCache = transform.FromCache(cr.CacheStatus)
-		b.Append(&cr, sink.Meta{Topic: "cdn", Offset: int64(i)}, r.t, 100)
+		b.Append(&cr, tables.Meta{Topic: "cdn", Offset: int64(i)}, r.t, 100)
 		if b.Len() >= 50000 {
 			flush()
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 	"github.com/logpipe/logpipe/watch"
 )
@@ -125,7 +126,7 @@ func insertFixture(t testing.TB, conn *sink.Conn, t0 time.Time) {
 	}
 	w := sink.NewWriter(conn, log)
 	jp, _ := transform.NewParserWith("logpipe-job", transform.ParserOptions{})
-	jobs := sink.NewJobEvents()
+	jobs := tables.NewJobEvents()
 	for i, line := range []string{
 		`{"time":"` + t0.Format(time.RFC3339) + `","job":"etl","run_id":"etl-0001","event":"started","host":"batch-01","attempt":1}`,
 		`{"time":"` + t0.Add(95*time.Second).Format(time.RFC3339) + `","job":"etl","run_id":"etl-0001","event":"failed","exit_code":3,"error":"disk full","error_class":"IOError"}`,
@@ -133,26 +134,26 @@ func insertFixture(t testing.TB, conn *sink.Conn, t0 time.Time) {
 		`{"time":"` + t0.Add(-time.Hour+80*time.Second).Format(time.RFC3339) + `","job":"etl","run_id":"etl-0000","event":"finished","exit_code":0}`,
 	} {
 		var ev transform.JobEvent
-		if err := jp.(transform.JobParser).ParseJob([]byte(line), &ev); err != nil {
+		if err := jp.(transform.JobParser).Parse([]byte(line), &ev); err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
 		e.Job(&ev)
-		jobs.Append(&ev, sink.Meta{Topic: "jobs", Offset: int64(i)}, t0, len(line))
+		jobs.Append(&ev, tables.Meta{Topic: "jobs", Offset: int64(i)}, t0, len(line))
 	}
 	cp, _ := transform.NewParserWith("fastly-json", transform.ParserOptions{})
-	cdn := sink.NewCDNRequests()
+	cdn := tables.NewCDNRequests()
 	ts := t0.Add(10 * time.Minute).Format("2006-01-02T15:04:05.000Z")
 	for i, line := range []string{
 		`{"timestamp":"` + ts + `","client_ip":"192.0.2.7","host":"www.example.jp","url":"/mypage","request_method":"GET","request_cookie":"session=abc","response_state":"HIT","response_status":200,"response_body_size":1234}`,
 		`{"timestamp":"` + ts + `","client_ip":"192.0.2.8","host":"www.example.jp","url":"/items/m123","request_method":"GET","response_state":"HIT","response_status":200,"response_body_size":99}`,
 	} {
 		var r transform.CDNRequest
-		if err := cp.(transform.CDNParser).ParseCDN([]byte(line), &r); err != nil {
+		if err := cp.(transform.CDNParser).Parse([]byte(line), &r); err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
 		r.Vendor = "fastly"
 		e.CDN(&r)
-		cdn.Append(&r, sink.Meta{Topic: "cdn", Offset: int64(i)}, t0, len(line))
+		cdn.Append(&r, tables.Meta{Topic: "cdn", Offset: int64(i)}, t0, len(line))
 	}
 	for _, b := range []sink.Batch{jobs, cdn} {
 		if err := w.Insert(ctx, b); err != nil {

@@ -2,17 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
-	json "github.com/goccy/go-json"
-
+	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
@@ -53,6 +51,9 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if name == "" {
 		return usageError{fmt.Errorf("query: which query? (logpipe queries lists them)")}
 	}
+	if !slices.Contains(app.OutputFormats, *format) {
+		return usageError{fmt.Errorf("unknown output format %q (table, csv, json)", *format)}
+	}
 	q, qerr := schemas.LookupQuery(name)
 	if qerr != nil {
 		return qerr
@@ -78,7 +79,7 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	conn, err := sink.Open(ctx, sinkOptions(cfg))
+	conn, err := sink.Open(ctx, app.SinkOptions(cfg))
 	if err != nil {
 		return err
 	}
@@ -86,14 +87,19 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	// The catalogue may carry a text for this server's version.
 	if v, verr := schemas.DetectServerVersion(ctx, conn); verr != nil {
 		log.Debug("server version unknown, running the catalogue's base text", "err", verr)
-	} else if sql, err = q.For(v).Render(ps); err != nil {
+	} else {
+		q = q.For(v)
+	}
+	// The lets first, each with a query of its own, then the query with
+	// their values (the same answer as the text -sql prints, for less work).
+	if sql, err = q.RenderWith(ctx, conn.Scalar, ps); err != nil {
 		return err
 	}
 	cols, rows, err := conn.Query(ctx, sql)
 	if err != nil {
 		return fmt.Errorf("query %s: %w", name, err)
 	}
-	return printRows(stdout, *format, cols, rows)
+	return app.PrintRows(stdout, *format, cols, rows)
 }
 
 func cmdQueries(stdout io.Writer) error {
@@ -112,53 +118,6 @@ func cmdQueries(stdout io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// printRows writes a result as an aligned table, CSV or JSON lines.
-func printRows(w io.Writer, format string, cols []string, rows [][]string) error {
-	switch format {
-	case "table":
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.Join(cols, "\t"))
-		for _, r := range rows {
-			cells := make([]string, len(r))
-			for i, c := range r {
-				cells[i] = cell(c)
-			}
-			fmt.Fprintln(tw, strings.Join(cells, "\t"))
-		}
-		if len(rows) == 0 {
-			fmt.Fprintln(tw, "(no rows)")
-		}
-		return tw.Flush()
-	case "csv":
-		cw := csv.NewWriter(w)
-		cw.Write(cols)
-		cw.WriteAll(rows)
-		return cw.Error()
-	case "json":
-		enc := json.NewEncoder(w)
-		for _, r := range rows {
-			m := make(map[string]string, len(cols))
-			for i, c := range cols {
-				m[c] = r[i]
-			}
-			if err := enc.Encode(m); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return usageError{fmt.Errorf("unknown output format %q (table, csv, json)", format)}
-}
-
-// cell keeps table cells on one line and readable.
-func cell(s string) string {
-	s = strings.NewReplacer("\n", " ", "\t", " ").Replace(s)
-	if len(s) > 60 {
-		s = s[:57] + "..."
-	}
-	return s
 }
 
 // relativeTimes replaces DateTime parameters written relative to now

@@ -1,23 +1,18 @@
 package main
 
 import (
-	"cmp"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
-	"time"
 
+	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
-	"github.com/logpipe/logpipe/schemas"
+	"github.com/logpipe/logpipe/schedule"
 	"github.com/logpipe/logpipe/transform"
-	"github.com/logpipe/logpipe/warehouse"
 	"github.com/logpipe/logpipe/watch"
 )
 
@@ -69,112 +64,44 @@ func validationErrors(cfg config.Config, watchFiles bool) []error {
 	return errs
 }
 
-// offlineErrors checks what config.Validate does not: the parts only cmd
-// knows (formats, enrichment, retention, schedules, watch).
+// offlineErrors checks what config.Validate does not, with the checks of
+// the packages that own each setting — the same ones run's constructors
+// apply: each stream's format and options (transform.CheckParser), the
+// enrichment rules (transform.EnrichConfig.Check), the TLS files,
+// retention, schedules, and the watch rules and channels.
 func offlineErrors(cfg config.Config, watchFiles bool) []error {
 	var errs []error
-	bad := func(field string, err error) { errs = append(errs, fmt.Errorf("%s: %w", field, err)) }
 	for i, s := range cfg.Streams {
-		f := fmt.Sprintf("streams[%d]", i)
 		if s.Format == "" {
 			continue // config.Validate reports it
 		}
-		if _, err := transform.NewParser(s.Format); err != nil {
-			bad(f+".format", err)
-			continue
-		}
-		if s.LogFormat != "" {
-			if _, err := transform.NewParserWith(s.Format, transform.ParserOptions{LogFormat: s.LogFormat}); err != nil {
-				bad(f+".log_format", err)
-			}
-		}
-		if len(s.Fields) > 0 {
-			if _, err := transform.NewParserWith(s.Format, transform.ParserOptions{Fields: s.Fields}); err != nil {
-				bad(f+".fields", err)
-			}
-		}
-		if len(s.FieldMap) > 0 {
-			if _, err := transform.NewParserWith(s.Format, transform.ParserOptions{FieldMap: s.FieldMap}); err != nil {
-				bad(f+".field_map", errors.New(strings.TrimPrefix(err.Error(), "field_map: ")))
-			}
-		}
+		errs = append(errs, fieldErrors(fmt.Sprintf("streams[%d]", i), transform.CheckParser(s.Format, s.ParserOptions()))...)
 	}
-	key := []byte("validate-only-key-0123456789abcdef")
-	for i, c := range cfg.Enrich.PathClasses {
-		if _, err := transform.NewEnricher(transform.EnrichConfig{HashKey: key, PathClasses: []transform.PathClassRule{{Class: c.Class, Patterns: c.Patterns}}}); err != nil {
-			bad(fmt.Sprintf("enrich.path_classes[%d]", i), err)
-		}
+	errs = append(errs, fieldErrors("enrich", cfg.EnrichConfig().Check())...)
+	if _, err := cfg.ClickHouse.TLS.Config(); err != nil {
+		errs = append(errs, fmt.Errorf("clickhouse.%w", err))
 	}
-	for i, t := range cfg.Enrich.PathTemplates {
-		if _, err := transform.NewEnricher(transform.EnrichConfig{HashKey: key, PathTemplates: []transform.PathTemplateRule{{Match: t.Match, Replace: t.Replace}}}); err != nil {
-			bad(fmt.Sprintf("enrich.path_templates[%d].match", i), err)
-		}
+	if _, err := cfg.Kafka.TLS.Config(); err != nil {
+		errs = append(errs, fmt.Errorf("kafka.%w", err))
 	}
-	for t, age := range cfg.Retention.Tables {
-		if _, err := warehouse.ParseAge(age); err != nil {
-			bad("retention.tables."+t, err)
-		}
+	if _, err := app.RetentionRules(cfg); err != nil {
+		errs = append(errs, unjoin(errors.Unwrap(err))...)
 	}
-	for i := range cfg.Schedules {
-		if _, err := parseSchedules(cfg.Schedules[i : i+1]); err != nil {
-			msg := strings.TrimPrefix(err.Error(), "config: ")
-			msg = strings.Replace(msg, "schedules[0]", fmt.Sprintf("schedules[%d]", i), 1)
-			errs = append(errs, errors.New(msg))
-		}
+	if _, err := schedule.FromConfig(cfg.Schedules); err != nil {
+		errs = append(errs, unjoin(errors.Unwrap(err))...)
 	}
-	// watch.New stops at its first error: check the channels, then the
-	// rules and silences with the channels' names only, so that both get
-	// reported.
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	chans := cfg.Watch.Channels
-	if !watchFiles {
-		chans = append([]config.WatchChannel(nil), chans...)
-		for i := range chans {
-			if chans[i].URL == "" && chans[i].URLFile != "" {
-				chans[i].URL, chans[i].URLFile = "http://url-file.invalid/", ""
-			}
-		}
-	}
-	if _, err := watch.NewNotifiers(chans, nil); err != nil {
-		errs = append(errs, err)
-	}
-	w := cfg.Watch
-	w.Channels = nil
-	for _, c := range cfg.Watch.Channels {
-		w.Channels = append(w.Channels, config.WatchChannel{Name: c.Name, Type: "webhook", URL: "http://validate.invalid/"})
-	}
-	if _, err := watch.New(nil, w, nil, quiet); err != nil && !strings.Contains(err.Error(), "watch.channels[") {
-		errs = append(errs, withQueryHint(err, cfg.Watch.Rules))
-	}
+	errs = append(errs, watch.Check(cfg.Watch, watchFiles)...)
 	return errs
 }
 
-// withQueryHint adds the closest catalogue name to an unknown-query
-// error of a watch rule (a misspelt rule name).
-func withQueryHint(err error, rules []config.WatchRule) error {
-	if !strings.Contains(err.Error(), "no query") {
-		return err
+// fieldErrors names each of a package's option errors by its path in the
+// config file.
+func fieldErrors(prefix string, errs []error) []error {
+	out := make([]error, len(errs))
+	for i, err := range errs {
+		out[i] = fmt.Errorf("%s.%w", prefix, err)
 	}
-	qs, qerr := schemas.Queries()
-	if qerr != nil {
-		return err
-	}
-	for _, r := range rules {
-		name := cmp.Or(r.Query, r.Name)
-		if _, lerr := schemas.LookupQuery(name); lerr == nil || !strings.Contains(err.Error(), strconv.Quote(name)) {
-			continue
-		}
-		best, bestD := "", len(name)/2+2
-		for _, q := range qs {
-			if d := config.EditDistance(name, q.Name); d < bestD {
-				best, bestD = q.Name, d
-			}
-		}
-		if best != "" {
-			return fmt.Errorf("%w (did you mean %s?)", err, best)
-		}
-	}
-	return err
+	return out
 }
 
 func unjoin(err error) []error {
@@ -201,19 +128,4 @@ func cmdVersion(stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "logpipe %s %s\n", v, runtime.Version())
 	return nil
-}
-
-// durationFlag defines a flag in logpipe's one duration syntax
-// (config.ParseDuration: 90m, 12h, 1d, 1d12h).
-func durationFlag(fs *flag.FlagSet, name string, value time.Duration, usage string) *time.Duration {
-	d := value
-	fs.Func(name, usage, func(s string) error {
-		v, err := config.ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		d = v
-		return nil
-	})
-	return &d
 }

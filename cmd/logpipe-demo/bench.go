@@ -25,6 +25,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
@@ -48,8 +49,8 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	runs := fs.Int("runs", 3, "runs per configuration (the median is reported)")
 	memLimit := fs.String("gomemlimit", "450MiB", "GOMEMLIMIT of the extra runs at the first partition count (empty = none)")
 	rate := fs.Int("rate", 0, "records/s for the latency phase (0 = half the measured throughput)")
-	latencyFor := durationFlag(fs, "latency-for", 10*time.Second, "length of the latency phase (0 = none)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the first run's consumer to this file")
+	latencyFor := app.DurationFlag(fs, "latency-for", 10*time.Second, "length of the latency phase (0 = none)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the first run's consumer to this file (and its heap profile, when the records are stored, to this file.heap)")
 	peer := fs.String("peer", "", "another consumer to measure beside logpipe at the first partition count, same records and ClickHouse: a command line with {config} for -peer-config's file after substitution")
 	peerConfig := fs.String("peer-config", "", "the peer's config template; {brokers}, {clickhouse_host}, {clickhouse_port}, {database}, {group} are substituted")
 	peerSQL := fs.String("peer-sql", "", "SQL creating the peer's table in {database}, run before each peer run")
@@ -127,7 +128,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 				broker.stop()
 				return err
 			}
-			if err := migrateDB(ctx, cfg, io.Discard, quiet); err != nil {
+			if err := app.Migrate(ctx, cfg, io.Discard, quiet); err != nil {
 				broker.stop()
 				return err
 			}
@@ -136,14 +137,17 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 			if ci == 0 && run == 1 {
 				prof = *cpuProfile
 			}
+			server0, _ := procCPU(ch.PID())
 			child, err := startBenchConsumer(ctx, self, cfg, *records, prof, bc.env)
 			if err != nil {
 				broker.stop()
 				return err
 			}
 			r, err := child.result()
+			server1, _ := procCPU(ch.PID())
+			r.ServerCPUSeconds = server1 - server0
 			if err == nil && ci == 0 && run == 1 && *latencyFor > 0 {
-				conn, cerr := sink.Open(ctx, sinkOptions(cfg))
+				conn, cerr := sink.Open(ctx, app.SinkOptions(cfg))
 				if cerr == nil {
 					latency = latencyPhase(ctx, conn, broker.addrs, *rate, int(r.recordsPerSecond()/2), *latencyFor, log)
 					conn.Close()
@@ -155,8 +159,8 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 				return fmt.Errorf("bench: %d partitions %s run %d: %w", bc.partitions, bc.env, run, err)
 			}
 			r.load = loadAvg()
-			fmt.Fprintf(stdout, "  %d partitions %s run %d: %.1f s, %.0f records/s, %.2f CPU s per 1M records, peak RSS %d MiB, budget %d MiB (peak charged %d MiB), load %s\n",
-				bc.partitions, bc.env, run, r.Seconds, r.recordsPerSecond(), r.cpuPerMillion(), r.VmHWM>>20, r.Budget>>20, r.BudgetPeak>>20, r.load)
+			fmt.Fprintf(stdout, "  %d partitions %s run %d: %.1f s, %.0f records/s, %.2f CPU s per 1M records, peak RSS %d MiB, budget %d MiB (peak charged %d MiB), ClickHouse %.2f CPU s per 1M, load %s\n",
+				bc.partitions, bc.env, run, r.Seconds, r.recordsPerSecond(), r.cpuPerMillion(), r.VmHWM>>20, r.Budget>>20, r.BudgetPeak>>20, r.serverPerMillion(), r.load)
 			rs = append(rs, r)
 		}
 		if ci == 0 && *peer != "" {
@@ -168,8 +172,8 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 					return fmt.Errorf("bench: peer run %d: %w", run, err)
 				}
 				r.load = loadAvg()
-				fmt.Fprintf(stdout, "  peer %d partitions run %d: %.1f s, %.0f records/s, %.2f CPU s per 1M records, peak RSS %d MiB, load %s\n",
-					bc.partitions, run, r.Seconds, r.recordsPerSecond(), r.cpuPerMillion(), r.VmHWM>>20, r.load)
+				fmt.Fprintf(stdout, "  peer %d partitions run %d: %.1f s, %.0f records/s, %.2f CPU s per 1M records, peak RSS %d MiB, ClickHouse %.2f CPU s per 1M, load %s\n",
+					bc.partitions, run, r.Seconds, r.recordsPerSecond(), r.cpuPerMillion(), r.VmHWM>>20, r.serverPerMillion(), r.load)
 				prs = append(prs, r)
 			}
 			peerResults = prs
@@ -178,22 +182,24 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		results = append(results, rs)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "partitions\tenv\trecords\trecords/s wall\trecords per CPU-second\tCPU s per 1M records\tpeak RSS MiB\tbudget MiB\n")
+	fmt.Fprintf(tw, "partitions\tenv\trecords\trecords/s wall\trecords per CPU-second\tCPU s per 1M records\tpeak RSS MiB\tbudget MiB\tClickHouse CPU s per 1M\n")
 	for i, bc := range configs {
 		rs := results[i]
 		env := bc.env
 		if env == "" {
 			env = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%.0f\t%.2f\t%.0f\t%d\n", bc.partitions, env, *records,
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%.0f\t%.2f\t%.0f\t%d\t%.2f\n", bc.partitions, env, *records,
 			median(rs, benchResult.recordsPerSecond), median(rs, func(r benchResult) float64 { return 1e6 / r.cpuPerMillion() }),
-			median(rs, benchResult.cpuPerMillion), median(rs, func(r benchResult) float64 { return float64(r.VmHWM >> 20) }), rs[0].Budget>>20)
+			median(rs, benchResult.cpuPerMillion), median(rs, func(r benchResult) float64 { return float64(r.VmHWM >> 20) }), rs[0].Budget>>20,
+			median(rs, benchResult.serverPerMillion))
 	}
 	if len(peerResults) > 0 {
 		rs := peerResults
-		fmt.Fprintf(tw, "%d\tpeer\t%d\t%.0f\t%.0f\t%.2f\t%.0f\t-\n", configs[0].partitions, *records,
+		fmt.Fprintf(tw, "%d\tpeer\t%d\t%.0f\t%.0f\t%.2f\t%.0f\t-\t%.2f\n", configs[0].partitions, *records,
 			median(rs, benchResult.recordsPerSecond), median(rs, func(r benchResult) float64 { return 1e6 / r.cpuPerMillion() }),
-			median(rs, benchResult.cpuPerMillion), median(rs, func(r benchResult) float64 { return float64(r.VmHWM >> 20) }))
+			median(rs, benchResult.cpuPerMillion), median(rs, func(r benchResult) float64 { return float64(r.VmHWM >> 20) }),
+			median(rs, benchResult.serverPerMillion))
 	}
 	tw.Flush()
 	if latency != "" {
@@ -212,11 +218,15 @@ type benchResult struct {
 	VmHWM      int64   `json:"vmhwm"`       // bytes
 	Budget     int64   `json:"budget"`
 	BudgetPeak int64   `json:"budget_peak"`
-	load       string
+	// ServerCPUSeconds is the ClickHouse server's utime+stime over the
+	// run (the parent reads it; its background merges included).
+	ServerCPUSeconds float64 `json:"-"`
+	load             string
 }
 
 func (r benchResult) recordsPerSecond() float64 { return float64(r.Records) / r.Seconds }
 func (r benchResult) cpuPerMillion() float64    { return r.CPUSeconds / float64(r.Records) * 1e6 }
+func (r benchResult) serverPerMillion() float64 { return r.ServerCPUSeconds / float64(r.Records) * 1e6 }
 
 func median(rs []benchResult, f func(benchResult) float64) float64 {
 	v := make([]float64, len(rs))
@@ -325,15 +335,22 @@ func startBenchConsumer(ctx context.Context, self string, cfg config.Config, rec
 	if env != "" {
 		envs = append(envs, env)
 	}
+	memProfile := ""
+	if cpuProfile != "" {
+		memProfile = cpuProfile + ".heap"
+	}
 	return startBenchChild(ctx, self, envs, "bench-consume",
 		"-brokers", strings.Join(cfg.Kafka.Brokers, ","), "-clickhouse", cfg.ClickHouse.Addr[0],
 		"-database", cfg.ClickHouse.Database, "-group", cfg.Kafka.Group, "-key", cfg.Hash.Key,
-		"-records", strconv.Itoa(records), "-cpuprofile", cpuProfile)
+		"-records", strconv.Itoa(records), "-cpuprofile", cpuProfile, "-memprofile", memProfile)
 }
 
 func produceAll(ctx context.Context, addrs []string, msgs []kafka.Message) error {
-	// As the tests produce: lz4-compressed batches of up to 5,000 records.
-	w := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: "cdn", Balancer: &kafka.Hash{}, BatchSize: 5000, BatchBytes: 16 << 20, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll, Compression: kafka.Lz4}
+	// As a producer in front of a real Kafka would: lz4-compressed batches
+	// of at most 1 MiB of records (Kafka's default message.max.bytes and
+	// max.request.size are about 1 MiB, so a broker refuses larger ones):
+	// about 1,400 of these records per batch.
+	w := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: "cdn", Balancer: &kafka.Hash{}, BatchSize: 5000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll, Compression: kafka.Lz4}
 	defer w.Close()
 	for len(msgs) > 0 {
 		n := min(len(msgs), 50_000)
@@ -375,6 +392,7 @@ func cmdBenchConsume(ctx context.Context, args []string, stdout io.Writer) error
 	key := fs.String("key", "", "hash key (hex)")
 	records := fs.Int64("records", 0, "records to wait for")
 	cpuProfile := fs.String("cpuprofile", "", "CPU profile file")
+	memProfile := fs.String("memprofile", "", "heap profile file, written when the records are stored")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -386,16 +404,16 @@ func cmdBenchConsume(ctx context.Context, args []string, stdout io.Writer) error
 	cfg.ClickHouse.Database = *database
 	cfg.Hash.Key = *key
 	cfg.Streams = []config.Stream{{Name: "cdn", Topic: "cdn", Format: "fastly-json"}}
-	conn, err := sink.Open(ctx, sinkOptions(cfg))
+	conn, err := sink.Open(ctx, app.SinkOptions(cfg))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	p, err := newPipeline(cfg, conn, quiet)
+	p, _, err := app.NewPipeline(cfg, conn, quiet)
 	if err != nil {
 		return err
 	}
-	c, err := newConsumer(cfg, p, quiet)
+	c, err := app.NewConsumer(cfg, p, quiet)
 	if err != nil {
 		return err
 	}
@@ -412,7 +430,7 @@ func cmdBenchConsume(ctx context.Context, args []string, stdout io.Writer) error
 	defer stop()
 	done := make(chan error, 1)
 	start := time.Now()
-	go func() { done <- consumeWith(runCtx, cfg, p, c, quiet) }()
+	go func() { done <- app.ConsumeWith(runCtx, cfg, p, c, quiet) }()
 	for p.Stats.Rows.Load()+p.Stats.Rejected.Load() < *records {
 		select {
 		case err := <-done:
@@ -423,6 +441,12 @@ func cmdBenchConsume(ctx context.Context, args []string, stdout io.Writer) error
 	r := benchResult{Records: *records, Seconds: time.Since(start).Seconds(), CPUSeconds: cpuTime().Seconds(), VmHWM: vmHWM()}
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		if f, err := os.Create(*memProfile); err == nil {
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
 	}
 	r.Budget, r.BudgetPeak = c.BudgetStats()
 	b, _ := json.Marshal(r)
@@ -556,6 +580,7 @@ func runPeer(ctx context.Context, ch *chserver.Server, brokers []string, command
 	logFile, _ := os.Create(filepath.Join(os.TempDir(), "logpipe-bench-peer.log"))
 	defer logFile.Close()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	server0, _ := procCPU(ch.PID())
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return benchResult{}, err
@@ -580,6 +605,8 @@ func runPeer(ctx context.Context, ch *chserver.Server, brokers []string, command
 	}
 	r := benchResult{Records: records, Seconds: time.Since(start).Seconds()}
 	r.CPUSeconds, r.VmHWM = procCPU(cmd.Process.Pid)
+	server1, _ := procCPU(ch.PID())
+	r.ServerCPUSeconds = server1 - server0
 	return r, nil
 }
 
