@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/ClickHouse/ch-go/proto"
+
 	"github.com/logpipe/logpipe/partition"
 )
 
@@ -130,7 +132,7 @@ func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *Fen
 		}
 		if err == nil {
 			checking = false
-			err = w.send(withQueryID(ctx, queryID), b, fence)
+			err = w.send(ctx, b, queryID, fence)
 			unknown = unknown || outcomeUnknown(err)
 		}
 		if len(w.Hooks) > 0 {
@@ -169,17 +171,17 @@ func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *Fen
 	}
 }
 
-func (w *Writer) send(ctx context.Context, b Batch, fence *Fence) error {
+func (w *Writer) send(ctx context.Context, b Batch, queryID string, fence *Fence) error {
 	// An attempt under way is not abandoned when ctx is cancelled (a
 	// revoked partition): cutting an INSERT midway leaves it unknown
 	// whether it was stored. The timeout still bounds it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.Timeout)
 	defer cancel()
 	if fence == nil {
-		return sendTo(ctx, w.conn, insertQuery(b), b, nil)
+		return sendTo(ctx, w.conn, insertQuery(b), b, queryID, nil)
 	}
 	if w.conn.opts.Cluster == "" {
-		return sendTo(ctx, w.conn, fencedInsertQuery(b, ""), b, fence)
+		return sendTo(ctx, w.conn, fencedInsertQuery(b, ""), b, queryID, fence)
 	}
 	replicas, err := w.conn.shardOf(ctx, fence.Topic, fence.Partition)
 	if err != nil {
@@ -190,7 +192,7 @@ func (w *Writer) send(ctx context.Context, b Batch, fence *Fence) error {
 		var conn *Conn
 		conn, err = w.conn.openServer(ctx, i)
 		if err == nil {
-			err = sendTo(ctx, conn, fencedInsertQuery(b, LocalSuffix), b, fence)
+			err = sendTo(ctx, conn, fencedInsertQuery(b, LocalSuffix), b, queryID, fence)
 		}
 		if err == nil || !Retryable(err) {
 			return err
@@ -203,8 +205,24 @@ func (w *Writer) send(ctx context.Context, b Batch, fence *Fence) error {
 // (schemas.LocalSuffix).
 const LocalSuffix = "_local"
 
-func sendTo(ctx context.Context, conn *Conn, query string, b Batch, fence *Fence) error {
-	batch, err := conn.conn.PrepareBatch(ctx, query)
+// sendTo sends b to conn as query (an INSERT with its column list), with
+// the fence's epoch as the last column if fence is set: through the native
+// INSERT path (insert.go), or clickhouse-go's batch when that path is off
+// for conn, when the table's column types differ from the batch's, and for
+// a cluster's Distributed tables (which need the insert settings only the
+// driver sends).
+func sendTo(ctx context.Context, conn *Conn, query string, b Batch, queryID string, fence *Fence) error {
+	if conn.ins != nil && (fence != nil || conn.opts.Cluster == "") {
+		input := b.Input()
+		if fence != nil {
+			input = append(input[:len(input):len(input)], proto.InputColumn{Name: "_epoch", Data: epochs(fence.Epoch, b.Len())})
+		}
+		err := conn.ins.insert(ctx, query+" VALUES", queryID, input, b.Len())
+		if !errors.Is(err, errNativeOff) && !errors.Is(err, errTypes) {
+			return err
+		}
+	}
+	batch, err := conn.conn.PrepareBatch(withQueryID(ctx, queryID), query)
 	if err != nil {
 		return err
 	}
@@ -216,13 +234,17 @@ func sendTo(ctx context.Context, conn *Conn, query string, b Batch, fence *Fence
 		}
 	}
 	if fence != nil {
-		epochs := make([]uint64, b.Len())
-		for i := range epochs {
-			epochs[i] = fence.Epoch
-		}
-		if err := batch.Column(len(cols)).Append(epochs); err != nil {
+		if err := batch.Column(len(cols)).Append([]uint64(*epochs(fence.Epoch, b.Len()))); err != nil {
 			return fmt.Errorf("column _epoch: %w", err)
 		}
 	}
 	return batch.Send()
+}
+
+func epochs(epoch uint64, n int) *proto.ColUInt64 {
+	c := make(proto.ColUInt64, n)
+	for i := range c {
+		c[i] = epoch
+	}
+	return &c
 }

@@ -51,14 +51,7 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if !*once {
 		if cfg.HTTP.Listen != "" {
 			m := metrics.New()
-			wm := m.Watch(w.Rules())
-			w.OnCycle = func(r watch.Report, d time.Duration, err error) {
-				c := metrics.Cycle{Sent: r.Sent, Failed: r.Failed, OpenByRule: r.OpenByRule, Duration: d, Err: err}
-				for rule := range r.RuleErrors {
-					c.RuleErrors = append(c.RuleErrors, rule)
-				}
-				wm.OnCycle(c)
-			}
+			w.Hooks = append(w.Hooks, watchMetrics{m.Watch(w.Rules())})
 			srv, err := metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn.Driver().Ping)), log)
 			if err != nil {
 				return err
@@ -85,4 +78,16 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		return fmt.Errorf("%d rules failed", len(names))
 	}
 	return nil
+}
+
+// watchMetrics feeds a watch process's metrics from its cycles.
+type watchMetrics struct{ m *metrics.WatchMetrics }
+
+// OnCycle implements watch.CycleHook.
+func (w watchMetrics) OnCycle(r watch.Report, d time.Duration, err error) {
+	c := metrics.Cycle{Sent: r.Sent, Failed: r.Failed, OpenByRule: r.OpenByRule, Duration: d, Err: err}
+	for rule := range r.RuleErrors {
+		c.RuleErrors = append(c.RuleErrors, rule)
+	}
+	w.m.OnCycle(c)
 }

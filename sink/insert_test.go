@@ -1,0 +1,202 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/ch-go/proto"
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/logpipe/logpipe/internal/chserver"
+)
+
+// rows is an in-memory Batch of ch-go proto columns: a String, a
+// LowCardinality(String) and an Int64 column (tables defines logpipe's
+// own; this one only exercises the writer's paths).
+type rows struct {
+	table string
+	s     proto.ColStr
+	lc    *proto.ColLowCardinality[string]
+	n     proto.ColInt64
+}
+
+func newRows(table string, vals ...string) *rows {
+	r := &rows{table: table, lc: proto.NewLowCardinality[string](new(proto.ColStr))}
+	for i, v := range vals {
+		r.s.Append(v)
+		r.lc.Append(v[:1])
+		r.n.Append(int64(i))
+	}
+	return r
+}
+
+func (r *rows) Table() string     { return r.table }
+func (r *rows) Columns() []string { return []string{"s", "lc", "_offset"} }
+func (r *rows) Len() int          { return r.s.Rows() }
+func (r *rows) Bytes() int        { return 0 }
+func (r *rows) Reset()            {}
+func (r *rows) Span() (string, int32, int64, bool) {
+	return "t", 0, int64(r.Len() - 1), r.Len() > 0
+}
+
+func (r *rows) Input() proto.Input {
+	return proto.Input{{Name: "s", Data: &r.s}, {Name: "lc", Data: r.lc}, {Name: "_offset", Data: &r.n}}
+}
+
+func (r *rows) Values(i int) any {
+	var out []string
+	switch i {
+	case 0:
+		for j := range r.Len() {
+			out = append(out, r.s.Row(j))
+		}
+	case 1:
+		out = append(out, r.lc.Values...)
+	default:
+		return []int64(r.n)
+	}
+	return out
+}
+
+func testConn(t *testing.T) *Conn {
+	t.Helper()
+	srv := chserver.Shared(t)
+	ctx := context.Background()
+	o := Options{Addr: []string{srv.TCPAddr}, Database: fmt.Sprintf("ins_%d", time.Now().UnixNano())}
+	if err := CreateDatabase(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+o.Database)
+		c.Close()
+	})
+	return c
+}
+
+// TestNativeInsert: an INSERT goes through the native path (its
+// connection is kept for the next one), rows read back, a server error
+// arrives as the driver's Exception with its code, and a table whose
+// column types differ from the batch's gets its rows through the driver.
+func TestNativeInsert(t *testing.T) {
+	ctx := context.Background()
+	c := testConn(t)
+	if err := c.Exec(ctx, "CREATE TABLE r (s String, lc LowCardinality(String), _offset Int64) ENGINE = MergeTree ORDER BY _offset"); err != nil {
+		t.Fatal(err)
+	}
+	w := NewWriter(c, slog.New(slog.DiscardHandler))
+	for i := range 2 {
+		if err := w.InsertAs(ctx, newRows("r", "apple", "avocado", "banana"), fmt.Sprintf("logpipe-test:%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.ins.disabled(); err != nil {
+		t.Fatalf("native path off: %v", err)
+	}
+	if n := len(c.ins.idle); n != 1 {
+		t.Errorf("%d idle INSERT connections after two inserts in turn, want 1 (reused)", n)
+	}
+	got, err := c.QueryStrings(ctx, "SELECT s, lc, toString(count()) FROM r GROUP BY s, lc ORDER BY s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]string{{"apple", "a", "2"}, {"avocado", "a", "2"}, {"banana", "b", "2"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("read back %q, want %q", got, want)
+	}
+
+	// A block larger than a frame goes out in several.
+	big := make([]string, 5000)
+	for i := range big {
+		big[i] = fmt.Sprintf("%c%0600d", 'k'+i%3, i)
+	}
+	if err := w.Insert(ctx, newRows("r", big...)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = c.QueryStrings(ctx, "SELECT toString(count()), toString(sum(length(s))), toString(uniqExact(lc)), toString(max(_offset)) FROM r WHERE length(s) > 600")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]string{{"5000", "3005000", "3", "4999"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("large block read back as %q, want %q", got, want)
+	}
+
+	err = w.Insert(ctx, newRows("missing", "x"))
+	var ex *clickhouse.Exception
+	if !errors.As(err, &ex) || ex.Code != 60 || Retryable(err) {
+		t.Errorf("insert into a missing table: %v (%T), want the server's exception 60 (UNKNOWN_TABLE), not retryable", err, errors.Unwrap(err))
+	}
+	if n := len(c.ins.idle); n != 1 {
+		t.Errorf("%d idle INSERT connections after a server error, want 1 (the connection stays usable)", n)
+	}
+
+	// lc is a plain String here: the batch cannot send its
+	// LowCardinality column as one, clickhouse-go converts.
+	if err := c.Exec(ctx, "CREATE TABLE p (s String, lc String, _offset Int64) ENGINE = MergeTree ORDER BY _offset"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Insert(ctx, newRows("p", "cherry")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.QueryStrings(ctx, "SELECT s, lc FROM p"); err != nil || !reflect.DeepEqual(got, [][]string{{"cherry", "c"}}) {
+		t.Errorf("read back %q (%v), want cherry, c", got, err)
+	}
+	if err := c.ins.disabled(); err != nil {
+		t.Errorf("native path off after a type mismatch: %v", err)
+	}
+}
+
+// TestNativeOffUsesDriver: once the path is off for a Conn (a server
+// answered what it does not understand), INSERTs go through clickhouse-go
+// and store the same rows.
+func TestNativeOffUsesDriver(t *testing.T) {
+	ctx := context.Background()
+	c := testConn(t)
+	if err := c.Exec(ctx, "CREATE TABLE r (s String, lc LowCardinality(String), _offset Int64) ENGINE = MergeTree ORDER BY _offset"); err != nil {
+		t.Fatal(err)
+	}
+	c.ins.disable(protoErrorf("test"))
+	w := NewWriter(c, slog.New(slog.DiscardHandler))
+	if err := w.InsertAs(ctx, newRows("r", "apple", "banana"), "logpipe-test:off"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(c.ins.idle); n != 0 {
+		t.Errorf("%d INSERT connections opened with the path off", n)
+	}
+	got, err := c.QueryStrings(ctx, "SELECT s, lc FROM r ORDER BY s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]string{{"apple", "a"}, {"banana", "b"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("read back %q, want %q", got, want)
+	}
+}
+
+// TestNativeHandshakeRefusedUsesDriver: a server that refuses the path's
+// handshake (here: a user that does not exist) is answered by the driver,
+// whose error the caller gets; the path stays on for the next connection.
+func TestNativeHandshakeRefusedUsesDriver(t *testing.T) {
+	ctx := context.Background()
+	srv := chserver.Shared(t)
+	c, err := Open(ctx, Options{Addr: []string{srv.TCPAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.ins.o.User = "nobody_h14t" // only the path's connections use it
+	err = NewWriter(c, slog.New(slog.DiscardHandler)).Insert(ctx, newRows("missing_table", "x"))
+	var ex *clickhouse.Exception
+	if !errors.As(err, &ex) || ex.Code != 60 {
+		t.Errorf("insert: %v, want the driver's UNKNOWN_TABLE (60)", err)
+	}
+	if err := c.ins.disabled(); err != nil {
+		t.Errorf("path off after a refused handshake: %v", err)
+	}
+}
