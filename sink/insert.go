@@ -63,8 +63,6 @@ var protocolCodes = map[int32]bool{
 	32:  true, // ATTEMPT_TO_READ_AFTER_EOF
 	33:  true, // CANNOT_READ_ALL_DATA
 	40:  true, // CHECKSUM_DOESNT_MATCH
-	100: true, // UNKNOWN_PACKET_FROM_CLIENT
-	101: true, // UNEXPECTED_PACKET_FROM_CLIENT
 	115: true, // UNKNOWN_SETTING (how 18.16 answers ch-go's query packet)
 	117: true, // INCORRECT_DATA
 	271: true, // CANNOT_DECOMPRESS
@@ -98,6 +96,7 @@ type nativeConn struct {
 	buf  proto.Buffer // packets to send
 	body proto.Buffer // the block being encoded, before compression
 	comp *compress.Writer
+	sent bool // the current INSERT's data has started to go out
 }
 
 // insertPool holds a Conn's INSERT connections.
@@ -307,8 +306,10 @@ func (p *insertPool) insert(ctx context.Context, query, queryID string, input pr
 		if pe.before {
 			return fmt.Errorf("%w: %w", errNativeOff, err)
 		}
-	case err == nil || errors.As(err, &ex):
-		p.put(c) // the server ended the query: the connection is clean
+	case err == nil, errors.As(err, &ex) && !c.sent:
+		// The server ended the query, before any of its data was sent
+		// when it failed: the connection is clean.
+		p.put(c)
 	default:
 		c.conn.Close()
 	}
@@ -316,6 +317,7 @@ func (p *insertPool) insert(ctx context.Context, query, queryID string, input pr
 }
 
 func (c *nativeConn) insert(query, queryID string, input proto.Input, rows int) error {
+	c.sent = false
 	c.query(query, queryID)
 	c.block(nil, 0) // no external tables
 	if err := c.flush(); err != nil {
@@ -338,6 +340,12 @@ func (c *nativeConn) insert(query, queryID string, input proto.Input, rows int) 
 			return fmt.Errorf("%w: %w", errTypes, err)
 		}
 	}
+	// From here on a server that fails the INSERT (a fence refusing the
+	// batch, a view's error) may answer before it has read all of the
+	// data; what it left unread would be taken for the next query's
+	// packets (UNEXPECTED_PACKET_FROM_CLIENT), so the connection is not
+	// reused after an exception (h18c found it).
+	c.sent = true
 	if err := c.block(input, rows); err != nil {
 		return err
 	}

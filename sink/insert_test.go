@@ -200,3 +200,41 @@ func TestNativeHandshakeRefusedUsesDriver(t *testing.T) {
 		t.Errorf("path off after a refused handshake: %v", err)
 	}
 }
+
+// TestNativeExceptionAfterData: a view that refuses the rows (as the
+// fence's does) answers after the data was sent, possibly before the
+// server read all of it: the connection is dropped, not reused, and the
+// next INSERT goes through a clean one.
+func TestNativeExceptionAfterData(t *testing.T) {
+	ctx := context.Background()
+	c := testConn(t)
+	for _, q := range []string{
+		"CREATE TABLE r (s String, lc LowCardinality(String), _offset Int64) ENGINE = MergeTree ORDER BY _offset",
+		"CREATE MATERIALIZED VIEW rv ENGINE = Memory AS SELECT throwIf(_offset > 1) AS x FROM r",
+	} {
+		if err := c.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := NewWriter(c, slog.New(slog.DiscardHandler))
+	big := make([]string, 5000)
+	for i := range big {
+		big[i] = fmt.Sprintf("x%0600d", i)
+	}
+	for i := range 3 {
+		err := w.Insert(ctx, newRows("r", big...))
+		var ex *clickhouse.Exception
+		if !errors.As(err, &ex) || ex.Code != 395 {
+			t.Fatalf("refused insert %d: %v, want the view's throwIf (395)", i, err)
+		}
+		if n := len(c.ins.idle); n != 0 {
+			t.Errorf("%d idle INSERT connections after an exception that came after the data", n)
+		}
+	}
+	if err := w.Insert(ctx, newRows("r", "ok")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ins.disabled(); err != nil {
+		t.Errorf("native path off: %v", err)
+	}
+}
