@@ -17,6 +17,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
@@ -94,11 +95,11 @@ func TestMetricsEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	b := make([]byte, 4)
 	rand.Read(b)
-	opts := sink.Options{Addr: []string{srv.TCPAddr}, Database: "metrics_" + hex.EncodeToString(b), User: "default"}
-	if err := sink.CreateDatabase(ctx, opts); err != nil {
+	opts := chclient.Options{Addr: []string{srv.TCPAddr}, Database: "metrics_" + hex.EncodeToString(b), User: "default"}
+	if err := chclient.CreateDatabase(ctx, opts); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := sink.Open(ctx, opts)
+	conn, err := chclient.Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/chclient"
 )
 
 // Check is one readiness condition. Func returns nil when it holds, or the
@@ -24,9 +24,9 @@ type Check struct {
 }
 
 // ClickHouseCheck holds when the server answers a ping on conn.
-func ClickHouseCheck(conn *sink.Conn) Check {
+func ClickHouseCheck(conn *chclient.Conn) Check {
 	return Check{Name: "clickhouse", Func: func(ctx context.Context) error {
-		return conn.Driver().Ping(ctx)
+		return conn.Ping(ctx)
 	}}
 }
 

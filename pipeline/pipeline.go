@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/transform"
@@ -153,7 +154,7 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 	lost := false
 	flush := func() bool {
 		if err := w.flush(ctx); err != nil {
-			if errors.Is(err, sink.ErrFenced) || errors.Is(err, ingest.ErrNotOwner) || ctx.Err() != nil {
+			if errors.Is(err, checkpoint.ErrFenced) || errors.Is(err, ingest.ErrNotOwner) || ctx.Err() != nil {
 				// Another member owns the partition now (or will): drop
 				// what is buffered, commit nothing, return at once (which
 				// ends this member's generation if it is still running,
@@ -237,7 +238,7 @@ type worker struct {
 	// wm is, per table, the highest offset of this partition already
 	// stored there: rows at or below it are not inserted again.
 	wm map[string]int64
-	// epoch is this claim's fence (sink.Conn.Fence): every insert
+	// epoch is this claim's fence (chclient.Conn.Fence): every insert
 	// carries it, and the server refuses it once a newer owner fenced.
 	epoch   uint64
 	records int
@@ -384,8 +385,8 @@ func (w *worker) flush(ctx context.Context) error {
 		if b == nil || b.Len() == 0 {
 			continue
 		}
-		id := sink.InsertID(b.Table(), w.claim.Topic, w.claim.Partition, w.firstOff)
-		if err := w.p.writer.InsertFenced(ctx, b, id, sink.Fence{Topic: w.claim.Topic, Partition: w.claim.Partition, Epoch: w.epoch}); err != nil {
+		id := checkpoint.InsertID(b.Table(), w.claim.Topic, w.claim.Partition, w.firstOff)
+		if err := w.p.writer.InsertFenced(ctx, b, id, checkpoint.Fence{Topic: w.claim.Topic, Partition: w.claim.Partition, Epoch: w.epoch}); err != nil {
 			return fmt.Errorf("%s/%d offsets up to %d: %w", w.claim.Topic, w.claim.Partition, w.next-1, err)
 		}
 		w.p.Stats.Batches.Add(1)
@@ -424,26 +425,20 @@ func (w *worker) stored(table string, offset int64) bool {
 // loadWatermarks fences the partition (from now on, inserts of its earlier
 // owners are refused), waits until no INSERT of this partition by an
 // earlier owner is still running on the server, then reads how far each
-// table got. It retries while ClickHouse is unreachable, until ctx is done.
+// table got (checkpoint.Store.Acquire). It retries while ClickHouse is
+// unreachable, until ctx is done.
 func (w *worker) loadWatermarks(ctx context.Context) error {
-	conn := w.p.writer.Conn()
+	store := checkpoint.New(w.p.writer.Conn())
 	pause := 100 * time.Millisecond
 	for {
 		// Each attempt is bounded: a server that hangs mid-check must not
 		// hold the partition without a word.
-		actx, cancel := context.WithTimeout(ctx, 30*time.Second+2*w.p.writer.Timeout)
-		var err error
-		if w.epoch == 0 {
-			w.epoch, err = conn.Fence(actx, w.claim.Topic, w.claim.Partition)
-		}
-		if err == nil {
-			err = conn.WaitInserts(actx, w.claim.Topic, w.claim.Partition, 30*time.Second)
-		}
-		if err == nil {
-			w.wm, err = conn.Watermarks(actx, w.claim.Topic, w.claim.Partition)
-		}
+		actx, cancel := context.WithTimeout(ctx, store.KillAfter+2*w.p.writer.Timeout)
+		cp, err := store.Acquire(actx, w.claim.Topic, w.claim.Partition, w.epoch)
 		cancel()
+		w.epoch = cp.Epoch // kept by the next attempt once recorded
 		if err == nil {
+			w.wm = cp.Watermarks
 			return nil
 		}
 		w.p.log.Warn("reading watermarks failed, will retry", "topic", w.claim.Topic, "partition", w.claim.Partition, "err", err)

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // BenchmarkCatalogue loads a data set (by default 10M CDN requests in one
@@ -99,15 +99,15 @@ func envInt(b *testing.B, name string, def int) int {
 	return n
 }
 
-func benchData(b *testing.B, cdnRows, jobRuns int) *sink.Conn {
+func benchData(b *testing.B, cdnRows, jobRuns int) *chclient.Conn {
 	b.Helper()
 	ctx := context.Background()
 	srv := chserver.Shared(b)
-	o := sink.Options{Addr: []string{srv.TCPAddr}, Database: fmt.Sprintf("bench_%d_%d", cdnRows, jobRuns)}
-	if err := sink.CreateDatabase(ctx, o); err != nil {
+	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: fmt.Sprintf("bench_%d_%d", cdnRows, jobRuns)}
+	if err := chclient.CreateDatabase(ctx, o); err != nil {
 		b.Fatal(err)
 	}
-	conn, err := sink.Open(ctx, o)
+	conn, err := chclient.Open(ctx, o)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,3 +1,9 @@
+// Package sink writes records to ClickHouse in columnar batches over the
+// native protocol, retrying the failures worth retrying (chclient.KindOf),
+// and through the fence of the partition the rows come from
+// (checkpoint.Fence) when asked. The connection is a chclient.Conn; what a
+// partition has stored (insert ids, fences, watermarks) is package
+// checkpoint's.
 package sink
 
 import (
@@ -6,13 +12,17 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/checkpoint"
 )
 
 // Writer inserts batches, retrying retryable failures with capped
 // exponential backoff and jitter. A retry sends the identical block, so a
 // replicated table de-duplicates a retry of an insert that did succeed.
 type Writer struct {
-	conn *Conn
+	conn *chclient.Conn
 	log  *slog.Logger
 	// Timeout bounds one attempt.
 	Timeout time.Duration
@@ -26,7 +36,7 @@ type Writer struct {
 }
 
 // NewWriter returns a Writer on conn.
-func NewWriter(conn *Conn, log *slog.Logger) *Writer {
+func NewWriter(conn *chclient.Conn, log *slog.Logger) *Writer {
 	return &Writer{
 		conn:     conn,
 		log:      log,
@@ -37,7 +47,7 @@ func NewWriter(conn *Conn, log *slog.Logger) *Writer {
 }
 
 // Conn is the connection the writer inserts through.
-func (w *Writer) Conn() *Conn { return w.conn }
+func (w *Writer) Conn() *chclient.Conn { return w.conn }
 
 // Insert sends b as one INSERT. It retries retryable errors until ctx is
 // done, and returns at once on any other error. It does not reset b.
@@ -45,37 +55,30 @@ func (w *Writer) Insert(ctx context.Context, b Batch) error {
 	return w.InsertAs(ctx, b, "")
 }
 
-// InsertAs is Insert with a query id (see InsertID). A retry reuses it, so
+// InsertAs is Insert with a query id (see checkpoint.InsertID). A retry reuses it, so
 // the server refuses a retry while an earlier attempt is still running
 // instead of running both.
 func (w *Writer) InsertAs(ctx context.Context, b Batch, queryID string) error {
 	return w.insert(ctx, b, queryID, nil)
 }
 
-// Fence is what a fenced insert carries: the Kafka partition every row of
-// the batch comes from, and its writer's epoch (Conn.Fence).
-type Fence struct {
-	Topic     string
-	Partition int32
-	Epoch     uint64
-}
-
 // InsertFenced is InsertAs through the fence (migration 0019_fences): the
 // rows, all of partition f.Topic/f.Partition, go to the table's entry
 // table (NAME_in) with f.Epoch, and the server stores them only if that
-// is the partition's current fence (see Conn.Fence). A refused batch
-// stores nothing and fails with an error that wraps ErrFenced, at once
+// is the partition's current fence (see checkpoint.Store.Fence). A refused
+// batch stores nothing and fails with an error that wraps
+// checkpoint.ErrFenced, at once
 // (it is not retried).
 //
 // On a cluster the batch goes straight to NAME_in_local on a replica of
 // the partition's shard (the one the Distributed tables would pick):
 // ClickHouse 18.16 fails a view with a subquery, as the fence's is, when
 // a Distributed table inserts into its own server's shard.
-func (w *Writer) InsertFenced(ctx context.Context, b Batch, queryID string, f Fence) error {
+func (w *Writer) InsertFenced(ctx context.Context, b Batch, queryID string, f checkpoint.Fence) error {
 	return w.insert(ctx, b, queryID, &f)
 }
 
-func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *Fence) error {
+func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *checkpoint.Fence) error {
 	if b.Len() == 0 {
 		return nil
 	}
@@ -84,7 +87,7 @@ func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *Fen
 	for attempt := 1; ; attempt++ {
 		began := time.Now()
 		var err error
-		checking := unknown && queryID != "" && w.conn.opts.Cluster == ""
+		checking := unknown && queryID != "" && w.conn.Cluster() == ""
 		if checking {
 			// On a cluster the tables are replicated, and a replica drops
 			// a block identical to one already stored: no check needed
@@ -106,12 +109,12 @@ func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *Fen
 		if err == nil {
 			return nil
 		}
-		if fence != nil && fenced(err) {
-			return fmt.Errorf("insert %d rows into %s (epoch %d): %w (%v)", b.Len(), b.Table(), fence.Epoch, ErrFenced, err)
+		if fence != nil && checkpoint.IsFenced(err) {
+			return fmt.Errorf("insert %d rows into %s (epoch %d): %w (%v)", b.Len(), b.Table(), fence.Epoch, checkpoint.ErrFenced, err)
 		}
 		// A check that failed is tried again like an attempt: the batch
 		// is not sent before the check concludes.
-		if (!checking && !Retryable(err)) || ctx.Err() != nil {
+		if (!checking && !chclient.Retryable(err)) || ctx.Err() != nil {
 			return fmt.Errorf("insert %d rows into %s: %w", b.Len(), b.Table(), err)
 		}
 		if w.OnRetry != nil {
@@ -129,7 +132,7 @@ func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *Fen
 	}
 }
 
-func (w *Writer) send(ctx context.Context, b Batch, fence *Fence) error {
+func (w *Writer) send(ctx context.Context, b Batch, fence *checkpoint.Fence) error {
 	// An attempt under way is not abandoned when ctx is cancelled (a
 	// revoked partition): cutting an INSERT midway leaves it unknown
 	// whether it was stored. The timeout still bounds it.
@@ -138,21 +141,23 @@ func (w *Writer) send(ctx context.Context, b Batch, fence *Fence) error {
 	if fence == nil {
 		return sendTo(ctx, w.conn, insertQuery(b), b, nil)
 	}
-	if w.conn.opts.Cluster == "" {
+	if w.conn.Cluster() == "" {
 		return sendTo(ctx, w.conn, fencedInsertQuery(b, ""), b, fence)
 	}
-	replicas, err := w.conn.shardOf(ctx, fence.Topic, fence.Partition)
+	// The shard the Distributed tables pick: their sharding key is
+	// cityHash64(_topic, _partition) (schemas.Target).
+	replicas, err := w.conn.ShardOf(ctx, fmt.Sprintf("cityHash64(%s, toInt32(%d))", chclient.String(fence.Topic), fence.Partition))
 	if err != nil {
 		return err
 	}
 	// The first replica that takes it; the shard's others fetch it.
 	for _, i := range replicas {
-		var conn *Conn
-		conn, err = w.conn.openServer(ctx, i)
+		var conn *chclient.Conn
+		conn, err = w.conn.ServerConn(ctx, i)
 		if err == nil {
 			err = sendTo(ctx, conn, fencedInsertQuery(b, LocalSuffix), b, fence)
 		}
-		if err == nil || !Retryable(err) {
+		if err == nil || !chclient.Retryable(err) {
 			return err
 		}
 	}
@@ -163,8 +168,8 @@ func (w *Writer) send(ctx context.Context, b Batch, fence *Fence) error {
 // (schemas.LocalSuffix).
 const LocalSuffix = "_local"
 
-func sendTo(ctx context.Context, conn *Conn, query string, b Batch, fence *Fence) error {
-	batch, err := conn.conn.PrepareBatch(ctx, query)
+func sendTo(ctx context.Context, conn *chclient.Conn, query string, b Batch, fence *checkpoint.Fence) error {
+	batch, err := conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return err
 	}
@@ -185,4 +190,11 @@ func sendTo(ctx context.Context, conn *Conn, query string, b Batch, fence *Fence
 		}
 	}
 	return batch.Send()
+}
+
+func withQueryID(ctx context.Context, id string) context.Context {
+	if id == "" {
+		return ctx
+	}
+	return clickhouse.Context(ctx, clickhouse.WithQueryID(id))
 }

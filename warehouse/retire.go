@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/schemas"
 )
 
@@ -78,7 +79,7 @@ SELECT DISTINCT name FROM (
     SELECT name FROM system.tables
     WHERE database = %[1]s AND engine IN ('View', 'MaterializedView') AND name != %[2]s
       AND match(create_table_query, %[3]s)
-) ORDER BY name`, quote(w.db), quote(table), quote(`(^|[^A-Za-z0-9_.`+"`"+`])(`+regexp.QuoteMeta(w.db)+`\.)?`+"`?"+regexp.QuoteMeta(table)+"`?"+`([^A-Za-z0-9_]|$)`)))
+) ORDER BY name`, chclient.String(w.db), chclient.String(table), chclient.String(`(^|[^A-Za-z0-9_.`+"`"+`])(`+regexp.QuoteMeta(w.db)+`\.)?`+"`?"+regexp.QuoteMeta(table)+"`?"+`([^A-Za-z0-9_]|$)`)))
 	if err != nil {
 		return nil, fmt.Errorf("views on %s: %w", table, err)
 	}
@@ -115,20 +116,20 @@ func localName(name string) string {
 // server.
 func (w *Warehouse) rename(ctx context.Context, from, to string) error {
 	if w.Cluster == "" {
-		return w.conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %s.%s TO %s.%s", ident(w.db), ident(from), ident(w.db), ident(to)))
+		return w.conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %s.%s TO %s.%s", chclient.Ident(w.db), chclient.Ident(from), chclient.Ident(w.db), chclient.Ident(to)))
 	}
 	return w.conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s, %[1]s.%[4]s TO %[1]s.%[5]s ON CLUSTER %[6]s",
-		ident(w.db), ident(from), ident(to), ident(localName(from)), ident(localName(to)), ident(w.Cluster)))
+		chclient.Ident(w.db), chclient.Ident(from), chclient.Ident(to), chclient.Ident(localName(from)), chclient.Ident(localName(to)), chclient.Ident(w.Cluster)))
 }
 
 // drop drops a retired table, and on a cluster its local part too, on
 // every server.
 func (w *Warehouse) drop(ctx context.Context, name string) error {
 	if w.Cluster == "" {
-		return w.conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s", ident(w.db), ident(name)))
+		return w.conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s", chclient.Ident(w.db), chclient.Ident(name)))
 	}
 	for _, n := range []string{name, localName(name)} {
-		if err := w.conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s ON CLUSTER %s", ident(w.db), ident(n), ident(w.Cluster))); err != nil {
+		if err := w.conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s ON CLUSTER %s", chclient.Ident(w.db), chclient.Ident(n), chclient.Ident(w.Cluster))); err != nil {
 			return err
 		}
 	}
@@ -152,7 +153,7 @@ FROM (SELECT name FROM system.tables WHERE database = %[1]s AND position(name, '
 ALL LEFT JOIN (
     SELECT retired_name AS name, max(time) AS since FROM %[3]s.table_retirements WHERE action = 'rename' GROUP BY retired_name
 ) AS r USING (name)
-ORDER BY t.name`, quote(w.db), retiredMark, ident(w.db)))
+ORDER BY t.name`, chclient.String(w.db), retiredMark, chclient.Ident(w.db)))
 	if err != nil {
 		return nil, fmt.Errorf("retired tables: %w", err)
 	}
@@ -187,7 +188,7 @@ ORDER BY t.name`, quote(w.db), retiredMark, ident(w.db)))
 func (w *Warehouse) record(ctx context.Context, at time.Time, table, retired, action, by, reason, evidence string) error {
 	err := w.conn.Exec(ctx, fmt.Sprintf(
 		"INSERT INTO %s.table_retirements (time, table_name, retired_name, action, by, reason, evidence) SELECT toDateTime(%d), %s, %s, %s, %s, %s, %s",
-		ident(w.db), at.Unix(), quote(table), quote(retired), quote(action), quote(by), quote(reason), quote(evidence)))
+		chclient.Ident(w.db), at.Unix(), chclient.String(table), chclient.String(retired), chclient.String(action), chclient.String(by), chclient.String(reason), chclient.String(evidence)))
 	if err != nil {
 		return fmt.Errorf("record %s of %s: %w", action, table, err)
 	}
@@ -202,7 +203,7 @@ func (w *Warehouse) Scheduled(ctx context.Context, quiet time.Duration) ([]Table
 SELECT table_name FROM %s.table_retirements
 GROUP BY table_name
 HAVING argMax(action, time) = 'scheduled'
-ORDER BY table_name`, ident(w.db)))
+ORDER BY table_name`, chclient.Ident(w.db)))
 	if err != nil {
 		return nil, fmt.Errorf("scheduled retirements: %w", err)
 	}

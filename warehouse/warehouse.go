@@ -13,14 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // Warehouse works on one database.
 type Warehouse struct {
-	conn *sink.Conn
+	conn *chclient.Conn
 	sql  sqlDB // conn, for what runs on any engine (retention)
 	db   string
 	// Now is the clock (injectable for tests).
@@ -33,7 +33,7 @@ type Warehouse struct {
 }
 
 // New returns a Warehouse for the connection's database.
-func New(conn *sink.Conn) *Warehouse {
+func New(conn *chclient.Conn) *Warehouse {
 	return &Warehouse{conn: conn, sql: conn, db: conn.Database(), Now: func() time.Time { return time.Now().UTC() }}
 }
 
@@ -82,7 +82,7 @@ func (w *Warehouse) Retention(ctx context.Context, rules map[string]time.Duratio
 		if w.Cluster != "" {
 			// One replica of every shard: rows and bytes are the
 			// cluster's (not counting copies).
-			parts, local, on = fmt.Sprintf("cluster(%s, system, parts)", quote(w.Cluster)), table+schemas.LocalSuffix, " ON CLUSTER "+ident(w.Cluster)
+			parts, local, on = fmt.Sprintf("cluster(%s, system, parts)", chclient.String(w.Cluster)), table+schemas.LocalSuffix, " ON CLUSTER "+chclient.Ident(w.Cluster)
 		}
 		def, err := w.tableTTL(ctx, local)
 		if err != nil {
@@ -90,7 +90,7 @@ func (w *Warehouse) Retention(ctx context.Context, rules map[string]time.Duratio
 		}
 		rows, err := w.sql.QueryStrings(ctx, fmt.Sprintf(
 			"SELECT partition, toString(sum(rows)), toString(sum(bytes_on_disk)), any(partition_id) FROM %s WHERE active AND database = %s AND table = %s GROUP BY partition ORDER BY partition",
-			parts, quote(w.db), quote(local)))
+			parts, chclient.String(w.db), chclient.String(local)))
 		if err != nil {
 			return out, fmt.Errorf("retention: parts of %s: %w", table, err)
 		}
@@ -106,7 +106,7 @@ func (w *Warehouse) Retention(ctx context.Context, rules map[string]time.Duratio
 			b, _ := strconv.ParseUint(r[2], 10, 64)
 			p := Partition{Table: table, Partition: r[0], ID: r[3], Rows: n, Bytes: b, Newest: end.Add(-time.Second), TTL: def.ttl != ""}
 			if apply && !p.TTL {
-				if err := w.sql.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", ident(w.db), ident(local), on, quote(r[3]))); err != nil {
+				if err := w.sql.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", chclient.Ident(w.db), chclient.Ident(local), on, chclient.String(r[3]))); err != nil {
 					return out, fmt.Errorf("retention: drop partition %s of %s: %w", r[0], table, err)
 				}
 				p.Dropped = true
@@ -184,7 +184,7 @@ ALL LEFT JOIN (
     SELECT table AS name, sum(rows) AS rows, sum(bytes_on_disk) AS bytes, uniqExact(partition) AS partitions, max(modification_time) AS modified
     FROM system.parts WHERE active AND database = %[1]s GROUP BY table
 ) AS p USING (name)
-ORDER BY t.name`, quote(w.db)))
+ORDER BY t.name`, chclient.String(w.db)))
 	if err != nil {
 		return nil, fmt.Errorf("tables: %w", err)
 	}
@@ -227,7 +227,7 @@ func (w *Warehouse) Usage(ctx context.Context, table string, window time.Duratio
 	}
 	var all Usage
 	readers := map[string]bool{}
-	err := w.conn.EachServer(ctx, func(ctx context.Context, c *sink.Conn) error {
+	err := w.conn.EachServer(ctx, func(ctx context.Context, c *chclient.Conn) error {
 		for _, name := range []string{table, table + schemas.LocalSuffix} {
 			u, err := w.usageOn(ctx, c, name, window)
 			if err != nil {
@@ -250,7 +250,7 @@ func (w *Warehouse) Usage(ctx context.Context, table string, window time.Duratio
 	return all, err
 }
 
-func (w *Warehouse) usageOn(ctx context.Context, conn *sink.Conn, table string, window time.Duration) (Usage, error) {
+func (w *Warehouse) usageOn(ctx context.Context, conn *chclient.Conn, table string, window time.Duration) (Usage, error) {
 	since := w.Now().Add(-window)
 	rows, err := conn.QueryStrings(ctx, fmt.Sprintf(`
 SELECT toString(count()), toString(max(event_time)), arrayStringConcat(groupUniqArray(user), ',')
@@ -259,7 +259,7 @@ WHERE toUInt8(type) = 2 AND event_time >= toDateTime(%d)
   AND NOT match(query, '(?is)^\\s*((/\\*.*?\\*/|--[^\\n]*\\n)\\s*)*(INSERT|CREATE|ALTER|DROP|RENAME|OPTIMIZE|SYSTEM|KILL|DETACH|ATTACH|TRUNCATE|SHOW|DESCRIBE|EXISTS)\\b')
   AND position(query, 'system.') = 0
   AND (match(query, %s) OR position(query, %s) > 0)`,
-		since.Unix(), quote(`\b`+table+`\b`), quote(w.db+"."+table)))
+		since.Unix(), chclient.String(`\b`+table+`\b`), chclient.String(w.db+"."+table)))
 	if err != nil {
 		if strings.Contains(err.Error(), "query_log") {
 			return Usage{}, fmt.Errorf("usage: system.query_log is not available (%v): enable query logging with log_queries=1 in the users' profile (users.xml) and read again", err)
@@ -280,7 +280,7 @@ WHERE toUInt8(type) = 2 AND event_time >= toDateTime(%d)
 // otherwise do every few seconds, so that the latest reads count. Without
 // the SYSTEM privilege the log is read as it stands.
 func (w *Warehouse) flushLogs(ctx context.Context) {
-	w.conn.EachServer(ctx, func(ctx context.Context, c *sink.Conn) error {
+	w.conn.EachServer(ctx, func(ctx context.Context, c *chclient.Conn) error {
 		c.Exec(ctx, "SYSTEM FLUSH LOGS")
 		return nil
 	})
@@ -291,9 +291,3 @@ func (w *Warehouse) QueryLogEnabled(ctx context.Context) bool {
 	rows, err := w.conn.QueryStrings(ctx, "SELECT toString(count() > 0) FROM system.query_log")
 	return err == nil && rows[0][0] == "1"
 }
-
-func quote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
-}
-
-func ident(s string) string { return "`" + strings.ReplaceAll(s, "`", "\\`") + "`" }

@@ -13,9 +13,9 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // params collects repeated -param k=v flags.
@@ -78,7 +78,7 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	conn, err := sink.Open(ctx, sinkOptions(cfg))
+	conn, err := chclient.Open(ctx, sinkOptions(cfg))
 	if err != nil {
 		return err
 	}

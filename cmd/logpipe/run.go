@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/logpipe/logpipe/budget"
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/metrics"
@@ -65,10 +66,10 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(append([]string{"--"}, pos...))
 }
 
-func sinkOptions(cfg config.Config) sink.Options {
+func sinkOptions(cfg config.Config) chclient.Options {
 	// An unreadable CA or key file was reported by checkTLS at start.
 	tlsCfg, _ := cfg.ClickHouse.TLS.Config()
-	return sink.Options{
+	return chclient.Options{
 		Addr:        cfg.ClickHouse.Addr,
 		Database:    cfg.ClickHouse.Database,
 		User:        cfg.ClickHouse.User,
@@ -111,7 +112,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	// handshake of a new connection included.
 	o.ReadTimeout = cfg.ClickHouse.InsertTimeout
 	o.QueryTimeout = cfg.ClickHouse.InsertTimeout
-	conn, err := sink.Open(ctx, o)
+	conn, err := chclient.Open(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -166,7 +167,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 }
 
 // serveMetrics starts the /metrics, /healthz and /readyz server.
-func serveMetrics(cfg config.Config, conn *sink.Conn, p *pipeline.Pipeline, c *ingest.Consumer, log *slog.Logger) (*metrics.Server, error) {
+func serveMetrics(cfg config.Config, conn *chclient.Conn, p *pipeline.Pipeline, c *ingest.Consumer, log *slog.Logger) (*metrics.Server, error) {
 	m := metrics.New()
 	m.Writer(p.Writer())
 	if err := m.Pipeline(&p.Stats); err != nil {
@@ -197,7 +198,7 @@ func serveMetrics(cfg config.Config, conn *sink.Conn, p *pipeline.Pipeline, c *i
 }
 
 // newPipeline builds the pipeline that cfg describes, writing through conn.
-func newPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger) (*pipeline.Pipeline, error) {
+func newPipeline(cfg config.Config, conn *chclient.Conn, log *slog.Logger) (*pipeline.Pipeline, error) {
 	w := sink.NewWriter(conn, log)
 	w.Timeout = cfg.ClickHouse.InsertTimeout
 	w.RetryMax = cfg.Batch.RetryMax
@@ -351,7 +352,7 @@ func printMigrations(ctx context.Context, cfg config.Config, version string, std
 			return usageError{fmt.Errorf("migrate: -server-version: %w", err)}
 		}
 	} else {
-		conn, err := sink.Open(ctx, sinkOptions(cfg))
+		conn, err := chclient.Open(ctx, sinkOptions(cfg))
 		if err != nil {
 			return fmt.Errorf("migrate: %w (or give -server-version)", err)
 		}
@@ -369,10 +370,10 @@ func printMigrations(ctx context.Context, cfg config.Config, version string, std
 // migrateDB creates the database if needed and applies the migrations.
 func migrateDB(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger) error {
 	o := sinkOptions(cfg)
-	if err := sink.CreateDatabase(ctx, o); err != nil {
+	if err := chclient.CreateDatabase(ctx, o); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	conn, err := sink.Open(ctx, o)
+	conn, err := chclient.Open(ctx, o)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

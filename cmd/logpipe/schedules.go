@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schedule"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // cmdSchedules implements "logpipe schedules sync": it writes the
@@ -35,7 +35,7 @@ func cmdSchedules(ctx context.Context, args []string, stdout io.Writer, log *slo
 	if len(args) > 1 && fs.NArg() > 0 {
 		return usageError{fmt.Errorf("schedules sync: unexpected argument %q", fs.Arg(0))}
 	}
-	conn, err := sink.Open(ctx, sinkOptions(cfg))
+	conn, err := chclient.Open(ctx, sinkOptions(cfg))
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func parseSchedules(cs []config.JobSchedule) ([]*schedule.Schedule, error) {
 // syncSchedules writes the schedules and their expected runs in
 // [from, to). job_expected_runs is a ReplacingMergeTree, so syncing the same
 // window twice stores each expected run once.
-func syncSchedules(ctx context.Context, conn *sink.Conn, scheds []*schedule.Schedule, cs []config.JobSchedule, from, to time.Time) (int, error) {
+func syncSchedules(ctx context.Context, conn *chclient.Conn, scheds []*schedule.Schedule, cs []config.JobSchedule, from, to time.Time) (int, error) {
 	n := 0
 	for i, s := range scheds {
 		cal := "all"
@@ -95,7 +95,7 @@ func syncSchedules(ctx context.Context, conn *sink.Conn, scheds []*schedule.Sche
 			cal = "business-days"
 		}
 		q := fmt.Sprintf("INSERT INTO job_schedules (job, schedule, timezone, calendar, grace_s, expected_s, updated_at) SELECT %s, %s, %s, %s, %d, %d, now()",
-			quote(s.Job), quote(s.Spec), quote(s.Location.String()), quote(cal), int(s.Grace.Seconds()), int(cs[i].Expected.Seconds()))
+			chclient.String(s.Job), chclient.String(s.Spec), chclient.String(s.Location.String()), chclient.String(cal), int(s.Grace.Seconds()), int(cs[i].Expected.Seconds()))
 		if err := conn.Exec(ctx, q); err != nil {
 			return n, fmt.Errorf("schedules: job %s: %w", s.Job, err)
 		}
@@ -108,7 +108,7 @@ func syncSchedules(ctx context.Context, conn *sink.Conn, scheds []*schedule.Sche
 				secs[j] = fmt.Sprint(t.Unix())
 			}
 			q := fmt.Sprintf("INSERT INTO job_expected_runs (job, expected_time, grace_s) SELECT %s, toDateTime(arrayJoin([%s])), %d",
-				quote(s.Job), strings.Join(secs, ","), int(s.Grace.Seconds()))
+				chclient.String(s.Job), strings.Join(secs, ","), int(s.Grace.Seconds()))
 			if err := conn.Exec(ctx, q); err != nil {
 				return n, fmt.Errorf("schedules: job %s: %w", s.Job, err)
 			}
@@ -116,8 +116,4 @@ func syncSchedules(ctx context.Context, conn *sink.Conn, scheds []*schedule.Sche
 		}
 	}
 	return n, nil
-}
-
-func quote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }

@@ -13,9 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/warehouse"
 )
 
@@ -31,8 +31,8 @@ func retentionRules(cfg config.Config) (map[string]time.Duration, error) {
 	return rules, nil
 }
 
-func openWarehouse(ctx context.Context, cfg config.Config) (*warehouse.Warehouse, *sink.Conn, error) {
-	conn, err := sink.Open(ctx, sinkOptions(cfg))
+func openWarehouse(ctx context.Context, cfg config.Config) (*warehouse.Warehouse, *chclient.Conn, error) {
+	conn, err := chclient.Open(ctx, sinkOptions(cfg))
 	if err != nil {
 		return nil, nil, err
 	}

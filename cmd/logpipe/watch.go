@@ -8,8 +8,8 @@ import (
 	"log/slog"
 	"sort"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/metrics"
-	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/watch"
 )
 
@@ -30,7 +30,7 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 			return err
 		}
 	}
-	conn, err := sink.Open(ctx, sinkOptions(cfg))
+	conn, err := chclient.Open(ctx, sinkOptions(cfg))
 	if err != nil {
 		return err
 	}
