@@ -9,8 +9,11 @@ FUZZTIME  ?= 30s
 
 all: build
 
+# bin/logpipe is the production binary; bin/logpipe-demo (make demo, make
+# bench) carries the local test rig: kfake and the ClickHouse installer.
 build:
 	$(GO) build -o bin/logpipe ./cmd/logpipe
+	$(GO) build -o bin/logpipe-demo ./cmd/logpipe-demo
 
 # The local ClickHouse server (Debian's clickhouse-server) and ZooKeeper (for
 # the cluster tests) are installed with apt-get when missing; tests and the
@@ -25,7 +28,7 @@ chdb:
 	bash deploy/local/chdb.sh install
 
 demo: clickhouse
-	$(GO) run ./cmd/logpipe demo -dir $(DEMO_DIR)
+	$(GO) run ./cmd/logpipe-demo demo -dir $(DEMO_DIR)
 
 demo-stop:
 	bash deploy/local/clickhouse.sh stop $(DEMO_DIR)/clickhouse
@@ -48,15 +51,15 @@ vet:
 
 # Transform micro-benchmarks (ns and allocs per record, per format), then the
 # whole path: a preloaded backlog in a kfake broker (its own process) ->
-# logpipe (its own process: CPU and peak RSS) -> local ClickHouse, for each
+# logpipe's pipeline (its own process: CPU and peak RSS; bin/logpipe-demo) -> local ClickHouse, for each
 # partition count and under GOMEMLIMIT, medians of BENCH_RUNS; then latency.
 BENCH_RECORDS    ?= 1000000
 BENCH_PARTITIONS ?= 4,16,64
 BENCH_RUNS       ?= 3
 bench: clickhouse
 	$(GO) test -run '^$$' -bench . -benchmem ./transform/
-	$(GO) build -o bin/logpipe ./cmd/logpipe
-	./bin/logpipe bench -records $(BENCH_RECORDS) -partitions $(BENCH_PARTITIONS) -runs $(BENCH_RUNS) -gomemlimit 450MiB
+	$(GO) build -o bin/logpipe-demo ./cmd/logpipe-demo
+	./bin/logpipe-demo bench -records $(BENCH_RECORDS) -partitions $(BENCH_PARTITIONS) -runs $(BENCH_RUNS) -gomemlimit 450MiB
 	$(MAKE) bench-queries
 
 # Every catalogue query on 10M CDN rows (one day) and 1M job runs, generated

@@ -16,7 +16,7 @@ const Fallback = 96 << 20
 // The rest is the Go runtime, kafka-go's and the driver's fixed buffers,
 // and the garbage collector's headroom: the heap may reach about twice
 // the live bytes between collections, so a larger share makes the GC run
-// continuously near the limit instead of rarely. Measured (logpipe bench,
+// continuously near the limit instead of rarely. Measured (logpipe-demo bench,
 // GOMEMLIMIT=450MiB): 35 % peaked at 444-462 MiB RSS, 25 % at 413-431.
 const Share = 0.25
 

@@ -6,7 +6,9 @@
 //	logpipe check   -format NAME FILE|-   parse lines locally and show the rows
 //	logpipe query   -config FILE NAME     run a catalogue query
 //	logpipe watch   -config FILE          alert on catalogue query results
-//	logpipe demo                          everything, locally, with sample data
+//
+// The demo and the bench (Kafka and ClickHouse started locally) are the
+// separate binary logpipe-demo, so that this one links no test rig.
 package main
 
 import (
@@ -19,6 +21,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/logpipe/logpipe/cmd/internal/app"
 )
 
 const usage = `logpipe: Kafka -> parse and enrich -> ClickHouse, for batch-job and CDN logs.
@@ -33,19 +37,18 @@ Usage:
   logpipe queries                                list the query catalogue
   logpipe schedules sync -config FILE            write expected run times for missed-run detection
   logpipe watch   -config FILE [-once] [-migrate] run alert rules (catalogue queries) and notify webhooks
-  logpipe demo    [-dir DIR]                     run the whole pipeline on sample data locally
   logpipe formats [NAME [-vendor-config]]        list the log formats; a format's fields and vendor-side config
   logpipe version                                print the version
   logpipe tables    -config FILE [-all] [-window 30d]   tables with size and reads (system.query_log)
   logpipe retention -config FILE [-apply]             partitions past retention (dropped with -apply)
   logpipe retire    -config FILE TABLE | -restore NAME | -drop [-apply]
-  logpipe bench   [-records N] [-partitions 4,16,64] [-runs 3]   CPU, RSS, throughput, latency locally
   logpipe hash    -key-file FILE < ids.txt       print the stored keyed hash of each id (join incident reports back)
 
 Every config field can be overridden by an environment variable, e.g.
 LOGPIPE_CLICKHOUSE_ADDR, LOGPIPE_KAFKA_BROKERS, LOGPIPE_HASH_KEY; a
 LOGPIPE_* name that is no field is an error. Durations take 90m, 12h, 30d, 1d12h.
 Exit status: 0 done, 1 failure, 2 usage error.
+The demo and the bench are the separate binary logpipe-demo (make demo, make bench).
 `
 
 func main() {
@@ -61,7 +64,7 @@ func main() {
 		os.Exit(2)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "logpipe: %s\n", redactError(err))
+		fmt.Fprintf(os.Stderr, "logpipe: %s\n", app.RedactError(err))
 		os.Exit(1)
 	}
 }
@@ -79,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageError{errors.New("no command")}
 	}
-	log := redactingLogger(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel()}))
+	log := app.RedactingLogger(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: app.LogLevel()}))
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "run":
@@ -98,18 +101,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdTables(ctx, rest, stdout, log)
 	case "retire":
 		return cmdRetire(ctx, rest, stdout, log)
-	case "bench":
-		return cmdBench(ctx, rest, stdout, log)
-	case "bench-broker": // the bench's child processes
-		return cmdBenchBroker(rest, stdout)
-	case "bench-consume":
-		return cmdBenchConsume(ctx, rest, stdout)
 	case "schedules":
 		return cmdSchedules(ctx, rest, stdout, log)
 	case "watch":
 		return cmdWatch(ctx, rest, stdout, log)
-	case "demo":
-		return cmdDemo(ctx, rest, stdout, log)
 	case "formats":
 		return cmdFormats(rest, stdout, stderr)
 	case "validate":
@@ -123,12 +118,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	return usageError{fmt.Errorf("unknown command %q", cmd)}
-}
-
-func logLevel() slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(os.Getenv("LOGPIPE_LOG_LEVEL"))); err != nil {
-		return slog.LevelInfo
-	}
-	return l
 }

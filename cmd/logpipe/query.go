@@ -2,18 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schemas"
 )
@@ -53,6 +51,9 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if name == "" {
 		return usageError{fmt.Errorf("query: which query? (logpipe queries lists them)")}
 	}
+	if !slices.Contains(app.OutputFormats, *format) {
+		return usageError{fmt.Errorf("unknown output format %q (table, csv, json)", *format)}
+	}
 	q, qerr := schemas.LookupQuery(name)
 	if qerr != nil {
 		return qerr
@@ -78,7 +79,7 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	conn, err := chclient.Open(ctx, sinkOptions(cfg))
+	conn, err := chclient.Open(ctx, app.SinkOptions(cfg))
 	if err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("query %s: %w", name, err)
 	}
-	return printRows(stdout, *format, cols, rows)
+	return app.PrintRows(stdout, *format, cols, rows)
 }
 
 func cmdQueries(stdout io.Writer) error {
@@ -112,53 +113,6 @@ func cmdQueries(stdout io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// printRows writes a result as an aligned table, CSV or JSON lines.
-func printRows(w io.Writer, format string, cols []string, rows [][]string) error {
-	switch format {
-	case "table":
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.Join(cols, "\t"))
-		for _, r := range rows {
-			cells := make([]string, len(r))
-			for i, c := range r {
-				cells[i] = cell(c)
-			}
-			fmt.Fprintln(tw, strings.Join(cells, "\t"))
-		}
-		if len(rows) == 0 {
-			fmt.Fprintln(tw, "(no rows)")
-		}
-		return tw.Flush()
-	case "csv":
-		cw := csv.NewWriter(w)
-		cw.Write(cols)
-		cw.WriteAll(rows)
-		return cw.Error()
-	case "json":
-		enc := json.NewEncoder(w)
-		for _, r := range rows {
-			m := make(map[string]string, len(cols))
-			for i, c := range cols {
-				m[c] = r[i]
-			}
-			if err := enc.Encode(m); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return usageError{fmt.Errorf("unknown output format %q (table, csv, json)", format)}
-}
-
-// cell keeps table cells on one line and readable.
-func cell(s string) string {
-	s = strings.NewReplacer("\n", " ", "\t", " ").Replace(s)
-	if len(s) > 60 {
-		s = s[:57] + "..."
-	}
-	return s
 }
 
 // relativeTimes replaces DateTime parameters written relative to now

@@ -8,20 +8,17 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/logpipe/logpipe/budget"
 	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/metrics"
 	"github.com/logpipe/logpipe/pipeline"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
-	"github.com/logpipe/logpipe/transform"
 	"github.com/logpipe/logpipe/warehouse"
 )
 
@@ -66,20 +63,6 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(append([]string{"--"}, pos...))
 }
 
-func sinkOptions(cfg config.Config) chclient.Options {
-	// An unreadable CA or key file was reported by checkTLS at start.
-	tlsCfg, _ := cfg.ClickHouse.TLS.Config()
-	return chclient.Options{
-		Addr:        cfg.ClickHouse.Addr,
-		Database:    cfg.ClickHouse.Database,
-		User:        cfg.ClickHouse.User,
-		Password:    cfg.ClickHouse.Password,
-		DialTimeout: cfg.ClickHouse.DialTimeout,
-		TLS:         tlsCfg,
-		Cluster:     cfg.ClickHouse.Cluster,
-	}
-}
-
 // checkConfig reports what loading found worth a warning and fails on TLS
 // files that cannot be read.
 func checkConfig(cfg config.Config, log *slog.Logger) error {
@@ -103,11 +86,11 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	if *migrate {
-		if err := migrateDB(ctx, cfg, io.Discard, log); err != nil {
+		if err := app.Migrate(ctx, cfg, io.Discard, log); err != nil {
 			return err
 		}
 	}
-	o := sinkOptions(cfg)
+	o := app.SinkOptions(cfg)
 	// No wait on the server may outlast one INSERT attempt, the
 	// handshake of a new connection included.
 	o.ReadTimeout = cfg.ClickHouse.InsertTimeout
@@ -117,7 +100,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
-	p, err := newPipeline(cfg, conn, log)
+	p, err := app.NewPipeline(cfg, conn, log)
 	if err != nil {
 		return err
 	}
@@ -129,7 +112,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	defer stopDetector()
 	defer stopAll() // runs first: the detector stores what it holds, then returns
-	rules, err := retentionRules(cfg)
+	rules, err := app.RetentionRules(cfg)
 	if err != nil {
 		return err
 	}
@@ -152,7 +135,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 			}
 		})
 	}
-	c, err := newConsumer(cfg, p, log)
+	c, err := app.NewConsumer(cfg, p, log)
 	if err != nil {
 		return err
 	}
@@ -163,7 +146,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 		}
 		defer srv.Close()
 	}
-	return consumeWith(ctx, cfg, p, c, log)
+	return app.ConsumeWith(ctx, cfg, p, c, log)
 }
 
 // serveMetrics starts the /metrics, /healthz and /readyz server.
@@ -178,7 +161,7 @@ func serveMetrics(cfg config.Config, conn *chclient.Conn, p *pipeline.Pipeline, 
 	}
 	lag := metrics.NewLag(cfg.Kafka.Brokers, cfg.Kafka.Group, p.Topics(), log)
 	// The lag is read with the consumer's own TLS and SASL settings.
-	d, err := kafkaDialer(cfg.Kafka)
+	d, err := app.KafkaDialer(cfg.Kafka)
 	if err != nil {
 		return nil, err
 	}
@@ -195,113 +178,6 @@ func serveMetrics(cfg config.Config, conn *chclient.Conn, p *pipeline.Pipeline, 
 	// the longest retry pause and a batch's age together.
 	stall := metrics.StallCheck(p, cfg.ClickHouse.InsertTimeout+cfg.Batch.RetryMax+cfg.Batch.MaxAge)
 	return metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn), metrics.ConsumerCheck(c), stall), log)
-}
-
-// newPipeline builds the pipeline that cfg describes, writing through conn.
-func newPipeline(cfg config.Config, conn *chclient.Conn, log *slog.Logger) (*pipeline.Pipeline, error) {
-	w := sink.NewWriter(conn, log)
-	w.Timeout = cfg.ClickHouse.InsertTimeout
-	w.RetryMax = cfg.Batch.RetryMax
-	pc := pipeline.Config{
-		Limits: pipeline.Limits{
-			MaxRows:        cfg.Batch.MaxRows,
-			MaxBytes:       cfg.Batch.MaxBytes,
-			MaxAge:         cfg.Batch.MaxAge,
-			MaxRecordBytes: cfg.Kafka.MaxRecordBytes,
-		},
-		Enrich: transform.EnrichConfig{
-			HashKey:         cfg.HashKey(),
-			SessionCookies:  cfg.Enrich.SessionCookies,
-			DropQueryParams: cfg.Enrich.DropQueryParams,
-		},
-	}
-	pc.Enrich.Redact = redactRules(cfg)
-	for _, c := range cfg.Enrich.PathClasses {
-		pc.Enrich.PathClasses = append(pc.Enrich.PathClasses, transform.PathClassRule{Class: c.Class, Patterns: c.Patterns})
-	}
-	for _, t := range cfg.Enrich.PathTemplates {
-		pc.Enrich.PathTemplates = append(pc.Enrich.PathTemplates, transform.PathTemplateRule{Match: t.Match, Replace: t.Replace})
-	}
-	for i, s := range cfg.Streams {
-		name := s.Name
-		if name == "" {
-			name = s.Topic
-		}
-		opts := transform.ParserOptions{LogFormat: s.LogFormat, Fields: s.Fields, FieldMap: s.FieldMap}
-		if _, err := transform.NewParserWith(s.Format, opts); err != nil {
-			return nil, fmt.Errorf("config: streams[%d] (format %s): %w", i, s.Format, err)
-		}
-		pc.Streams = append(pc.Streams, pipeline.Stream{Name: name, Topic: s.Topic, Format: s.Format, Vendor: s.Vendor, Options: opts})
-	}
-	return pipeline.New(pc, w, log)
-}
-
-// consume runs the consumer group until ctx is done or the pipeline
-// reports a fatal error.
-func consume(ctx context.Context, cfg config.Config, p *pipeline.Pipeline, log *slog.Logger) error {
-	c, err := newConsumer(cfg, p, log)
-	if err != nil {
-		return err
-	}
-	return consumeWith(ctx, cfg, p, c, log)
-}
-
-// newConsumer builds the consumer-group member that cfg describes for p.
-func newConsumer(cfg config.Config, p *pipeline.Pipeline, log *slog.Logger) (*ingest.Consumer, error) {
-	dialer, err := kafkaDialer(cfg.Kafka)
-	if err != nil {
-		return nil, err
-	}
-	return ingest.NewConsumer(ingest.Config{
-		Budget:            memoryBudget(cfg, log),
-		Dialer:            dialer,
-		Brokers:           cfg.Kafka.Brokers,
-		Group:             cfg.Kafka.Group,
-		Topics:            p.Topics(),
-		StartEarliest:     cfg.Kafka.StartOffset == "earliest",
-		FetchMaxBytes:     cfg.Kafka.FetchMaxBytes,
-		FetchMaxWait:      cfg.Kafka.FetchMaxWait,
-		SessionTimeout:    cfg.Kafka.SessionTimeout,
-		HeartbeatInterval: cfg.Kafka.SessionTimeout / 4,
-		RebalanceTimeout:  cfg.Kafka.RebalanceTimeout,
-	}, log)
-}
-
-// memoryBudget is the process's one memory budget (memory.limit, or
-// derived from the memory limit).
-// Unless GOMEMLIMIT is set, the Go soft memory limit is set to match it.
-func memoryBudget(cfg config.Config, log *slog.Logger) *budget.Budget {
-	d := budget.Derived{Bytes: cfg.Memory.Limit, From: "memory.limit"}
-	if d.Bytes <= 0 {
-		d = budget.Default()
-	}
-	goLimit := budget.ApplyGoLimit(d)
-	log.Info("memory budget", "bytes", d.Bytes, "from", d.From, "process_limit", d.ProcessLimit, "go_memory_limit", goLimit)
-	return budget.New(d.Bytes)
-}
-
-// consumeWith runs c until ctx is done or the pipeline reports a fatal
-// error.
-func consumeWith(ctx context.Context, cfg config.Config, p *pipeline.Pipeline, c *ingest.Consumer, log *slog.Logger) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var fatal error
-	go func() {
-		select {
-		case fatal = <-p.Fatal():
-			log.Error("stopping: a stream cannot go on", "err", fatal)
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	log.Info("consuming", "brokers", strings.Join(cfg.Kafka.Brokers, ","), "group", cfg.Kafka.Group, "topics", strings.Join(p.Topics(), ","))
-	start := time.Now()
-	err := c.Run(ctx, p)
-	log.Info("stopped", "records", p.Stats.Records.Load(), "rows", p.Stats.Rows.Load(), "rejected", p.Stats.Rejected.Load(), "elapsed", time.Since(start).Round(time.Millisecond))
-	if fatal != nil {
-		return fatal
-	}
-	return err
 }
 
 func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
@@ -328,22 +204,13 @@ func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.
 	if *printDDL {
 		return printMigrations(ctx, cfg, *serverVersion, stdout)
 	}
-	return migrateDB(ctx, cfg, stdout, log)
-}
-
-// migrationTarget is where migrateDB applies the migrations.
-func migrationTarget(cfg config.Config) (schemas.Target, error) {
-	rules, err := retentionRules(cfg)
-	if err != nil {
-		return schemas.Target{}, err
-	}
-	return schemas.Target{Cluster: cfg.ClickHouse.Cluster, Database: cfg.ClickHouse.Database, Retention: rules}, nil
+	return app.Migrate(ctx, cfg, stdout, log)
 }
 
 // printMigrations is migrate -print: the DDL for the given server version,
 // or for the configured server's.
 func printMigrations(ctx context.Context, cfg config.Config, version string, stdout io.Writer) error {
-	t, err := migrationTarget(cfg)
+	t, err := app.MigrationTarget(cfg)
 	if err != nil {
 		return err
 	}
@@ -352,7 +219,7 @@ func printMigrations(ctx context.Context, cfg config.Config, version string, std
 			return usageError{fmt.Errorf("migrate: -server-version: %w", err)}
 		}
 	} else {
-		conn, err := chclient.Open(ctx, sinkOptions(cfg))
+		conn, err := chclient.Open(ctx, app.SinkOptions(cfg))
 		if err != nil {
 			return fmt.Errorf("migrate: %w (or give -server-version)", err)
 		}
@@ -365,33 +232,4 @@ func printMigrations(ctx context.Context, cfg config.Config, version string, std
 		t.LocalWithoutComments = !t.Server.AtLeast(schemas.ServerVersion{Major: 19, Minor: 1})
 	}
 	return schemas.Print(stdout, t)
-}
-
-// migrateDB creates the database if needed and applies the migrations.
-func migrateDB(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger) error {
-	o := sinkOptions(cfg)
-	if err := chclient.CreateDatabase(ctx, o); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	conn, err := chclient.Open(ctx, o)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	defer conn.Close()
-	t, err := migrationTarget(cfg)
-	if err != nil {
-		return err
-	}
-	applied, err := schemas.MigrateTarget(ctx, conn, t)
-	for _, m := range applied {
-		fmt.Fprintf(out, "applied %04d_%s\n", m.Version, m.Name)
-		log.Info("migration applied", "version", m.Version, "name", m.Name)
-	}
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	if len(applied) == 0 {
-		fmt.Fprintln(out, "schema is up to date")
-	}
-	return nil
 }

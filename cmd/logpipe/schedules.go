@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/logpipe/logpipe/chclient"
-	"github.com/logpipe/logpipe/config"
-	"github.com/logpipe/logpipe/schedule"
+	"github.com/logpipe/logpipe/cmd/internal/app"
 )
 
 // cmdSchedules implements "logpipe schedules sync": it writes the
@@ -22,98 +20,29 @@ func cmdSchedules(ctx context.Context, args []string, stdout io.Writer, log *slo
 		return usageError{fmt.Errorf("schedules: want 'schedules sync -config FILE [-back 1d] [-ahead 2d]'")}
 	}
 	fs := flag.NewFlagSet("schedules sync", flag.ContinueOnError)
-	back := durationFlag(fs, "back", 24*time.Hour, "expected runs from this long ago (1d, 12h)")
-	ahead := durationFlag(fs, "ahead", 48*time.Hour, "expected runs until this far ahead (2d, 12h)")
+	back := app.DurationFlag(fs, "back", 24*time.Hour, "expected runs from this long ago (1d, 12h)")
+	ahead := app.DurationFlag(fs, "ahead", 48*time.Hour, "expected runs until this far ahead (2d, 12h)")
 	cfg, err := loadClickHouseConfig(fs, args[1:])
 	if err != nil {
 		return err
 	}
-	scheds, err := parseSchedules(cfg.Schedules)
+	scheds, err := app.ParseSchedules(cfg.Schedules)
 	if err != nil {
 		return err
 	}
 	if len(args) > 1 && fs.NArg() > 0 {
 		return usageError{fmt.Errorf("schedules sync: unexpected argument %q", fs.Arg(0))}
 	}
-	conn, err := chclient.Open(ctx, sinkOptions(cfg))
+	conn, err := chclient.Open(ctx, app.SinkOptions(cfg))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	now := time.Now().UTC().Truncate(time.Minute)
-	n, err := syncSchedules(ctx, conn, scheds, cfg.Schedules, now.Add(-*back), now.Add(*ahead))
+	n, err := app.SyncSchedules(ctx, conn, scheds, cfg.Schedules, now.Add(-*back), now.Add(*ahead))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%d schedules, %d expected runs written for %s .. %s\n", len(scheds), n, now.Add(-*back).Format(time.RFC3339), now.Add(*ahead).Format(time.RFC3339))
 	return nil
-}
-
-func parseSchedules(cs []config.JobSchedule) ([]*schedule.Schedule, error) {
-	var out []*schedule.Schedule
-	for i, c := range cs {
-		loc := time.UTC
-		if c.Timezone != "" {
-			l, err := time.LoadLocation(c.Timezone)
-			if err != nil {
-				return nil, fmt.Errorf("config: schedules[%d].timezone: %w", i, err)
-			}
-			loc = l
-		}
-		if c.Calendar != "" && c.Calendar != "all" && c.Calendar != "business-days" {
-			return nil, fmt.Errorf("config: schedules[%d].calendar: %q is neither all nor business-days", i, c.Calendar)
-		}
-		s := &schedule.Schedule{Job: c.Job, Spec: c.Cron, Location: loc, BusinessDays: c.Calendar == "business-days", Holidays: map[string]bool{}, Grace: c.Grace, Expected: c.Expected}
-		if s.Grace == 0 {
-			s.Grace = 10 * time.Minute
-		}
-		for _, h := range c.Holidays {
-			if _, err := time.Parse("2006-01-02", h); err != nil {
-				return nil, fmt.Errorf("config: schedules[%d].holidays: %q is not a date (2006-01-02)", i, h)
-			}
-			s.Holidays[h] = true
-		}
-		if c.Job == "" {
-			return nil, fmt.Errorf("config: schedules[%d].job: a job name is required", i)
-		}
-		if err := s.Parse(); err != nil {
-			return nil, fmt.Errorf("config: schedules[%d].cron: %w", i, err)
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-// syncSchedules writes the schedules and their expected runs in
-// [from, to). job_expected_runs is a ReplacingMergeTree, so syncing the same
-// window twice stores each expected run once.
-func syncSchedules(ctx context.Context, conn *chclient.Conn, scheds []*schedule.Schedule, cs []config.JobSchedule, from, to time.Time) (int, error) {
-	n := 0
-	for i, s := range scheds {
-		cal := "all"
-		if s.BusinessDays {
-			cal = "business-days"
-		}
-		q := fmt.Sprintf("INSERT INTO job_schedules (job, schedule, timezone, calendar, grace_s, expected_s, updated_at) SELECT %s, %s, %s, %s, %d, %d, now()",
-			chclient.String(s.Job), chclient.String(s.Spec), chclient.String(s.Location.String()), chclient.String(cal), int(s.Grace.Seconds()), int(cs[i].Expected.Seconds()))
-		if err := conn.Exec(ctx, q); err != nil {
-			return n, fmt.Errorf("schedules: job %s: %w", s.Job, err)
-		}
-		times := s.Expand(from, to)
-		for len(times) > 0 {
-			chunk := times[:min(len(times), 5000)]
-			times = times[len(chunk):]
-			secs := make([]string, len(chunk))
-			for j, t := range chunk {
-				secs[j] = fmt.Sprint(t.Unix())
-			}
-			q := fmt.Sprintf("INSERT INTO job_expected_runs (job, expected_time, grace_s) SELECT %s, toDateTime(arrayJoin([%s])), %d",
-				chclient.String(s.Job), strings.Join(secs, ","), int(s.Grace.Seconds()))
-			if err := conn.Exec(ctx, q); err != nil {
-				return n, fmt.Errorf("schedules: job %s: %w", s.Job, err)
-			}
-			n += len(chunk)
-		}
-	}
-	return n, nil
 }

@@ -12,8 +12,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/transform"
@@ -116,7 +116,7 @@ func offlineErrors(cfg config.Config, watchFiles bool) []error {
 		}
 	}
 	for i := range cfg.Schedules {
-		if _, err := parseSchedules(cfg.Schedules[i : i+1]); err != nil {
+		if _, err := app.ParseSchedules(cfg.Schedules[i : i+1]); err != nil {
 			msg := strings.TrimPrefix(err.Error(), "config: ")
 			msg = strings.Replace(msg, "schedules[0]", fmt.Sprintf("schedules[%d]", i), 1)
 			errs = append(errs, errors.New(msg))
@@ -201,19 +201,4 @@ func cmdVersion(stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "logpipe %s %s\n", v, runtime.Version())
 	return nil
-}
-
-// durationFlag defines a flag in logpipe's one duration syntax
-// (config.ParseDuration: 90m, 12h, 1d, 1d12h).
-func durationFlag(fs *flag.FlagSet, name string, value time.Duration, usage string) *time.Duration {
-	d := value
-	fs.Func(name, usage, func(s string) error {
-		v, err := config.ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		d = v
-		return nil
-	})
-	return &d
 }

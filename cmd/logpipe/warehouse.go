@@ -8,31 +8,17 @@ import (
 	"io"
 	"log/slog"
 	"os/user"
-	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
-	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/warehouse"
 )
 
-func retentionRules(cfg config.Config) (map[string]time.Duration, error) {
-	rules := map[string]time.Duration{}
-	for t, age := range cfg.Retention.Tables {
-		d, err := warehouse.ParseAge(age)
-		if err != nil {
-			return nil, fmt.Errorf("config: retention.tables.%s: %w", t, err)
-		}
-		rules[t] = d
-	}
-	return rules, nil
-}
-
 func openWarehouse(ctx context.Context, cfg config.Config) (*warehouse.Warehouse, *chclient.Conn, error) {
-	conn, err := chclient.Open(ctx, sinkOptions(cfg))
+	conn, err := chclient.Open(ctx, app.SinkOptions(cfg))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -50,7 +36,7 @@ func cmdRetention(ctx context.Context, args []string, stdout io.Writer, log *slo
 	if err != nil {
 		return err
 	}
-	rules, err := retentionRules(cfg)
+	rules, err := app.RetentionRules(cfg)
 	if err != nil {
 		return err
 	}
@@ -93,60 +79,6 @@ func cmdRetention(ctx context.Context, args []string, stdout io.Writer, log *slo
 	return err
 }
 
-// managedTables are the tables and views logpipe's migrations create.
-func managedTables() (map[string]bool, error) {
-	ms, err := schemas.Migrations()
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]bool{"schema_migrations": true}
-	for _, m := range ms {
-		for _, st := range m.Statements {
-			if name := schemas.CreatedName(st); name != "" {
-				out[name] = true
-			}
-		}
-	}
-	return out, nil
-}
-
-// tableRows is `logpipe tables` as rows, for the command and the demo.
-func tableRows(ctx context.Context, w *warehouse.Warehouse, all bool, window time.Duration) ([]string, [][]string, error) {
-	var managed map[string]bool
-	if !all {
-		var err error
-		if managed, err = managedTables(); err != nil {
-			return nil, nil, err
-		}
-		if w.Cluster != "" {
-			// The per-server parts of the Distributed tables, as this
-			// server holds them.
-			for t := range managed {
-				managed[t+schemas.LocalSuffix] = true
-			}
-		}
-	}
-	ts, err := w.Tables(ctx, managed, window)
-	if err != nil {
-		return nil, nil, err
-	}
-	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
-	cols := []string{"table", "engine", "rows", "MiB", "partitions", "newest part", "reads", "last read", "readers"}
-	var rows [][]string
-	for _, t := range ts {
-		mod, last := "", ""
-		if !t.Modified.IsZero() {
-			mod = t.Modified.Format(time.DateTime)
-		}
-		if !t.LastRead.IsZero() {
-			last = t.LastRead.Format(time.DateTime)
-		}
-		rows = append(rows, []string{t.Name, t.Engine, fmt.Sprint(t.Rows), fmt.Sprintf("%.1f", float64(t.Bytes)/(1<<20)),
-			fmt.Sprint(t.Partitions), mod, fmt.Sprint(t.Reads), last, strings.Join(t.Readers, ",")})
-	}
-	return cols, rows, nil
-}
-
 func cmdTables(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("tables", flag.ContinueOnError)
 	all := fs.Bool("all", false, "every table of the database, not only logpipe's")
@@ -167,11 +99,11 @@ func cmdTables(ctx context.Context, args []string, stdout io.Writer, log *slog.L
 	if !w.QueryLogEnabled(ctx) {
 		fmt.Fprintln(stdout, "note: system.query_log is empty or off, so reads cannot be counted: set log_queries=1 in the users' profile (users.xml) and wait for queries")
 	}
-	cols, rows, err := tableRows(ctx, w, *all, win)
+	cols, rows, err := app.TableRows(ctx, w, *all, win)
 	if err != nil {
 		return err
 	}
-	return printRows(stdout, "table", cols, rows)
+	return app.PrintRows(stdout, "table", cols, rows)
 }
 
 func cmdRetire(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {

@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/metrics"
 	"github.com/logpipe/logpipe/watch"
 )
@@ -26,11 +27,11 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		return fmt.Errorf("config: %w", err)
 	}
 	if *migrate {
-		if err := migrateDB(ctx, cfg, io.Discard, log); err != nil {
+		if err := app.Migrate(ctx, cfg, io.Discard, log); err != nil {
 			return err
 		}
 	}
-	conn, err := chclient.Open(ctx, sinkOptions(cfg))
+	conn, err := chclient.Open(ctx, app.SinkOptions(cfg))
 	if err != nil {
 		return err
 	}
@@ -39,7 +40,7 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	if w.Redact, err = newRedactor(cfg); err != nil {
+	if w.Redact, err = app.NewRedactor(cfg); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	if len(cfg.Watch.Channels) == 0 {

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"fmt"
@@ -12,9 +12,9 @@ import (
 	"github.com/logpipe/logpipe/config"
 )
 
-// kafkaDialer builds the kafka-go dialer for the configured TLS and SASL;
+// KafkaDialer builds the kafka-go dialer for the configured TLS and SASL;
 // nil means plain TCP with kafka-go's defaults.
-func kafkaDialer(k config.Kafka) (*kafka.Dialer, error) {
+func KafkaDialer(k config.Kafka) (*kafka.Dialer, error) {
 	tlsCfg, err := k.TLS.Config()
 	if err != nil {
 		return nil, fmt.Errorf("config: kafka.%w", err)

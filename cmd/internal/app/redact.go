@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"crypto/rand"
@@ -9,8 +9,8 @@ import (
 	"github.com/logpipe/logpipe/transform/redact"
 )
 
-// redactRules maps the redact section of the configuration.
-func redactRules(cfg config.Config) transform.RedactRules {
+// RedactRules maps the redact section of the configuration.
+func RedactRules(cfg config.Config) transform.RedactRules {
 	rules := transform.RedactRules{
 		SecretParams:     cfg.Redact.SecretParams,
 		NoRawDeadLetters: cfg.Redact.DeadLetterRaw == "none",
@@ -21,10 +21,10 @@ func redactRules(cfg config.Config) transform.RedactRules {
 	return rules
 }
 
-// newRedactor returns the redaction pass of cfg, for text outside records
+// NewRedactor returns the redaction pass of cfg, for text outside records
 // (alert bodies). Without a valid hash key (commands that need none) it
 // hashes with a random key of this process.
-func newRedactor(cfg config.Config) (*redact.Redactor, error) {
+func NewRedactor(cfg config.Config) (*redact.Redactor, error) {
 	key := cfg.HashKey()
 	if len(key) < 16 {
 		key = randomKey()
@@ -42,9 +42,9 @@ func randomKey() []byte {
 	return key
 }
 
-// redactError renders the error that stops the process as a log line
+// RedactError renders the error that stops the process as a log line
 // would be: an insert error may quote a value.
-func redactError(err error) string {
+func RedactError(err error) string {
 	r, rerr := redact.New(redact.Config{Key: randomKey()})
 	if rerr != nil {
 		return err.Error()
@@ -52,10 +52,10 @@ func redactError(err error) string {
 	return r.StringMode(err.Error(), redact.Log)
 }
 
-// redactingLogger wraps a log handler so that no record content reaches
+// RedactingLogger wraps a log handler so that no record content reaches
 // the log in clear. Its hashes use a random key of this process: they
 // tell equal values apart in one process's log, nothing more.
-func redactingLogger(h slog.Handler) *slog.Logger {
+func RedactingLogger(h slog.Handler) *slog.Logger {
 	r, err := redact.New(redact.Config{Key: randomKey()})
 	if err != nil {
 		panic(err) // the key has 32 bytes

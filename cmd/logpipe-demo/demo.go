@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
@@ -37,7 +38,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	}
 	quiet := log
 	if os.Getenv("LOGPIPE_LOG_LEVEL") == "" {
-		quiet = redactingLogger(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		quiet = app.RedactingLogger(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, "==> "+format+"\n", a...) }
 
@@ -85,13 +86,13 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		return err
 	}
 	// Start from an empty database so the answers are the demo's own.
-	if err := chclient.CreateDatabase(ctx, sinkOptions(cfg)); err != nil {
+	if err := chclient.CreateDatabase(ctx, app.SinkOptions(cfg)); err != nil {
 		return err
 	}
 	if err := ch.Exec(ctx, "DROP DATABASE IF EXISTS logpipe_demo"); err != nil {
 		return err
 	}
-	if err := migrateDB(ctx, cfg, io.Discard, quiet); err != nil {
+	if err := app.Migrate(ctx, cfg, io.Discard, quiet); err != nil {
 		return err
 	}
 	say("schema migrated into database logpipe_demo")
@@ -122,19 +123,19 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	say("produced %d job events (%d runs, %d failed) and %d CDN requests (%d personal pages served from cache) in %s",
 		len(jobs), jsum.Runs, jsum.Failed, len(cdn), csum.PersonalCached, time.Since(start).Round(time.Millisecond))
 
-	conn, err := chclient.Open(ctx, sinkOptions(cfg))
+	conn, err := chclient.Open(ctx, app.SinkOptions(cfg))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	p, err := newPipeline(cfg, conn, quiet)
+	p, err := app.NewPipeline(cfg, conn, quiet)
 	if err != nil {
 		return err
 	}
 	runCtx, stopRun := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	start = time.Now()
-	go func() { done <- consume(runCtx, cfg, p, quiet) }()
+	go func() { done <- app.Consume(runCtx, cfg, p, quiet) }()
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	// The progress line is redrawn in place on a terminal, and only when
@@ -175,11 +176,11 @@ wait:
 		p.Stats.Records.Load(), elapsed.Round(time.Millisecond), float64(p.Stats.Records.Load())/elapsed.Seconds(),
 		p.Stats.Rows.Load(), p.Stats.Rejected.Load())
 
-	scheds, err := parseSchedules(cfg.Schedules)
+	scheds, err := app.ParseSchedules(cfg.Schedules)
 	if err != nil {
 		return err
 	}
-	if _, err := syncSchedules(ctx, conn, scheds, cfg.Schedules, now.Add(-time.Duration(*days)*24*time.Hour), now); err != nil {
+	if _, err := app.SyncSchedules(ctx, conn, scheds, cfg.Schedules, now.Add(-time.Duration(*days)*24*time.Hour), now); err != nil {
 		return err
 	}
 	say("schedules synced: expected run times written to job_expected_runs (%d run left out on purpose: %v)", len(jsum.Missed), jsum.Missed)
@@ -216,19 +217,19 @@ wait:
 			fmt.Fprintf(stdout, "(first 10 of %d rows)\n", len(rows))
 			rows = rows[:10]
 		}
-		if err := printRows(stdout, "table", cols, rows); err != nil {
+		if err := app.PrintRows(stdout, "table", cols, rows); err != nil {
 			return err
 		}
 	}
 	// Which tables are read: the evidence `logpipe tables` gives before a
 	// table is retired.
 	ch.FlushLogs(ctx)
-	cols, rows, err := tableRows(ctx, warehouse.New(conn), false, 24*time.Hour)
+	cols, rows, err := app.TableRows(ctx, warehouse.New(conn), false, 24*time.Hour)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\n--- Tables, their size and who read them today  [logpipe tables]\n")
-	if err := printRows(stdout, "table", cols, rows); err != nil {
+	if err := app.PrintRows(stdout, "table", cols, rows); err != nil {
 		return err
 	}
 	script, _ := chserver.ScriptPath()

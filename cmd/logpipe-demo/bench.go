@@ -26,6 +26,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
@@ -48,7 +49,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	runs := fs.Int("runs", 3, "runs per configuration (the median is reported)")
 	memLimit := fs.String("gomemlimit", "450MiB", "GOMEMLIMIT of the extra runs at the first partition count (empty = none)")
 	rate := fs.Int("rate", 0, "records/s for the latency phase (0 = half the measured throughput)")
-	latencyFor := durationFlag(fs, "latency-for", 10*time.Second, "length of the latency phase (0 = none)")
+	latencyFor := app.DurationFlag(fs, "latency-for", 10*time.Second, "length of the latency phase (0 = none)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the first run's consumer to this file")
 	peer := fs.String("peer", "", "another consumer to measure beside logpipe at the first partition count, same records and ClickHouse: a command line with {config} for -peer-config's file after substitution")
 	peerConfig := fs.String("peer-config", "", "the peer's config template; {brokers}, {clickhouse_host}, {clickhouse_port}, {database}, {group} are substituted")
@@ -127,7 +128,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 				broker.stop()
 				return err
 			}
-			if err := migrateDB(ctx, cfg, io.Discard, quiet); err != nil {
+			if err := app.Migrate(ctx, cfg, io.Discard, quiet); err != nil {
 				broker.stop()
 				return err
 			}
@@ -143,7 +144,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 			}
 			r, err := child.result()
 			if err == nil && ci == 0 && run == 1 && *latencyFor > 0 {
-				conn, cerr := chclient.Open(ctx, sinkOptions(cfg))
+				conn, cerr := chclient.Open(ctx, app.SinkOptions(cfg))
 				if cerr == nil {
 					latency = latencyPhase(ctx, conn, broker.addrs, *rate, int(r.recordsPerSecond()/2), *latencyFor, log)
 					conn.Close()
@@ -386,16 +387,16 @@ func cmdBenchConsume(ctx context.Context, args []string, stdout io.Writer) error
 	cfg.ClickHouse.Database = *database
 	cfg.Hash.Key = *key
 	cfg.Streams = []config.Stream{{Name: "cdn", Topic: "cdn", Format: "fastly-json"}}
-	conn, err := chclient.Open(ctx, sinkOptions(cfg))
+	conn, err := chclient.Open(ctx, app.SinkOptions(cfg))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	p, err := newPipeline(cfg, conn, quiet)
+	p, err := app.NewPipeline(cfg, conn, quiet)
 	if err != nil {
 		return err
 	}
-	c, err := newConsumer(cfg, p, quiet)
+	c, err := app.NewConsumer(cfg, p, quiet)
 	if err != nil {
 		return err
 	}
@@ -412,7 +413,7 @@ func cmdBenchConsume(ctx context.Context, args []string, stdout io.Writer) error
 	defer stop()
 	done := make(chan error, 1)
 	start := time.Now()
-	go func() { done <- consumeWith(runCtx, cfg, p, c, quiet) }()
+	go func() { done <- app.ConsumeWith(runCtx, cfg, p, c, quiet) }()
 	for p.Stats.Rows.Load()+p.Stats.Rejected.Load() < *records {
 		select {
 		case err := <-done:

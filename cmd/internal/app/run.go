@@ -1,0 +1,199 @@
+// Package app builds logpipe's parts from a config.Config — the
+// ClickHouse connection options, the pipeline, the Kafka consumer, the
+// migrations, the schedules — and renders results, for the two binaries:
+// logpipe (production) and logpipe-demo (demo and bench). Besides the
+// binaries it is the one package that knows Kafka and ClickHouse together
+// (docs/architecture.md).
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/logpipe/logpipe/budget"
+	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/config"
+	"github.com/logpipe/logpipe/ingest"
+	"github.com/logpipe/logpipe/pipeline"
+	"github.com/logpipe/logpipe/schemas"
+	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/transform"
+	"github.com/logpipe/logpipe/warehouse"
+)
+
+// SinkOptions are the ClickHouse connection options of cfg.
+func SinkOptions(cfg config.Config) chclient.Options {
+	// An unreadable CA or key file was reported by checkTLS at start.
+	tlsCfg, _ := cfg.ClickHouse.TLS.Config()
+	return chclient.Options{
+		Addr:        cfg.ClickHouse.Addr,
+		Database:    cfg.ClickHouse.Database,
+		User:        cfg.ClickHouse.User,
+		Password:    cfg.ClickHouse.Password,
+		DialTimeout: cfg.ClickHouse.DialTimeout,
+		TLS:         tlsCfg,
+		Cluster:     cfg.ClickHouse.Cluster,
+	}
+}
+
+// NewPipeline builds the pipeline that cfg describes, writing through conn.
+func NewPipeline(cfg config.Config, conn *chclient.Conn, log *slog.Logger) (*pipeline.Pipeline, error) {
+	w := sink.NewWriter(conn, log)
+	w.Timeout = cfg.ClickHouse.InsertTimeout
+	w.RetryMax = cfg.Batch.RetryMax
+	pc := pipeline.Config{
+		Limits: pipeline.Limits{
+			MaxRows:        cfg.Batch.MaxRows,
+			MaxBytes:       cfg.Batch.MaxBytes,
+			MaxAge:         cfg.Batch.MaxAge,
+			MaxRecordBytes: cfg.Kafka.MaxRecordBytes,
+		},
+		Enrich: transform.EnrichConfig{
+			HashKey:         cfg.HashKey(),
+			SessionCookies:  cfg.Enrich.SessionCookies,
+			DropQueryParams: cfg.Enrich.DropQueryParams,
+		},
+	}
+	pc.Enrich.Redact = RedactRules(cfg)
+	for _, c := range cfg.Enrich.PathClasses {
+		pc.Enrich.PathClasses = append(pc.Enrich.PathClasses, transform.PathClassRule{Class: c.Class, Patterns: c.Patterns})
+	}
+	for _, t := range cfg.Enrich.PathTemplates {
+		pc.Enrich.PathTemplates = append(pc.Enrich.PathTemplates, transform.PathTemplateRule{Match: t.Match, Replace: t.Replace})
+	}
+	for i, s := range cfg.Streams {
+		name := s.Name
+		if name == "" {
+			name = s.Topic
+		}
+		opts := transform.ParserOptions{LogFormat: s.LogFormat, Fields: s.Fields, FieldMap: s.FieldMap}
+		if _, err := transform.NewParserWith(s.Format, opts); err != nil {
+			return nil, fmt.Errorf("config: streams[%d] (format %s): %w", i, s.Format, err)
+		}
+		pc.Streams = append(pc.Streams, pipeline.Stream{Name: name, Topic: s.Topic, Format: s.Format, Vendor: s.Vendor, Options: opts})
+	}
+	return pipeline.New(pc, w, log)
+}
+
+// Consume runs the consumer group until ctx is done or the pipeline
+// reports a fatal error.
+func Consume(ctx context.Context, cfg config.Config, p *pipeline.Pipeline, log *slog.Logger) error {
+	c, err := NewConsumer(cfg, p, log)
+	if err != nil {
+		return err
+	}
+	return ConsumeWith(ctx, cfg, p, c, log)
+}
+
+// NewConsumer builds the consumer-group member that cfg describes for p.
+func NewConsumer(cfg config.Config, p *pipeline.Pipeline, log *slog.Logger) (*ingest.Consumer, error) {
+	dialer, err := KafkaDialer(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	return ingest.NewConsumer(ingest.Config{
+		Budget:            memoryBudget(cfg, log),
+		Dialer:            dialer,
+		Brokers:           cfg.Kafka.Brokers,
+		Group:             cfg.Kafka.Group,
+		Topics:            p.Topics(),
+		StartEarliest:     cfg.Kafka.StartOffset == "earliest",
+		FetchMaxBytes:     cfg.Kafka.FetchMaxBytes,
+		FetchMaxWait:      cfg.Kafka.FetchMaxWait,
+		SessionTimeout:    cfg.Kafka.SessionTimeout,
+		HeartbeatInterval: cfg.Kafka.SessionTimeout / 4,
+		RebalanceTimeout:  cfg.Kafka.RebalanceTimeout,
+	}, log)
+}
+
+// memoryBudget is the process's one memory budget (memory.limit, or
+// derived from the memory limit).
+// Unless GOMEMLIMIT is set, the Go soft memory limit is set to match it.
+func memoryBudget(cfg config.Config, log *slog.Logger) *budget.Budget {
+	d := budget.Derived{Bytes: cfg.Memory.Limit, From: "memory.limit"}
+	if d.Bytes <= 0 {
+		d = budget.Default()
+	}
+	goLimit := budget.ApplyGoLimit(d)
+	log.Info("memory budget", "bytes", d.Bytes, "from", d.From, "process_limit", d.ProcessLimit, "go_memory_limit", goLimit)
+	return budget.New(d.Bytes)
+}
+
+// ConsumeWith runs c until ctx is done or the pipeline reports a fatal
+// error.
+func ConsumeWith(ctx context.Context, cfg config.Config, p *pipeline.Pipeline, c *ingest.Consumer, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var fatal error
+	go func() {
+		select {
+		case fatal = <-p.Fatal():
+			log.Error("stopping: a stream cannot go on", "err", fatal)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	log.Info("consuming", "brokers", strings.Join(cfg.Kafka.Brokers, ","), "group", cfg.Kafka.Group, "topics", strings.Join(p.Topics(), ","))
+	start := time.Now()
+	err := c.Run(ctx, p)
+	log.Info("stopped", "records", p.Stats.Records.Load(), "rows", p.Stats.Rows.Load(), "rejected", p.Stats.Rejected.Load(), "elapsed", time.Since(start).Round(time.Millisecond))
+	if fatal != nil {
+		return fatal
+	}
+	return err
+}
+
+// MigrationTarget is where Migrate applies the migrations.
+func MigrationTarget(cfg config.Config) (schemas.Target, error) {
+	rules, err := RetentionRules(cfg)
+	if err != nil {
+		return schemas.Target{}, err
+	}
+	return schemas.Target{Cluster: cfg.ClickHouse.Cluster, Database: cfg.ClickHouse.Database, Retention: rules}, nil
+}
+
+// Migrate creates the database if needed and applies the migrations.
+func Migrate(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger) error {
+	o := SinkOptions(cfg)
+	if err := chclient.CreateDatabase(ctx, o); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	conn, err := chclient.Open(ctx, o)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+	t, err := MigrationTarget(cfg)
+	if err != nil {
+		return err
+	}
+	applied, err := schemas.MigrateTarget(ctx, conn, t)
+	for _, m := range applied {
+		fmt.Fprintf(out, "applied %04d_%s\n", m.Version, m.Name)
+		log.Info("migration applied", "version", m.Version, "name", m.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(out, "schema is up to date")
+	}
+	return nil
+}
+
+// RetentionRules are the retention.tables ages of cfg.
+func RetentionRules(cfg config.Config) (map[string]time.Duration, error) {
+	rules := map[string]time.Duration{}
+	for t, age := range cfg.Retention.Tables {
+		d, err := warehouse.ParseAge(age)
+		if err != nil {
+			return nil, fmt.Errorf("config: retention.tables.%s: %w", t, err)
+		}
+		rules[t] = d
+	}
+	return rules, nil
+}
