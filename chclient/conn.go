@@ -103,9 +103,9 @@ func CreateDatabase(ctx context.Context, o Options) error {
 		return err
 	}
 	defer c.Close()
-	q := "CREATE DATABASE IF NOT EXISTS " + Ident(db)
+	q := "CREATE DATABASE IF NOT EXISTS " + QuotedIdent(db)
 	if o.Cluster != "" {
-		q += " ON CLUSTER " + Ident(o.Cluster)
+		q += " ON CLUSTER " + QuotedIdent(o.Cluster)
 	}
 	return c.Exec(ctx, q)
 }

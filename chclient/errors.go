@@ -40,6 +40,7 @@ func (k Kind) String() string {
 // ClickHouse exception codes (src/Common/ErrorCodes.cpp) logpipe decides on.
 const (
 	CodeUnexpectedEndOfFile      = 3
+	CodeUnknownTable             = 60
 	CodeTimeoutExceeded          = 159
 	CodeReadonly                 = 164
 	CodeTooManySimultaneous      = 202

@@ -13,13 +13,21 @@ func String(s string) string {
 	return quote(s, '\'')
 }
 
-// Ident returns s as a ClickHouse identifier (a database, table, column or
-// cluster name): as it is when it is a plain identifier
-// ([A-Za-z_][A-Za-z0-9_]*), else in backquotes, escaped as String escapes.
+// Ident returns s as a ClickHouse identifier (a database, table or
+// cluster name logpipe chose or was configured with): as it is when it is
+// a plain identifier ([A-Za-z_][A-Za-z0-9_]*), so that SQL shown to people
+// reads as they would write it, else as QuotedIdent.
 func Ident(s string) string {
 	if plain(s) {
 		return s
 	}
+	return QuotedIdent(s)
+}
+
+// QuotedIdent returns s as a ClickHouse identifier, always in backquotes,
+// escaped as String escapes: for names that may be keywords (the columns
+// of a query someone wrote) and for SQL no one reads.
+func QuotedIdent(s string) string {
 	return quote(s, '`')
 }
 

@@ -43,6 +43,13 @@ func TestQuoteUnit(t *testing.T) {
 		if got := chclient.Ident(tc.in); got != tc.ident {
 			t.Errorf("Ident(%q) = %s, want %s", tc.in, got, tc.ident)
 		}
+		want := tc.ident
+		if !strings.HasPrefix(want, "`") {
+			want = "`" + want + "`"
+		}
+		if got := chclient.QuotedIdent(tc.in); got != want {
+			t.Errorf("QuotedIdent(%q) = %s, want %s", tc.in, got, want)
+		}
 	}
 }
 
@@ -70,15 +77,17 @@ func TestQuoteRoundTrip(t *testing.T) {
 		if s == "" {
 			continue // no server takes an empty name
 		}
-		rows, err := conn.Rows(ctx, "SELECT 1 AS "+chclient.Ident(s))
-		if err != nil {
-			t.Errorf("identifier %q: %v", s, err)
-			continue
+		for _, q := range []func(string) string{chclient.Ident, chclient.QuotedIdent} {
+			rows, err := conn.Rows(ctx, "SELECT 1 AS "+q(s))
+			if err != nil {
+				t.Errorf("identifier %s: %v", q(s), err)
+				continue
+			}
+			if cols := rows.Columns(); len(cols) != 1 || cols[0] != s {
+				t.Errorf("identifier %s: server named the column %q", q(s), cols)
+			}
+			rows.Close()
 		}
-		if cols := rows.Columns(); len(cols) != 1 || cols[0] != s {
-			t.Errorf("identifier %q: server named the column %q", s, cols)
-		}
-		rows.Close()
 	}
 }
 
@@ -102,13 +111,15 @@ func TestQuoteRoundTripModern(t *testing.T) {
 		if s == "" {
 			continue
 		}
-		out, err := e.Raw("SELECT 1 AS "+chclient.Ident(s), "TabSeparatedWithNames")
-		if err != nil {
-			t.Errorf("identifier %q: %v", s, err)
-			continue
-		}
-		if all := chdbtest.ParseTSV(out); len(all) == 0 || len(all[0]) != 1 || all[0][0] != s {
-			t.Errorf("identifier %q: engine named the column %s", s, fmt.Sprintf("%q", all))
+		for _, q := range []func(string) string{chclient.Ident, chclient.QuotedIdent} {
+			out, err := e.Raw("SELECT 1 AS "+q(s), "TabSeparatedWithNames")
+			if err != nil {
+				t.Errorf("identifier %s: %v", q(s), err)
+				continue
+			}
+			if all := chdbtest.ParseTSV(out); len(all) == 0 || len(all[0]) != 1 || all[0][0] != s {
+				t.Errorf("identifier %s: engine named the column %s", q(s), fmt.Sprintf("%q", all))
+			}
 		}
 	}
 }

@@ -275,7 +275,10 @@ func AppliedMigrations(ctx context.Context, db Execer) ([]Applied, error) {
 	}
 	out := make([]Applied, 0, len(rows))
 	for _, r := range rows {
-		v, _ := strconv.Atoi(r[0])
+		v, err := strconv.Atoi(r[0])
+		if err != nil {
+			return nil, fmt.Errorf("read schema_migrations: version %q: %w", r[0], err)
+		}
 		out = append(out, Applied{Version: v, Name: r[1], Checksum: r[2]})
 	}
 	return out, nil

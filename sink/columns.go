@@ -82,7 +82,7 @@ func insertQuery(b Batch) string {
 	for i, c := range b.columns() {
 		names[i] = c.name()
 	}
-	return fmt.Sprintf("INSERT INTO %s (%s)", chclient.Ident(b.Table()), strings.Join(names, ", "))
+	return fmt.Sprintf("INSERT INTO %s (%s)", chclient.QuotedIdent(b.Table()), strings.Join(names, ", "))
 }
 
 // fencedInsertQuery is the INSERT of a batch through its table's fence
@@ -94,7 +94,7 @@ func fencedInsertQuery(b Batch, suffix string) string {
 		names[i] = c.name()
 	}
 	names = append(names, "_epoch")
-	return fmt.Sprintf("INSERT INTO %s (%s)", chclient.Ident(b.Table()+FenceSuffix+suffix), strings.Join(names, ", "))
+	return fmt.Sprintf("INSERT INTO %s (%s)", chclient.QuotedIdent(b.Table()+FenceSuffix+suffix), strings.Join(names, ", "))
 }
 
 // FenceSuffix names the entry table through which a data table is

@@ -72,7 +72,7 @@ func (w *Warehouse) SyncTTL(ctx context.Context, rules map[string]time.Duration,
 	for _, table := range tables {
 		local, on := table, ""
 		if w.Cluster != "" {
-			local, on = table+schemas.LocalSuffix, " ON CLUSTER "+chclient.Ident(w.Cluster)
+			local, on = table+schemas.LocalSuffix, " ON CLUSTER "+chclient.QuotedIdent(w.Cluster)
 		}
 		def, err := w.tableTTL(ctx, local)
 		if err != nil {
@@ -90,7 +90,7 @@ func (w *Warehouse) SyncTTL(ctx context.Context, rules map[string]time.Duration,
 		}
 		c := TTLChange{Table: table, From: def.ttl, To: want}
 		if apply {
-			if err := w.sql.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY TTL %s", chclient.Ident(w.db), chclient.Ident(local), on, want)); err != nil {
+			if err := w.sql.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY TTL %s", chclient.QuotedIdent(w.db), chclient.QuotedIdent(local), on, want)); err != nil {
 				return out, fmt.Errorf("retention: set the TTL of %s: %w", table, err)
 			}
 			c.Applied = true

@@ -82,7 +82,7 @@ func (w *Warehouse) Retention(ctx context.Context, rules map[string]time.Duratio
 		if w.Cluster != "" {
 			// One replica of every shard: rows and bytes are the
 			// cluster's (not counting copies).
-			parts, local, on = fmt.Sprintf("cluster(%s, system, parts)", chclient.String(w.Cluster)), table+schemas.LocalSuffix, " ON CLUSTER "+chclient.Ident(w.Cluster)
+			parts, local, on = fmt.Sprintf("cluster(%s, system, parts)", chclient.String(w.Cluster)), table+schemas.LocalSuffix, " ON CLUSTER "+chclient.QuotedIdent(w.Cluster)
 		}
 		def, err := w.tableTTL(ctx, local)
 		if err != nil {
@@ -102,11 +102,18 @@ func (w *Warehouse) Retention(ctx context.Context, rules map[string]time.Duratio
 			if end.After(now.Add(-keep)) {
 				continue
 			}
-			n, _ := strconv.ParseUint(r[1], 10, 64)
-			b, _ := strconv.ParseUint(r[2], 10, 64)
+			// Read as text: the same code runs on the embedded engine in tests.
+			n, err := strconv.ParseUint(r[1], 10, 64)
+			if err != nil {
+				return out, fmt.Errorf("retention: rows of partition %s of %s: %w", r[0], table, err)
+			}
+			b, err := strconv.ParseUint(r[2], 10, 64)
+			if err != nil {
+				return out, fmt.Errorf("retention: bytes of partition %s of %s: %w", r[0], table, err)
+			}
 			p := Partition{Table: table, Partition: r[0], ID: r[3], Rows: n, Bytes: b, Newest: end.Add(-time.Second), TTL: def.ttl != ""}
 			if apply && !p.TTL {
-				if err := w.sql.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", chclient.Ident(w.db), chclient.Ident(local), on, chclient.String(r[3]))); err != nil {
+				if err := w.sql.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", chclient.QuotedIdent(w.db), chclient.QuotedIdent(local), on, chclient.String(r[3]))); err != nil {
 					return out, fmt.Errorf("retention: drop partition %s of %s: %w", r[0], table, err)
 				}
 				p.Dropped = true
@@ -177,8 +184,8 @@ func (u Usage) String() string {
 // is not nil) with their size and the reads within window.
 func (w *Warehouse) Tables(ctx context.Context, managed map[string]bool, window time.Duration) ([]Table, error) {
 	w.flushLogs(ctx)
-	rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(`
-SELECT t.name, t.engine, toString(p.rows), toString(p.bytes), toString(p.partitions), toString(p.modified)
+	rows, err := w.conn.Rows(ctx, fmt.Sprintf(`
+SELECT t.name, t.engine, toUInt64(p.rows), toUInt64(p.bytes), toUInt64(p.partitions), p.modified
 FROM (SELECT name, engine FROM system.tables WHERE database = %[1]s) AS t
 ALL LEFT JOIN (
     SELECT table AS name, sum(rows) AS rows, sum(bytes_on_disk) AS bytes, uniqExact(partition) AS partitions, max(modification_time) AS modified
@@ -188,17 +195,29 @@ ORDER BY t.name`, chclient.String(w.db)))
 	if err != nil {
 		return nil, fmt.Errorf("tables: %w", err)
 	}
-	var out []Table
-	for _, r := range rows {
-		if managed != nil && !managed[r[0]] {
-			continue
+	defer rows.Close()
+	var all []Table
+	for rows.Next() {
+		var t Table
+		var partitions uint64
+		var modified time.Time
+		if err := rows.Scan(&t.Name, &t.Engine, &t.Rows, &t.Bytes, &partitions, &modified); err != nil {
+			return nil, fmt.Errorf("tables: %w", err)
 		}
-		t := Table{Name: r[0], Engine: r[1]}
-		t.Rows, _ = strconv.ParseUint(r[2], 10, 64)
-		t.Bytes, _ = strconv.ParseUint(r[3], 10, 64)
-		t.Partitions, _ = strconv.Atoi(r[4])
-		if m, err := time.Parse(time.DateTime, r[5]); err == nil && m.Unix() > 0 {
-			t.Modified = m
+		t.Partitions = int(partitions)
+		if modified.Unix() > 0 {
+			t.Modified = modified.UTC()
+		}
+		all = append(all, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("tables: %w", err)
+	}
+	rows.Close()
+	var out []Table
+	for _, t := range all {
+		if managed != nil && !managed[t.Name] {
+			continue
 		}
 		if t.Usage, err = w.Usage(ctx, t.Name, window); err != nil {
 			return out, err
@@ -252,26 +271,27 @@ func (w *Warehouse) Usage(ctx context.Context, table string, window time.Duratio
 
 func (w *Warehouse) usageOn(ctx context.Context, conn *chclient.Conn, table string, window time.Duration) (Usage, error) {
 	since := w.Now().Add(-window)
-	rows, err := conn.QueryStrings(ctx, fmt.Sprintf(`
-SELECT toString(count()), toString(max(event_time)), arrayStringConcat(groupUniqArray(user), ',')
+	var u Usage
+	var last time.Time
+	err := conn.QueryRow(ctx, fmt.Sprintf(`
+SELECT count(), max(event_time), groupUniqArray(user)
 FROM system.query_log
 WHERE toUInt8(type) = 2 AND event_time >= toDateTime(%d)
   AND NOT match(query, '(?is)^\\s*((/\\*.*?\\*/|--[^\\n]*\\n)\\s*)*(INSERT|CREATE|ALTER|DROP|RENAME|OPTIMIZE|SYSTEM|KILL|DETACH|ATTACH|TRUNCATE|SHOW|DESCRIBE|EXISTS)\\b')
   AND position(query, 'system.') = 0
   AND (match(query, %s) OR position(query, %s) > 0)`,
-		since.Unix(), chclient.String(`\b`+table+`\b`), chclient.String(w.db+"."+table)))
+		since.Unix(), chclient.String(`\b`+table+`\b`), chclient.String(w.db+"."+table))).Scan(&u.Reads, &last, &u.Readers)
 	if err != nil {
-		if strings.Contains(err.Error(), "query_log") {
+		if code, _ := chclient.Code(err); code == chclient.CodeUnknownTable {
 			return Usage{}, fmt.Errorf("usage: system.query_log is not available (%v): enable query logging with log_queries=1 in the users' profile (users.xml) and read again", err)
 		}
 		return Usage{}, fmt.Errorf("usage of %s: %w", table, err)
 	}
-	var u Usage
-	u.Reads, _ = strconv.ParseUint(rows[0][0], 10, 64)
 	if u.Reads > 0 {
-		u.LastRead, _ = time.Parse(time.DateTime, rows[0][1])
-		u.Readers = strings.Split(rows[0][2], ",")
+		u.LastRead = last.UTC()
 		sort.Strings(u.Readers)
+	} else {
+		u.Readers = nil
 	}
 	return u, nil
 }
@@ -288,6 +308,6 @@ func (w *Warehouse) flushLogs(ctx context.Context) {
 
 // QueryLogEnabled reports whether system.query_log exists and has rows.
 func (w *Warehouse) QueryLogEnabled(ctx context.Context) bool {
-	rows, err := w.conn.QueryStrings(ctx, "SELECT toString(count() > 0) FROM system.query_log")
-	return err == nil && rows[0][0] == "1"
+	n, err := chclient.Value[uint64](ctx, w.conn, "SELECT count() FROM system.query_log")
+	return err == nil && n > 0
 }

@@ -60,12 +60,11 @@ func TestDefaultRulesCompile(t *testing.T) {
 
 func TestMatch(t *testing.T) {
 	for _, tc := range []struct{ col, typ, val, want string }{
-		{"job", "LowCardinality(String)", "etl", "CAST(job AS String) = 'etl'"},
-		{"start_time", "DateTime", "2026-11-25 03:00:00", "start_time = toDateTime('2026-11-25 03:00:00', 'UTC')"},
-		{"t", "Nullable(DateTime('UTC'))", "2026-11-25 03:00:00", "t = toDateTime('2026-11-25 03:00:00', 'UTC')"},
-		{"day", "Date", "2026-11-25", "day = toDate('2026-11-25')"},
-		{"query", "String", `a'b\c`, `CAST(query AS String) = 'a\'b\\c'`},
-		{"my col", "String", "x", "CAST(`my col` AS String) = 'x'"},
+		{"job", "LowCardinality(String)", "etl", "CAST(`job` AS String) = 'etl'"},
+		{"start_time", "DateTime", "2026-11-25 03:00:00", "`start_time` = toDateTime('2026-11-25 03:00:00', 'UTC')"},
+		{"t", "Nullable(DateTime('UTC'))", "2026-11-25 03:00:00", "`t` = toDateTime('2026-11-25 03:00:00', 'UTC')"},
+		{"day", "Date", "2026-11-25", "`day` = toDate('2026-11-25')"},
+		{"query", "String", `a'b\c`, `CAST(` + "`query`" + ` AS String) = 'a\'b\\c'`},
 	} {
 		if got := match(tc.col, tc.typ, tc.val); got != tc.want {
 			t.Errorf("match(%s, %s, %s) = %s, want %s", tc.col, tc.typ, tc.val, got, tc.want)

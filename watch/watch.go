@@ -445,7 +445,7 @@ func containsInt(xs []int, x int) bool {
 // compared through CAST(... AS String) (toString fails on LowCardinality
 // columns on 18.16); times as UTC literals.
 func match(col, typ, val string) string {
-	id := chclient.Ident(col)
+	id := chclient.QuotedIdent(col)
 	base := strings.TrimSuffix(strings.TrimPrefix(typ, "Nullable("), ")")
 	switch {
 	case strings.HasPrefix(base, "DateTime"):
