@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/logpipe/logpipe/budget"
+	"github.com/logpipe/logpipe/partition"
 )
 
 // Config configures a Consumer.
@@ -31,7 +32,9 @@ type Config struct {
 	// FetchMaxWait bounds how long the broker holds a fetch for data.
 	FetchMaxWait time.Duration
 	// QueueRecords bounds the records fetched ahead of the handler, per
-	// partition.
+	// partition (with a Budget, it is also kept to the reader's queue,
+	// see readerSizes: the garbage collector scans every slot of a
+	// queue at each cycle, filled or not).
 	QueueRecords int
 	// Dialer sets TLS and SASL; nil means plain TCP.
 	Dialer *kafka.Dialer
@@ -51,28 +54,11 @@ type Config struct {
 }
 
 // Record is one Kafka record.
-type Record struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-	Key       []byte
-	Value     []byte
-	Time      time.Time
-	// Cost is the bytes charged to the memory budget for this record
-	// (0 without a budget); the handler releases it with Claim.Release
-	// once the record's rows are stored.
-	Cost int64
-}
+type Record = partition.Record
 
-// Handler consumes the partitions assigned to this member.
-type Handler interface {
-	// ConsumePartition runs in its own goroutine for each partition of
-	// each generation. It reads records from c in offset order. It must
-	// return soon after ctx is done (the partition was revoked: what is
-	// not committed will be read again by its next owner) or after
-	// c.Stopping() is closed (a graceful stop: flush, commit, return).
-	ConsumePartition(ctx context.Context, c *Claim)
-}
+// Handler consumes the partitions assigned to this member: it is given
+// each one as a *Claim.
+type Handler = partition.Handler
 
 // Consumer is one member of a consumer group.
 type Consumer struct {
@@ -103,7 +89,7 @@ func NewConsumer(cfg Config, log *slog.Logger) (*Consumer, error) {
 		cfg.FetchMaxWait = 500 * time.Millisecond
 	}
 	if cfg.QueueRecords == 0 {
-		cfg.QueueRecords = 10_000
+		cfg.QueueRecords = 1024
 	}
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 30 * time.Second
@@ -243,7 +229,7 @@ func (c *Consumer) consume(gctx context.Context, claim *Claim, h Handler, partit
 		// dropped, read again by its next owner) goes back.
 		defer claim.account.Close()
 	}
-	records := make(chan Record, c.cfg.QueueRecords)
+	records := make(chan Record, min(c.cfg.QueueRecords, queueCapacity))
 	claim.records = records
 	fetchDone := make(chan struct{})
 	go func() {
@@ -299,6 +285,11 @@ type Claim struct {
 	err      error
 }
 
+// Info implements partition.Claim.
+func (c *Claim) Info() partition.Info {
+	return partition.Info{Topic: c.Topic, Partition: c.Partition, StartOffset: c.StartOffset, Generation: c.Generation}
+}
+
 // Records delivers the partition's records in offset order. It is closed
 // when the claim ends or fetching fails (see Err).
 func (c *Claim) Records() <-chan Record { return c.records }
@@ -327,7 +318,7 @@ func (c *Claim) Stopping() <-chan struct{} { return c.stopping }
 // ErrNotOwner is returned by Commit once the claim's generation is over:
 // the partition may belong to another member, which reads it again from
 // the last commit.
-var ErrNotOwner = errors.New("partition no longer assigned to this member")
+var ErrNotOwner = partition.ErrNotOwner
 
 // Commit records that every record before next has been stored. It fails
 // when the partition is no longer assigned to this member: it sends

@@ -18,6 +18,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
@@ -117,11 +118,12 @@ func TestMetricsEndToEnd(t *testing.T) {
 	t.Cleanup(broker.Close)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
+	w := sink.NewWriter(conn, log)
 	p, err := pipeline.New(pipeline.Config{
 		Streams: []pipeline.Stream{{Name: "jobs", Topic: "jobs", Format: "logpipe-job"}},
 		Limits:  pipeline.Limits{MaxRows: 500, MaxBytes: 1 << 20, MaxAge: 100 * time.Millisecond, MaxRecordBytes: 4096},
 		Enrich:  transform.EnrichConfig{HashKey: []byte("metrics-test-key-0123456789")},
-	}, sink.NewWriter(conn, log), log)
+	}, w, checkpoint.New(conn), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +135,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := metrics.New()
-	m.Writer(p.Writer())
+	m.Writer(w)
 	if err := m.Pipeline(&p.Stats); err != nil {
 		t.Fatal(err)
 	}

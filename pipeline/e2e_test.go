@@ -14,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
@@ -86,7 +87,7 @@ func (e *env) pipeline(t *testing.T, streams ...pipeline.Stream) *pipeline.Pipel
 			DropQueryParams: []string{"token"},
 			PathClasses:     []transform.PathClassRule{{Class: "personal", Patterns: []string{"/mypage*"}}},
 		},
-	}, w, e.log)
+	}, w, checkpoint.New(w.Conn()), e.log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logpipe/logpipe/ingest"
+	"github.com/logpipe/logpipe/partition"
 	"github.com/logpipe/logpipe/transform"
 	"github.com/logpipe/logpipe/transform/redact"
 )
@@ -68,11 +68,12 @@ func FuzzRecord(f *testing.F) {
 			log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 			fatal: make(chan error, 1),
 		}
-		w, err := newWorker(p, stream{Stream: Stream{Name: "s", Topic: "t", Format: name}, parser: parser}, &ingest.Claim{Topic: "t"})
+		p.enrichers, _ = newEnrichers(p.cfg.Enrich, 1)
+		w, err := newWorker(p, stream{Stream: Stream{Name: "s", Topic: "t", Format: name}, parser: parser}, nil, partition.Info{Topic: "t"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.add(ingest.Record{Topic: "t", Offset: 7, Value: data})
+		w.add(partition.Record{Topic: "t", Offset: 7, Value: data})
 		rows := w.errs.Len()
 		if b := w.dataBatch(); b != nil {
 			rows += b.Len()
@@ -188,11 +189,12 @@ func TestFuzzSeedsReachParsers(t *testing.T) {
 			log:   slog.New(slog.DiscardHandler),
 			fatal: make(chan error, 1),
 		}
-		w, err := newWorker(p, stream{Stream: Stream{Name: "s", Topic: "t", Format: name}, parser: parser}, &ingest.Claim{Topic: "t"})
+		p.enrichers, _ = newEnrichers(p.cfg.Enrich, 1)
+		w, err := newWorker(p, stream{Stream: Stream{Name: "s", Topic: "t", Format: name}, parser: parser}, nil, partition.Info{Topic: "t"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.add(ingest.Record{Topic: "t", Offset: 7, Value: s.data})
+		w.add(partition.Record{Topic: "t", Offset: 7, Value: s.data})
 		if b := w.dataBatch(); b != nil {
 			rows[name] += b.Len()
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
@@ -71,7 +72,7 @@ func TestClickHouseHang(t *testing.T) {
 		Streams: []pipeline.Stream{{Name: "jobs", Topic: "jobs", Format: "logpipe-job"}},
 		Limits:  pipeline.Limits{MaxRows: 1000, MaxBytes: 1 << 20, MaxAge: 100 * time.Millisecond, MaxRecordBytes: 4096},
 		Enrich:  transform.EnrichConfig{HashKey: hashKey},
-	}, w, log)
+	}, w, checkpoint.New(w.Conn()), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,12 @@
-// Package pipeline wires the stages together: records from ingest are
-// parsed and enriched by transform and written by sink, one partition at a
-// time, and a partition's offset is committed only after ClickHouse has
-// acknowledged every row built from the records before it.
+// Package pipeline wires the stages together: records of a claimed Kafka
+// partition (partition.Claim, implemented by ingest) are parsed and
+// enriched by transform and stored through an Inserter (sink), one
+// partition at a time, and a partition's offset is committed only after
+// every row built from the records before it is stored. A Checkpointer
+// fences a partition when it is claimed and tells how far each table got.
+//
+// The pipeline imports neither the Kafka nor the ClickHouse side: cmd
+// wires the real implementations, and unit tests use fakes held in memory.
 package pipeline
 
 import (
@@ -9,11 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync/atomic"
 	"time"
 
-	"github.com/logpipe/logpipe/checkpoint"
-	"github.com/logpipe/logpipe/ingest"
+	"github.com/logpipe/logpipe/partition"
 	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/transform"
 )
@@ -42,6 +47,39 @@ type Config struct {
 	Streams []Stream
 	Limits  Limits
 	Enrich  transform.EnrichConfig
+	// AttemptTimeout bounds one attempt at fencing a claimed partition,
+	// waiting for its earlier owners' inserts and reading its
+	// watermarks; attempts are repeated until one succeeds or the claim
+	// ends. Default 150s (30s plus two insert timeouts of 60s).
+	AttemptTimeout time.Duration
+}
+
+// Inserter stores batches (sink.Writer).
+type Inserter interface {
+	// InsertAt stores b, whose rows all come from topic/partition and were
+	// built from the records at firstOffset and after, as one INSERT that
+	// the server accepts only while epoch is the partition's fence
+	// (Checkpointer.Fence). The insert's identity derives from b's table,
+	// the partition and firstOffset, so that the same rows built again
+	// after a restart are recognised. It retries retryable errors until
+	// ctx is done. An insert refused because the partition has a newer
+	// owner fails at once with an error wrapping partition.ErrNotOwner.
+	InsertAt(ctx context.Context, b sink.Batch, topic string, partition int32, firstOffset int64, epoch uint64) error
+}
+
+// Checkpointer keeps what makes the pipeline's writes exactly-once:
+// fences, and how far each table got (checkpoint.Store).
+type Checkpointer interface {
+	// Fence makes the caller the partition's only writer: from now on
+	// inserts carrying an earlier epoch are refused. It returns the new
+	// epoch.
+	Fence(ctx context.Context, topic string, partition int32) (epoch uint64, err error)
+	// WaitInserts waits until no insert of the partition by an earlier
+	// owner is still running (killing them after timeout).
+	WaitInserts(ctx context.Context, topic string, partition int32, timeout time.Duration) error
+	// Watermarks returns, per table, the highest offset of the partition
+	// stored there.
+	Watermarks(ctx context.Context, topic string, partition int32) (map[string]int64, error)
 }
 
 // Stats counts what the pipeline has done, for the demo, tests and
@@ -57,16 +95,23 @@ type Stats struct {
 	Fenced   atomic.Int64 // batches dropped: the partition has a newer owner (fence, or generation over)
 }
 
-// Pipeline implements ingest.Handler.
+// Pipeline implements partition.Handler.
 type Pipeline struct {
 	cfg     Config
 	streams map[string]stream
-	writer  *sink.Writer
+	ins     Inserter
+	cp      Checkpointer
 	log     *slog.Logger
 	fatal   chan error
 	Stats   Stats
 	onCDN   func(*transform.CDNRequest, sink.Meta)
 	owned   partitions // progress of the partitions owned (progress.go)
+	// enrichers are shared by every partition, one per CPU: a partition
+	// borrows one for each record. An Enricher's caches (up to 65,536
+	// entries each) are the largest fixed memory of the transform, and
+	// the garbage collector scans them at every cycle; one per partition
+	// made memory and CPU per record grow with the partition count.
+	enrichers chan *transform.Enricher
 }
 
 // ObserveCDN makes f see every CDN request once enriched, as it is read
@@ -81,15 +126,22 @@ type stream struct {
 }
 
 // New checks cfg (formats exist, enrichment is valid) and returns a
-// Pipeline writing through w.
-func New(cfg Config, w *sink.Writer, log *slog.Logger) (*Pipeline, error) {
+// Pipeline storing through ins and cp.
+func New(cfg Config, ins Inserter, cp Checkpointer, log *slog.Logger) (*Pipeline, error) {
 	if cfg.Limits.MaxRows <= 0 || cfg.Limits.MaxBytes <= 0 || cfg.Limits.MaxAge <= 0 || cfg.Limits.MaxRecordBytes <= 0 {
 		return nil, errors.New("pipeline: batch limits must be positive")
 	}
-	if _, err := transform.NewEnricher(cfg.Enrich); err != nil {
+	if ins == nil || cp == nil {
+		return nil, errors.New("pipeline: an inserter and a checkpointer are required")
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = 150 * time.Second
+	}
+	enrichers, err := newEnrichers(cfg.Enrich, runtime.GOMAXPROCS(0))
+	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, writer: w, log: log, fatal: make(chan error, 1)}
+	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, ins: ins, cp: cp, log: log, fatal: make(chan error, 1), enrichers: enrichers}
 	for _, s := range cfg.Streams {
 		parser, err := transform.NewParserWith(s.Format, s.Options)
 		if err != nil {
@@ -102,6 +154,19 @@ func New(cfg Config, w *sink.Writer, log *slog.Logger) (*Pipeline, error) {
 		p.streams[s.Topic] = st
 	}
 	return p, nil
+}
+
+// newEnrichers returns a pool of n enrichers.
+func newEnrichers(cfg transform.EnrichConfig, n int) (chan *transform.Enricher, error) {
+	pool := make(chan *transform.Enricher, n)
+	for range n {
+		e, err := transform.NewEnricher(cfg)
+		if err != nil {
+			return nil, err
+		}
+		pool <- e
+	}
+	return pool, nil
 }
 
 // Topics lists the topics the pipeline reads.
@@ -125,23 +190,24 @@ func (p *Pipeline) fail(err error) {
 	}
 }
 
-// ConsumePartition implements ingest.Handler.
-func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
-	st, ok := p.streams[c.Topic]
+// ConsumePartition implements partition.Handler.
+func (p *Pipeline) ConsumePartition(ctx context.Context, c partition.Claim) {
+	info := c.Info()
+	st, ok := p.streams[info.Topic]
 	if !ok {
-		p.fail(fmt.Errorf("pipeline: assigned topic %s has no stream", c.Topic))
+		p.fail(fmt.Errorf("pipeline: assigned topic %s has no stream", info.Topic))
 		waitEnd(ctx, c)
 		return
 	}
-	w, err := newWorker(p, st, c)
+	w, err := newWorker(p, st, c, info)
 	if err != nil {
 		p.fail(err)
 		waitEnd(ctx, c)
 		return
 	}
-	log := p.log.With("topic", c.Topic, "partition", c.Partition)
-	log.Debug("partition assigned", "start_offset", c.StartOffset, "generation", c.Generation)
-	w.progress = p.owned.track(c.Topic, c.Partition)
+	log := p.log.With("topic", info.Topic, "partition", info.Partition)
+	log.Debug("partition assigned", "start_offset", info.StartOffset, "generation", info.Generation)
+	w.progress = p.owned.track(info.Topic, info.Partition)
 	defer p.owned.untrack(w.progress)
 	if err := w.loadWatermarks(ctx); err != nil {
 		return // revoked before ClickHouse answered
@@ -154,14 +220,14 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 	lost := false
 	flush := func() bool {
 		if err := w.flush(ctx); err != nil {
-			if errors.Is(err, checkpoint.ErrFenced) || errors.Is(err, ingest.ErrNotOwner) || ctx.Err() != nil {
+			if errors.Is(err, partition.ErrNotOwner) || ctx.Err() != nil {
 				// Another member owns the partition now (or will): drop
 				// what is buffered, commit nothing, return at once (which
 				// ends this member's generation if it is still running,
 				// so that it joins again and is given a fresh fence).
 				p.Stats.Fenced.Add(1)
 				log.Warn("partition lost: buffered records dropped, nothing committed; its owner reads them again",
-					"generation", c.Generation, "epoch", w.epoch, "dropped_records", w.pending(), "err", err)
+					"generation", info.Generation, "epoch", w.epoch, "dropped_records", w.pending(), "err", err)
 				lost = true
 				return false
 			}
@@ -225,8 +291,9 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c *ingest.Claim) {
 type worker struct {
 	p        *Pipeline
 	st       stream
-	claim    *ingest.Claim
-	enricher *transform.Enricher
+	claim    partition.Claim
+	info     partition.Info
+	enricher *transform.Enricher // borrowed from p.enrichers during add
 	jobs     *sink.JobEvents
 	cdn      *sink.CDNRequests
 	errs     *sink.IngestErrors
@@ -238,7 +305,7 @@ type worker struct {
 	// wm is, per table, the highest offset of this partition already
 	// stored there: rows at or below it are not inserted again.
 	wm map[string]int64
-	// epoch is this claim's fence (chclient.Conn.Fence): every insert
+	// epoch is this claim's fence (checkpoint.Store.Fence): every insert
 	// carries it, and the server refuses it once a newer owner fenced.
 	epoch   uint64
 	records int
@@ -249,12 +316,8 @@ type worker struct {
 	progress *progress // nil outside ConsumePartition
 }
 
-func newWorker(p *Pipeline, st stream, c *ingest.Claim) (*worker, error) {
-	e, err := transform.NewEnricher(p.cfg.Enrich)
-	if err != nil {
-		return nil, err
-	}
-	w := &worker{p: p, st: st, claim: c, enricher: e, errs: sink.NewIngestErrors(), next: -1}
+func newWorker(p *Pipeline, st stream, c partition.Claim, info partition.Info) (*worker, error) {
+	w := &worker{p: p, st: st, claim: c, info: info, errs: sink.NewIngestErrors(), next: -1}
 	switch st.parser.Kind() {
 	case transform.KindJob:
 		w.jobs = sink.NewJobEvents()
@@ -276,7 +339,12 @@ func (w *worker) due() bool {
 }
 
 // add parses one record (one or more lines) into the batches.
-func (w *worker) add(rec ingest.Record) {
+func (w *worker) add(rec partition.Record) {
+	w.enricher = <-w.p.enrichers
+	defer func() {
+		w.p.enrichers <- w.enricher
+		w.enricher = nil
+	}()
 	if w.records == 0 {
 		w.first = time.Now()
 		w.firstOff = rec.Offset
@@ -375,7 +443,7 @@ func (w *worker) flush(ctx context.Context) error {
 	// A member whose generation is over no longer owns the partition:
 	// nothing it buffered may be stored or committed.
 	if ctx.Err() != nil {
-		return fmt.Errorf("%s/%d offsets up to %d: %w", w.claim.Topic, w.claim.Partition, w.next-1, ingest.ErrNotOwner)
+		return fmt.Errorf("%s/%d offsets up to %d: %w", w.info.Topic, w.info.Partition, w.next-1, partition.ErrNotOwner)
 	}
 	if w.st.cov != nil {
 		w.cov.addTo(w.st.cov)
@@ -385,9 +453,8 @@ func (w *worker) flush(ctx context.Context) error {
 		if b == nil || b.Len() == 0 {
 			continue
 		}
-		id := checkpoint.InsertID(b.Table(), w.claim.Topic, w.claim.Partition, w.firstOff)
-		if err := w.p.writer.InsertFenced(ctx, b, id, checkpoint.Fence{Topic: w.claim.Topic, Partition: w.claim.Partition, Epoch: w.epoch}); err != nil {
-			return fmt.Errorf("%s/%d offsets up to %d: %w", w.claim.Topic, w.claim.Partition, w.next-1, err)
+		if err := w.p.ins.InsertAt(ctx, b, w.info.Topic, w.info.Partition, w.firstOff, w.epoch); err != nil {
+			return fmt.Errorf("%s/%d offsets up to %d: %w", w.info.Topic, w.info.Partition, w.next-1, err)
 		}
 		w.p.Stats.Batches.Add(1)
 		if b != sink.Batch(w.errs) {
@@ -399,7 +466,7 @@ func (w *worker) flush(ctx context.Context) error {
 		// The rows are stored; the partition moved on. Its next owner
 		// starts from the last commit that succeeded.
 		w.p.log.Warn("commit failed", "err", err)
-		if errors.Is(err, ingest.ErrNotOwner) {
+		if errors.Is(err, partition.ErrNotOwner) {
 			return err
 		}
 	} else {
@@ -425,23 +492,29 @@ func (w *worker) stored(table string, offset int64) bool {
 // loadWatermarks fences the partition (from now on, inserts of its earlier
 // owners are refused), waits until no INSERT of this partition by an
 // earlier owner is still running on the server, then reads how far each
-// table got (checkpoint.Store.Acquire). It retries while ClickHouse is
-// unreachable, until ctx is done.
+// table got. It retries while ClickHouse is unreachable, until ctx is done.
 func (w *worker) loadWatermarks(ctx context.Context) error {
-	store := checkpoint.New(w.p.writer.Conn())
+	cp, topic, part := w.p.cp, w.info.Topic, w.info.Partition
 	pause := 100 * time.Millisecond
 	for {
 		// Each attempt is bounded: a server that hangs mid-check must not
 		// hold the partition without a word.
-		actx, cancel := context.WithTimeout(ctx, store.KillAfter+2*w.p.writer.Timeout)
-		cp, err := store.Acquire(actx, w.claim.Topic, w.claim.Partition, w.epoch)
-		cancel()
-		w.epoch = cp.Epoch // kept by the next attempt once recorded
+		actx, cancel := context.WithTimeout(ctx, w.p.cfg.AttemptTimeout)
+		var err error
+		if w.epoch == 0 {
+			w.epoch, err = cp.Fence(actx, topic, part)
+		}
 		if err == nil {
-			w.wm = cp.Watermarks
+			err = cp.WaitInserts(actx, topic, part, 30*time.Second)
+		}
+		if err == nil {
+			w.wm, err = cp.Watermarks(actx, topic, part)
+		}
+		cancel()
+		if err == nil {
 			return nil
 		}
-		w.p.log.Warn("reading watermarks failed, will retry", "topic", w.claim.Topic, "partition", w.claim.Partition, "err", err)
+		w.p.log.Warn("reading watermarks failed, will retry", "topic", topic, "partition", part, "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -460,7 +533,3 @@ func (w *worker) dataBatch() sink.Batch {
 	}
 	return nil
 }
-
-// Writer is the writer the pipeline inserts through (to attach metrics
-// hooks before consuming starts).
-func (p *Pipeline) Writer() *sink.Writer { return p.writer }

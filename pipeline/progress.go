@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/logpipe/logpipe/ingest"
+	"github.com/logpipe/logpipe/partition"
 )
 
 // PartitionProgress is where one partition owned by this process stands,
@@ -128,7 +128,7 @@ func (p *Pipeline) Progress() []PartitionProgress {
 // waitEnd holds a partition that cannot go on (a fatal error was
 // reported) until it is revoked or the process stops gracefully: a
 // graceful stop then does not wait its whole drain timeout for it.
-func waitEnd(ctx context.Context, c *ingest.Claim) {
+func waitEnd(ctx context.Context, c partition.Claim) {
 	select {
 	case <-ctx.Done():
 	case <-c.Stopping():

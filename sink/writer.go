@@ -8,6 +8,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -16,6 +17,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/checkpoint"
+	"github.com/logpipe/logpipe/partition"
 )
 
 // Writer inserts batches, retrying retryable failures with capped
@@ -76,6 +78,18 @@ func (w *Writer) InsertAs(ctx context.Context, b Batch, queryID string) error {
 // a Distributed table inserts into its own server's shard.
 func (w *Writer) InsertFenced(ctx context.Context, b Batch, queryID string, f checkpoint.Fence) error {
 	return w.insert(ctx, b, queryID, &f)
+}
+
+// InsertAt is InsertFenced for the rows of topic/partition built from the
+// records at firstOffset and after, under the query id checkpoint.InsertID
+// gives them (it implements pipeline.Inserter). A refused batch fails with
+// an error wrapping both checkpoint.ErrFenced and partition.ErrNotOwner.
+func (w *Writer) InsertAt(ctx context.Context, b Batch, topic string, part int32, firstOffset int64, epoch uint64) error {
+	err := w.InsertFenced(ctx, b, checkpoint.InsertID(b.Table(), topic, part, firstOffset), checkpoint.Fence{Topic: topic, Partition: part, Epoch: epoch})
+	if errors.Is(err, checkpoint.ErrFenced) {
+		return fmt.Errorf("%w: %w", partition.ErrNotOwner, err)
+	}
+	return err
 }
 
 func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *checkpoint.Fence) error {

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash"
 	"net/url"
@@ -69,6 +70,9 @@ func NewEnricher(cfg EnrichConfig) (*Enricher, error) {
 	if len(cfg.HashKey) < 16 {
 		return nil, fmt.Errorf("hash key has %d bytes, want at least 16", len(cfg.HashKey))
 	}
+	if errs := cfg.Check(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
 	e := &Enricher{
 		mac:       hmac.New(sha256.New, cfg.HashKey),
 		uaCache:   map[string]string{},
@@ -89,12 +93,8 @@ func NewEnricher(cfg EnrichConfig) (*Enricher, error) {
 		return nil, err
 	}
 	e.red, e.noRaw, e.redCache = red, cfg.Redact.NoRawDeadLetters, map[redKey]string{}
-	for i, t := range cfg.PathTemplates {
-		re, err := regexp.Compile(t.Match)
-		if err != nil {
-			return nil, fmt.Errorf("path template %d: %w", i, err)
-		}
-		e.templates = append(e.templates, compiledTemplate{re, t.Replace})
+	for _, t := range cfg.PathTemplates {
+		e.templates = append(e.templates, compiledTemplate{regexp.MustCompile(t.Match), t.Replace}) // Check compiled it
 	}
 	return e, nil
 }

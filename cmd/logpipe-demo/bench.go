@@ -50,7 +50,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	memLimit := fs.String("gomemlimit", "450MiB", "GOMEMLIMIT of the extra runs at the first partition count (empty = none)")
 	rate := fs.Int("rate", 0, "records/s for the latency phase (0 = half the measured throughput)")
 	latencyFor := app.DurationFlag(fs, "latency-for", 10*time.Second, "length of the latency phase (0 = none)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the first run's consumer to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the first run's consumer to this file (and its heap profile, when the records are stored, to this file.heap)")
 	peer := fs.String("peer", "", "another consumer to measure beside logpipe at the first partition count, same records and ClickHouse: a command line with {config} for -peer-config's file after substitution")
 	peerConfig := fs.String("peer-config", "", "the peer's config template; {brokers}, {clickhouse_host}, {clickhouse_port}, {database}, {group} are substituted")
 	peerSQL := fs.String("peer-sql", "", "SQL creating the peer's table in {database}, run before each peer run")
@@ -326,15 +326,22 @@ func startBenchConsumer(ctx context.Context, self string, cfg config.Config, rec
 	if env != "" {
 		envs = append(envs, env)
 	}
+	memProfile := ""
+	if cpuProfile != "" {
+		memProfile = cpuProfile + ".heap"
+	}
 	return startBenchChild(ctx, self, envs, "bench-consume",
 		"-brokers", strings.Join(cfg.Kafka.Brokers, ","), "-clickhouse", cfg.ClickHouse.Addr[0],
 		"-database", cfg.ClickHouse.Database, "-group", cfg.Kafka.Group, "-key", cfg.Hash.Key,
-		"-records", strconv.Itoa(records), "-cpuprofile", cpuProfile)
+		"-records", strconv.Itoa(records), "-cpuprofile", cpuProfile, "-memprofile", memProfile)
 }
 
 func produceAll(ctx context.Context, addrs []string, msgs []kafka.Message) error {
-	// As the tests produce: lz4-compressed batches of up to 5,000 records.
-	w := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: "cdn", Balancer: &kafka.Hash{}, BatchSize: 5000, BatchBytes: 16 << 20, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll, Compression: kafka.Lz4}
+	// As a producer in front of a real Kafka would: lz4-compressed batches
+	// of at most 1 MiB of records (Kafka's default message.max.bytes and
+	// max.request.size are about 1 MiB, so a broker refuses larger ones):
+	// about 1,400 of these records per batch.
+	w := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: "cdn", Balancer: &kafka.Hash{}, BatchSize: 5000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond, RequiredAcks: kafka.RequireAll, Compression: kafka.Lz4}
 	defer w.Close()
 	for len(msgs) > 0 {
 		n := min(len(msgs), 50_000)
@@ -376,6 +383,7 @@ func cmdBenchConsume(ctx context.Context, args []string, stdout io.Writer) error
 	key := fs.String("key", "", "hash key (hex)")
 	records := fs.Int64("records", 0, "records to wait for")
 	cpuProfile := fs.String("cpuprofile", "", "CPU profile file")
+	memProfile := fs.String("memprofile", "", "heap profile file, written when the records are stored")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -392,7 +400,7 @@ func cmdBenchConsume(ctx context.Context, args []string, stdout io.Writer) error
 		return err
 	}
 	defer conn.Close()
-	p, err := app.NewPipeline(cfg, conn, quiet)
+	p, _, err := app.NewPipeline(cfg, conn, quiet)
 	if err != nil {
 		return err
 	}
@@ -424,6 +432,12 @@ func cmdBenchConsume(ctx context.Context, args []string, stdout io.Writer) error
 	r := benchResult{Records: *records, Seconds: time.Since(start).Seconds(), CPUSeconds: cpuTime().Seconds(), VmHWM: vmHWM()}
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		if f, err := os.Create(*memProfile); err == nil {
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
 	}
 	r.Budget, r.BudgetPeak = c.BudgetStats()
 	b, _ := json.Marshal(r)

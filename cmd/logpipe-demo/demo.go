@@ -128,7 +128,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		return err
 	}
 	defer conn.Close()
-	p, err := app.NewPipeline(cfg, conn, quiet)
+	p, _, err := app.NewPipeline(cfg, conn, quiet)
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if !set["vendor"] {
 				*vendor = st.Vendor
 			}
-			opts = transform.ParserOptions{LogFormat: st.LogFormat, Fields: st.Fields, FieldMap: st.FieldMap}
+			opts = st.ParserOptions()
 		}
 	} else if *streamName != "" {
 		return usageError{errors.New("check: -stream needs -config")}
@@ -116,13 +116,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// A throwaway key: check shows that hashing happens, not real hashes.
 	key := make([]byte, 32)
 	rand.Read(key)
-	ec := transform.EnrichConfig{HashKey: key, SessionCookies: def.Enrich.SessionCookies, DropQueryParams: def.Enrich.DropQueryParams}
-	for _, c := range def.Enrich.PathClasses {
-		ec.PathClasses = append(ec.PathClasses, transform.PathClassRule{Class: c.Class, Patterns: c.Patterns})
-	}
-	for _, t := range def.Enrich.PathTemplates {
-		ec.PathTemplates = append(ec.PathTemplates, transform.PathTemplateRule{Match: t.Match, Replace: t.Replace})
-	}
+	// The config's enrichment and redaction, as run applies them.
+	ec := def.EnrichConfig()
+	ec.HashKey = key
 	enr, err := transform.NewEnricher(ec)
 	if err != nil {
 		return fmt.Errorf("check: enrich: %w", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/logpipe/logpipe/metrics"
 	"github.com/logpipe/logpipe/pipeline"
 	"github.com/logpipe/logpipe/schemas"
+	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/warehouse"
 )
 
@@ -100,7 +101,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
-	p, err := app.NewPipeline(cfg, conn, log)
+	p, w, err := app.NewPipeline(cfg, conn, log)
 	if err != nil {
 		return err
 	}
@@ -140,7 +141,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	if cfg.HTTP.Listen != "" {
-		srv, err := serveMetrics(cfg, conn, p, c, log)
+		srv, err := serveMetrics(cfg, conn, p, w, c, log)
 		if err != nil {
 			return err
 		}
@@ -150,9 +151,9 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 }
 
 // serveMetrics starts the /metrics, /healthz and /readyz server.
-func serveMetrics(cfg config.Config, conn *chclient.Conn, p *pipeline.Pipeline, c *ingest.Consumer, log *slog.Logger) (*metrics.Server, error) {
+func serveMetrics(cfg config.Config, conn *chclient.Conn, p *pipeline.Pipeline, w *sink.Writer, c *ingest.Consumer, log *slog.Logger) (*metrics.Server, error) {
 	m := metrics.New()
-	m.Writer(p.Writer())
+	m.Writer(w)
 	if err := m.Pipeline(&p.Stats); err != nil {
 		return nil, err
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/transform"
-	"github.com/logpipe/logpipe/warehouse"
 	"github.com/logpipe/logpipe/watch"
 )
 
@@ -69,58 +68,31 @@ func validationErrors(cfg config.Config, watchFiles bool) []error {
 	return errs
 }
 
-// offlineErrors checks what config.Validate does not: the parts only cmd
-// knows (formats, enrichment, retention, schedules, watch).
+// offlineErrors checks what config.Validate does not, with the checks of
+// the packages that own each setting — the same ones run's constructors
+// apply: each stream's format and options (transform.CheckParser), the
+// enrichment rules (transform.EnrichConfig.Check), the TLS files,
+// retention, schedules, and the watch rules and channels.
 func offlineErrors(cfg config.Config, watchFiles bool) []error {
 	var errs []error
-	bad := func(field string, err error) { errs = append(errs, fmt.Errorf("%s: %w", field, err)) }
 	for i, s := range cfg.Streams {
-		f := fmt.Sprintf("streams[%d]", i)
 		if s.Format == "" {
 			continue // config.Validate reports it
 		}
-		if _, err := transform.NewParser(s.Format); err != nil {
-			bad(f+".format", err)
-			continue
-		}
-		if s.LogFormat != "" {
-			if _, err := transform.NewParserWith(s.Format, transform.ParserOptions{LogFormat: s.LogFormat}); err != nil {
-				bad(f+".log_format", err)
-			}
-		}
-		if len(s.Fields) > 0 {
-			if _, err := transform.NewParserWith(s.Format, transform.ParserOptions{Fields: s.Fields}); err != nil {
-				bad(f+".fields", err)
-			}
-		}
-		if len(s.FieldMap) > 0 {
-			if _, err := transform.NewParserWith(s.Format, transform.ParserOptions{FieldMap: s.FieldMap}); err != nil {
-				bad(f+".field_map", errors.New(strings.TrimPrefix(err.Error(), "field_map: ")))
-			}
-		}
+		errs = append(errs, fieldErrors(fmt.Sprintf("streams[%d]", i), transform.CheckParser(s.Format, s.ParserOptions()))...)
 	}
-	key := []byte("validate-only-key-0123456789abcdef")
-	for i, c := range cfg.Enrich.PathClasses {
-		if _, err := transform.NewEnricher(transform.EnrichConfig{HashKey: key, PathClasses: []transform.PathClassRule{{Class: c.Class, Patterns: c.Patterns}}}); err != nil {
-			bad(fmt.Sprintf("enrich.path_classes[%d]", i), err)
-		}
+	errs = append(errs, fieldErrors("enrich", cfg.EnrichConfig().Check())...)
+	if _, err := cfg.ClickHouse.TLS.Config(); err != nil {
+		errs = append(errs, fmt.Errorf("clickhouse.%w", err))
 	}
-	for i, t := range cfg.Enrich.PathTemplates {
-		if _, err := transform.NewEnricher(transform.EnrichConfig{HashKey: key, PathTemplates: []transform.PathTemplateRule{{Match: t.Match, Replace: t.Replace}}}); err != nil {
-			bad(fmt.Sprintf("enrich.path_templates[%d].match", i), err)
-		}
+	if _, err := cfg.Kafka.TLS.Config(); err != nil {
+		errs = append(errs, fmt.Errorf("kafka.%w", err))
 	}
-	for t, age := range cfg.Retention.Tables {
-		if _, err := warehouse.ParseAge(age); err != nil {
-			bad("retention.tables."+t, err)
-		}
+	if _, err := app.RetentionRules(cfg); err != nil {
+		errs = append(errs, unjoin(errors.Unwrap(err))...)
 	}
-	for i := range cfg.Schedules {
-		if _, err := app.ParseSchedules(cfg.Schedules[i : i+1]); err != nil {
-			msg := strings.TrimPrefix(err.Error(), "config: ")
-			msg = strings.Replace(msg, "schedules[0]", fmt.Sprintf("schedules[%d]", i), 1)
-			errs = append(errs, errors.New(msg))
-		}
+	if _, err := app.ParseSchedules(cfg.Schedules); err != nil {
+		errs = append(errs, unjoin(errors.Unwrap(err))...)
 	}
 	// watch.New stops at its first error: check the channels, then the
 	// rules and silences with the channels' names only, so that both get
@@ -175,6 +147,16 @@ func withQueryHint(err error, rules []config.WatchRule) error {
 		}
 	}
 	return err
+}
+
+// fieldErrors names each of a package's option errors by its path in the
+// config file.
+func fieldErrors(prefix string, errs []error) []error {
+	out := make([]error, len(errs))
+	for i, err := range errs {
+		out[i] = fmt.Errorf("%s.%w", prefix, err)
+	}
+	return out
 }
 
 func unjoin(err error) []error {

@@ -190,3 +190,48 @@ func TestFlagsAfterArguments(t *testing.T) {
 		t.Errorf("args %v reason %q apply %v", fs.Args(), *reason, *apply)
 	}
 }
+
+// TestValidateChecksFilesAndEverySchedule: validate (and run, through the
+// same list) reports unreadable TLS files, and every invalid field of
+// every schedule and retention rule, not only the first.
+func TestValidateChecksFilesAndEverySchedule(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-ca.pem")
+	p := writeConfig(t, `
+kafka: {brokers: ["127.0.0.1:1"], group: g, tls: {enabled: true, ca_file: "`+missing+`"}}
+clickhouse: {addr: ["127.0.0.1:1"], database: logs}
+hash: {key: "0123456789abcdef0123456789abcdef"}
+streams:
+  - {name: cdn, topic: cdn, format: fastly-json}
+retention:
+  tables: {cdn_requests: 30x, job_events: 1y}
+schedules:
+  - {job: a, cron: "0 0 * * *", timezone: Mars/Olympus}
+  - {job: b, cron: "61 * * * *", calendar: weekends}
+`)
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"validate", "-config", p}, &stdout, &stderr); err == nil {
+		t.Fatalf("validate accepted the config; stderr:\n%s", stderr.String())
+	}
+	want := []string{
+		"kafka.tls ca_file: open " + missing,
+		"retention.tables.cdn_requests: \"30x\"",
+		"retention.tables.job_events: \"1y\"",
+		"schedules[0].timezone: unknown time zone Mars/Olympus",
+		"schedules[1].calendar: \"weekends\" is neither all nor business-days",
+		"schedules[1].cron: ",
+	}
+	for _, w := range want {
+		if !strings.Contains(stderr.String(), w) {
+			t.Errorf("validate does not report %q; stderr:\n%s", w, stderr.String())
+		}
+	}
+	if got := strings.Count(stderr.String(), "\n"); got != len(want) {
+		t.Errorf("%d lines reported, want %d:\n%s", got, len(want), stderr.String())
+	}
+	err := cmdRun(context.Background(), []string{"-config", p}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for _, w := range want {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("run error does not name %q:\n%v", w, err)
+		}
+	}
+}

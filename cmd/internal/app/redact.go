@@ -5,21 +5,8 @@ import (
 	"log/slog"
 
 	"github.com/logpipe/logpipe/config"
-	"github.com/logpipe/logpipe/transform"
 	"github.com/logpipe/logpipe/transform/redact"
 )
-
-// RedactRules maps the redact section of the configuration.
-func RedactRules(cfg config.Config) transform.RedactRules {
-	rules := transform.RedactRules{
-		SecretParams:     cfg.Redact.SecretParams,
-		NoRawDeadLetters: cfg.Redact.DeadLetterRaw == "none",
-	}
-	for _, p := range cfg.Redact.Patterns {
-		rules.Patterns = append(rules.Patterns, redact.Pattern{Name: p.Name, Regexp: p.Regexp, Hash: p.Hash})
-	}
-	return rules
-}
 
 // NewRedactor returns the redaction pass of cfg, for text outside records
 // (alert bodies). Without a valid hash key (commands that need none) it
@@ -29,11 +16,7 @@ func NewRedactor(cfg config.Config) (*redact.Redactor, error) {
 	if len(key) < 16 {
 		key = randomKey()
 	}
-	rc := redact.Config{Key: key, SecretParams: cfg.Redact.SecretParams, SessionParams: cfg.Enrich.SessionCookies}
-	for _, p := range cfg.Redact.Patterns {
-		rc.Patterns = append(rc.Patterns, redact.Pattern{Name: p.Name, Regexp: p.Regexp, Hash: p.Hash})
-	}
-	return redact.New(rc)
+	return redact.New(cfg.RedactConfig(key))
 }
 
 func randomKey() []byte {

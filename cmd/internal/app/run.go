@@ -8,26 +8,31 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/logpipe/logpipe/budget"
 	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/pipeline"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
-	"github.com/logpipe/logpipe/transform"
 	"github.com/logpipe/logpipe/warehouse"
 )
 
 // SinkOptions are the ClickHouse connection options of cfg.
 func SinkOptions(cfg config.Config) chclient.Options {
-	// An unreadable CA or key file was reported by checkTLS at start.
+	// An unreadable CA or key file was reported before: run and validate
+	// check the TLS files (cmd/logpipe validate.go), migrate and the other
+	// commands in checkConfig.
 	tlsCfg, _ := cfg.ClickHouse.TLS.Config()
 	return chclient.Options{
 		Addr:        cfg.ClickHouse.Addr,
@@ -40,43 +45,32 @@ func SinkOptions(cfg config.Config) chclient.Options {
 	}
 }
 
-// NewPipeline builds the pipeline that cfg describes, writing through conn.
-func NewPipeline(cfg config.Config, conn *chclient.Conn, log *slog.Logger) (*pipeline.Pipeline, error) {
+// NewPipeline builds the pipeline that cfg describes, writing through conn
+// with the writer it returns (to attach metrics to).
+func NewPipeline(cfg config.Config, conn *chclient.Conn, log *slog.Logger) (*pipeline.Pipeline, *sink.Writer, error) {
 	w := sink.NewWriter(conn, log)
 	w.Timeout = cfg.ClickHouse.InsertTimeout
 	w.RetryMax = cfg.Batch.RetryMax
 	pc := pipeline.Config{
+		// One attempt at taking a partition over waits for inserts of its
+		// earlier owners (up to 30s, then kills them).
+		AttemptTimeout: 30*time.Second + 2*w.Timeout,
 		Limits: pipeline.Limits{
 			MaxRows:        cfg.Batch.MaxRows,
 			MaxBytes:       cfg.Batch.MaxBytes,
 			MaxAge:         cfg.Batch.MaxAge,
 			MaxRecordBytes: cfg.Kafka.MaxRecordBytes,
 		},
-		Enrich: transform.EnrichConfig{
-			HashKey:         cfg.HashKey(),
-			SessionCookies:  cfg.Enrich.SessionCookies,
-			DropQueryParams: cfg.Enrich.DropQueryParams,
-		},
+		Enrich: cfg.EnrichConfig(),
 	}
-	pc.Enrich.Redact = RedactRules(cfg)
-	for _, c := range cfg.Enrich.PathClasses {
-		pc.Enrich.PathClasses = append(pc.Enrich.PathClasses, transform.PathClassRule{Class: c.Class, Patterns: c.Patterns})
+	// pipeline.New checks the streams' formats and options and the
+	// enrichment (transform.CheckParser, EnrichConfig.Check), as logpipe
+	// validate does before.
+	for _, s := range cfg.Streams {
+		pc.Streams = append(pc.Streams, pipeline.Stream{Name: s.DisplayName(), Topic: s.Topic, Format: s.Format, Vendor: s.Vendor, Options: s.ParserOptions()})
 	}
-	for _, t := range cfg.Enrich.PathTemplates {
-		pc.Enrich.PathTemplates = append(pc.Enrich.PathTemplates, transform.PathTemplateRule{Match: t.Match, Replace: t.Replace})
-	}
-	for i, s := range cfg.Streams {
-		name := s.Name
-		if name == "" {
-			name = s.Topic
-		}
-		opts := transform.ParserOptions{LogFormat: s.LogFormat, Fields: s.Fields, FieldMap: s.FieldMap}
-		if _, err := transform.NewParserWith(s.Format, opts); err != nil {
-			return nil, fmt.Errorf("config: streams[%d] (format %s): %w", i, s.Format, err)
-		}
-		pc.Streams = append(pc.Streams, pipeline.Stream{Name: name, Topic: s.Topic, Format: s.Format, Vendor: s.Vendor, Options: opts})
-	}
-	return pipeline.New(pc, w, log)
+	p, err := pipeline.New(pc, w, checkpoint.New(conn), log)
+	return p, w, err
 }
 
 // Consume runs the consumer group until ctx is done or the pipeline
@@ -185,15 +179,20 @@ func Migrate(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Lo
 	return nil
 }
 
-// RetentionRules are the retention.tables ages of cfg.
+// RetentionRules are the retention.tables ages of cfg. Its error names
+// every invalid age (config: retention.tables.NAME: ...), joined.
 func RetentionRules(cfg config.Config) (map[string]time.Duration, error) {
 	rules := map[string]time.Duration{}
-	for t, age := range cfg.Retention.Tables {
-		d, err := warehouse.ParseAge(age)
+	var errs []error
+	for _, t := range slices.Sorted(maps.Keys(cfg.Retention.Tables)) {
+		d, err := warehouse.ParseAge(cfg.Retention.Tables[t])
 		if err != nil {
-			return nil, fmt.Errorf("config: retention.tables.%s: %w", t, err)
+			errs = append(errs, fmt.Errorf("retention.tables.%s: %w", t, err))
 		}
 		rules[t] = d
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return rules, nil
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,20 +12,24 @@ import (
 	"github.com/logpipe/logpipe/schedule"
 )
 
-// ParseSchedules builds and checks the configured schedules.
+// ParseSchedules builds the configured schedules. Its error names every
+// invalid field by its path (config: schedules[1].cron: ...), joined.
 func ParseSchedules(cs []config.JobSchedule) ([]*schedule.Schedule, error) {
 	var out []*schedule.Schedule
+	var errs []error
 	for i, c := range cs {
+		bad := func(field string, err error) { errs = append(errs, fmt.Errorf("schedules[%d].%s: %w", i, field, err)) }
+		n := len(errs)
 		loc := time.UTC
 		if c.Timezone != "" {
-			l, err := time.LoadLocation(c.Timezone)
-			if err != nil {
-				return nil, fmt.Errorf("config: schedules[%d].timezone: %w", i, err)
+			if l, err := time.LoadLocation(c.Timezone); err != nil {
+				bad("timezone", err)
+			} else {
+				loc = l
 			}
-			loc = l
 		}
 		if c.Calendar != "" && c.Calendar != "all" && c.Calendar != "business-days" {
-			return nil, fmt.Errorf("config: schedules[%d].calendar: %q is neither all nor business-days", i, c.Calendar)
+			bad("calendar", fmt.Errorf("%q is neither all nor business-days", c.Calendar))
 		}
 		s := &schedule.Schedule{Job: c.Job, Spec: c.Cron, Location: loc, BusinessDays: c.Calendar == "business-days", Holidays: map[string]bool{}, Grace: c.Grace, Expected: c.Expected}
 		if s.Grace == 0 {
@@ -32,17 +37,22 @@ func ParseSchedules(cs []config.JobSchedule) ([]*schedule.Schedule, error) {
 		}
 		for _, h := range c.Holidays {
 			if _, err := time.Parse("2006-01-02", h); err != nil {
-				return nil, fmt.Errorf("config: schedules[%d].holidays: %q is not a date (2006-01-02)", i, h)
+				bad("holidays", fmt.Errorf("%q is not a date (2006-01-02)", h))
 			}
 			s.Holidays[h] = true
 		}
 		if c.Job == "" {
-			return nil, fmt.Errorf("config: schedules[%d].job: a job name is required", i)
+			bad("job", errors.New("a job name is required"))
 		}
 		if err := s.Parse(); err != nil {
-			return nil, fmt.Errorf("config: schedules[%d].cron: %w", i, err)
+			bad("cron", err)
 		}
-		out = append(out, s)
+		if len(errs) == n {
+			out = append(out, s)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return out, nil
 }
