@@ -178,6 +178,19 @@ func (c *Conn) QueryStrings(ctx context.Context, query string, args ...any) ([][
 	return rows, err
 }
 
+// Scalar runs a query that returns one row with one value and returns the
+// value as text (schemas.Scalar: how catalogue queries compute their lets).
+func (c *Conn) Scalar(ctx context.Context, query string) (string, error) {
+	rows, err := c.QueryStrings(ctx, query)
+	if err != nil {
+		return "", err
+	}
+	if len(rows) != 1 || len(rows[0]) != 1 {
+		return "", fmt.Errorf("want one value, got %d rows", len(rows))
+	}
+	return rows[0][0], nil
+}
+
 // FormatValue formats one scanned value as ClickHouse's TSV output would.
 func FormatValue(v any) string {
 	switch x := v.(type) {

@@ -15,6 +15,7 @@ import (
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -48,10 +49,10 @@ func freshDB(t *testing.T) *chclient.Conn {
 	return conn
 }
 
-func cdn(topic string, partition int32, offsets ...int64) *sink.CDNRequests {
-	b := sink.NewCDNRequests()
+func cdn(topic string, partition int32, offsets ...int64) *tables.CDNRequests {
+	b := tables.NewCDNRequests()
 	for _, o := range offsets {
-		b.Append(&transform.CDNRequest{Time: T, Host: "h", Path: "/p", Status: 200, CacheStatus: "hit"}, sink.Meta{Topic: topic, Partition: partition, Offset: o}, T, 10)
+		b.Append(&transform.CDNRequest{Time: T, Host: "h", Path: "/p", Status: 200, CacheStatus: "hit"}, tables.Meta{Topic: topic, Partition: partition, Offset: o}, T, 10)
 	}
 	return b
 }

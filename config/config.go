@@ -14,13 +14,14 @@ import (
 	"io"
 	"os"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/logpipe/logpipe/transform/redact"
 )
 
 // Config is the whole configuration of a logpipe process.
@@ -574,18 +575,25 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("enrich.path_classes[%d].class", i), "a class name is required")
 		}
 	}
+	if !c.Detect.Disabled {
+		channels := map[string]bool{}
+		for _, ch := range c.Watch.Channels {
+			channels[ch.Name] = true
+		}
+		for i, n := range c.Detect.Channels {
+			if !channels[n] {
+				bad(fmt.Sprintf("detect.channels[%d]", i), "no watch channel named %q", n)
+			}
+		}
+	}
 	switch c.Redact.DeadLetterRaw {
 	case "", "redacted", "none":
 	default:
 		bad("redact.dead_letter_raw", "%q is neither redacted nor none", c.Redact.DeadLetterRaw)
 	}
-	for i, p := range c.Redact.Patterns {
-		if !validIdent(strings.ReplaceAll(p.Name, "-", "_")) {
-			bad(fmt.Sprintf("redact.patterns[%d].name", i), "%q is not a name (letters, digits, _, -)", p.Name)
-		}
-		if _, err := regexp.Compile(p.Regexp); err != nil || p.Regexp == "" {
-			bad(fmt.Sprintf("redact.patterns[%d].regexp", i), "%q is not a regular expression: %v", p.Regexp, err)
-		}
+	// The redaction pass checks its own patterns.
+	for _, err := range redact.CheckPatterns(c.redactPatterns()) {
+		errs = append(errs, fmt.Errorf("redact.%w", err))
 	}
 	return errors.Join(errs...)
 }

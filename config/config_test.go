@@ -52,6 +52,8 @@ func TestLoad(t *testing.T) {
 		{name: "short key", yaml: strings.Replace(valid, "0123456789abcdef0123456789abcdef", "short", 1), wantErr: "hash.key"},
 		{name: "bad database", yaml: strings.Replace(valid, "database: logs", "database: 'a-b'", 1), wantErr: "clickhouse.database"},
 		{name: "no format", yaml: strings.Replace(valid, ", format: logpipe-job", "", 1), wantErr: "streams[0].format"},
+		{name: "unknown detect channel", yaml: valid + "\nwatch: {channels: [{name: ops, url: 'https://example.invalid/'}]}\ndetect: {channels: [ops, pager]}\n", wantErr: `detect.channels[1]: no watch channel named "pager"`},
+		{name: "detect channels when disabled", yaml: valid + "\ndetect: {disabled: true, channels: [pager]}\n"},
 		{name: "bad env duration", yaml: valid, env: []string{"LOGPIPE_BATCH_MAX_AGE=soon"}, wantErr: "LOGPIPE_BATCH_MAX_AGE"},
 	}
 	for _, tt := range tests {

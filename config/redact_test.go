@@ -15,6 +15,7 @@ func TestRedactSection(t *testing.T) {
 		{"bad mode", "redact: {dead_letter_raw: nothing}\n", "redact.dead_letter_raw"},
 		{"bad regexp", "redact:\n  patterns: [{name: x, regexp: '('}]\n", "redact.patterns[0].regexp"},
 		{"bad name", "redact:\n  patterns: [{name: 'a b', regexp: 'x'}]\n", "redact.patterns[0].name"},
+		{"empty regexp", "redact:\n  patterns: [{name: ok, regexp: 'x'}, {name: y, regexp: ''}]\n", "redact.patterns[1].regexp: an empty regular expression"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "c.yaml")

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/logpipe/logpipe/sample"
-	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -25,7 +25,7 @@ func BenchmarkObserve(b *testing.B) {
 	d := New(Options{Buffer: 1 << 20})
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		d.Observe(&rs[i%len(rs)], sink.Meta{})
+		d.Observe(&rs[i%len(rs)], tables.Meta{})
 		if i%4096 == 0 {
 			for len(d.out) > 0 {
 				<-d.out
@@ -51,13 +51,13 @@ func BenchmarkMemoryPerObject(b *testing.B) {
 			for f := 0; f < maxFetches; f++ {
 				r.SessionHash = uint64(f + 1)
 				r.Time = time.Unix(int64(1_790_000_000+f), 0)
-				d.Observe(&r, sink.Meta{})
+				d.Observe(&r, tables.Meta{})
 			}
 			// Public-page hits by other sessions fill the pending shares.
 			r.CacheStatus, r.FromCache = transform.CacheHit, true
 			for f := 0; f < maxPending; f++ {
 				r.SessionHash = uint64(100 + f)
-				d.Observe(&r, sink.Meta{Topic: "cdn"})
+				d.Observe(&r, tables.Meta{Topic: "cdn"})
 			}
 			r.FromCache = false
 		}

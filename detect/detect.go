@@ -26,7 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -64,7 +64,7 @@ type Finding struct {
 	CacheStatus string
 	Signals     transform.Signal
 	Body        bool // the origin answered different sessions differently
-	Meta        sink.Meta
+	Meta        tables.Meta
 	DetectedAt  time.Time
 }
 
@@ -138,7 +138,7 @@ type share struct {
 	owner     uint64
 	collapsed bool
 	status    string
-	meta      sink.Meta
+	meta      tables.Meta
 }
 
 // New returns a Detector; read its findings from Findings.
@@ -181,7 +181,7 @@ func (d *Detector) Objects() int {
 }
 
 // Observe looks at one enriched CDN request (the pipeline's hook).
-func (d *Detector) Observe(r *transform.CDNRequest, m sink.Meta) {
+func (d *Detector) Observe(r *transform.CDNRequest, m tables.Meta) {
 	d.Seen.Add(1)
 	var h maphash.Hash
 	h.SetSeed(d.seed)
@@ -210,7 +210,7 @@ func (d *Detector) Observe(r *transform.CDNRequest, m sink.Meta) {
 	d.observe(o, r, m)
 }
 
-func (d *Detector) observe(o *object, r *transform.CDNRequest, m sink.Meta) {
+func (d *Detector) observe(o *object, r *transform.CDNRequest, m tables.Meta) {
 	wasPersonal := o.personal()
 	o.signals |= transform.PersonalSignals(r)
 	shared := r.FromCache || r.Collapsed

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 	"github.com/logpipe/logpipe/watch"
 )
@@ -54,7 +54,7 @@ func request(l line) transform.CDNRequest {
 func run(d *Detector, lines []line) []Finding {
 	for i, l := range lines {
 		r := request(l)
-		d.Observe(&r, sink.Meta{Topic: "cdn", Offset: int64(i)})
+		d.Observe(&r, tables.Meta{Topic: "cdn", Offset: int64(i)})
 	}
 	var out []Finding
 	for {
@@ -136,7 +136,7 @@ func TestDetectorBoundedMemory(t *testing.T) {
 	d := New(Options{MaxObjects: 160})
 	for i := 0; i < 10_000; i++ {
 		r := request(line{float64(i), "/items/" + uitoa(uint64(i)), "MISS", 1, 0, "", "", "", false})
-		d.Observe(&r, sink.Meta{})
+		d.Observe(&r, tables.Meta{})
 	}
 	if n := d.Objects(); n > 160+shardCount {
 		t.Errorf("%d objects remembered, want at most %d", n, 160+shardCount)
@@ -252,7 +252,7 @@ func TestObserveConcurrent(t *testing.T) {
 				for _, l := range lines {
 					l.path += "/" + strconv.Itoa(g) // each goroutine its own URLs, as partitions keyed by URL
 					r := request(l)
-					d.Observe(&r, sink.Meta{Partition: int32(g)})
+					d.Observe(&r, tables.Meta{Partition: int32(g)})
 				}
 			}
 			done <- true

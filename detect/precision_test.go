@@ -8,7 +8,7 @@ import (
 
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/sample"
-	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -38,7 +38,7 @@ func feed(t testing.TB, d *Detector, lines []sample.Line) (map[string]int, int) 
 			t.Fatalf("line %d: %v", i, err)
 		}
 		e.CDN(&r)
-		d.Observe(&r, sink.Meta{Topic: "cdn", Offset: int64(i)})
+		d.Observe(&r, tables.Meta{Topic: "cdn", Offset: int64(i)})
 		for more := true; more; {
 			select {
 			case f := <-d.Findings():

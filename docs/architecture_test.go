@@ -116,16 +116,7 @@ var (
 // knownViolations are the imports that break the rules today, each with
 // the work that removes it (issue 18). The test fails on any other
 // violation, and on an entry here that is no longer needed.
-var knownViolations = map[string]string{
-	"metrics imports pipeline": "h18p (stackable hooks: metrics a leaf)",
-	"metrics imports sink":     "h18p (stackable hooks: metrics a leaf)",
-	"metrics imports watch":    "h18p (stackable hooks: metrics a leaf)",
-	"metrics imports kafka-go": "h18p (consumer lag read in ingest)",
-	"metrics imports chclient": "h18p (stackable hooks: metrics a leaf; readiness pings through a func)",
-	"metrics imports Kafka (kafka-go) and ClickHouse (chclient, sink)": "h18p (stackable hooks: metrics a leaf)",
-	"pipeline imports sink":  "h18p (pipeline interfaces: Inserter, Checkpointer)",
-	"sink imports transform": "h14t (tables package) and h18c (chclient, checkpoint)",
-}
+var knownViolations = map[string]string{}
 
 // readRules parses the package table of architecture.md.
 func readRules(t *testing.T) map[string]rule {
@@ -210,6 +201,8 @@ func TestImportRules(t *testing.T) {
 			switch {
 			case r.noRigs && testRigs[name]:
 				violations = append(violations, rel+" imports "+name)
+			case !r.anything && !r.allowed[name] && issue18Packages[name] && !tableFinal:
+				interim(t, "%s imports %s: not in docs/architecture.md's table yet", rel, name)
 			case !r.anything && !r.allowed[name]:
 				violations = append(violations, rel+" imports "+name)
 			}
@@ -258,5 +251,9 @@ func interim(t *testing.T, format string, args ...any) {
 
 const tableFinal = false
 
+// issue18Packages are the packages issue 18 creates; while they land,
+// a new import of one of them is logged until the table is final.
+var issue18Packages = map[string]bool{"partition": true, "tables": true, "chclient": true, "checkpoint": true}
+
 // plannedPackages are in the table before their code lands (issue 18).
-var plannedPackages = map[string]bool{"tables": true, "chclient": true, "checkpoint": true}
+var plannedPackages = map[string]bool{"chclient": true, "checkpoint": true}

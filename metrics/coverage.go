@@ -2,9 +2,6 @@ package metrics
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/logpipe/logpipe/pipeline"
-	"github.com/logpipe/logpipe/transform"
 )
 
 var (
@@ -14,12 +11,27 @@ var (
 		"CDN lines in which a field logpipe uses was found, by stream and field (time, method, host, path, status, cache_status, bytes, origin_time, session_cookie, cache_control, set_cookie, client_ip).", []string{"stream", "field"}, nil)
 )
 
-// Coverage registers the per-stream field coverage of p.
-func (m *Metrics) Coverage(p *pipeline.Pipeline) error {
-	return m.Registry.Register(coverageCollector{p})
+// StreamCoverage is one CDN stream's field coverage so far
+// (pipeline.StreamCoverage).
+type StreamCoverage struct {
+	Stream string
+	Lines  int64 // lines parsed
+	Found  []FieldLines
 }
 
-type coverageCollector struct{ p *pipeline.Pipeline }
+// FieldLines is how many lines a field was found in.
+type FieldLines struct {
+	Field string
+	Lines int64
+}
+
+// Coverage registers the per-stream field coverage that read returns at
+// each scrape.
+func (m *Metrics) Coverage(read func() []StreamCoverage) error {
+	return m.Registry.Register(coverageCollector{read})
+}
+
+type coverageCollector struct{ read func() []StreamCoverage }
 
 func (c coverageCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- coverageLinesDesc
@@ -27,10 +39,10 @@ func (c coverageCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c coverageCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range c.p.Coverage() {
+	for _, s := range c.read() {
 		ch <- prometheus.MustNewConstMetric(coverageLinesDesc, prometheus.CounterValue, float64(s.Lines), s.Stream)
-		for f, n := range s.Found {
-			ch <- prometheus.MustNewConstMetric(coverageFoundDesc, prometheus.CounterValue, float64(n), s.Stream, transform.CoverageName(f))
+		for _, f := range s.Found {
+			ch <- prometheus.MustNewConstMetric(coverageFoundDesc, prometheus.CounterValue, float64(f.Lines), s.Stream, f.Field)
 		}
 	}
 }

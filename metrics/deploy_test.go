@@ -2,7 +2,6 @@ package metrics_test
 
 import (
 	"errors"
-	"log/slog"
 	"os"
 	"regexp"
 	"testing"
@@ -11,11 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
-	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/metrics"
-	"github.com/logpipe/logpipe/pipeline"
-	"github.com/logpipe/logpipe/sink"
-	"github.com/logpipe/logpipe/watch"
 )
 
 // TestGrafanaDashboardUsesExposedMetrics: the same for the Prometheus
@@ -81,20 +76,19 @@ var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
 // (which need brokers to be collected) by their descriptors.
 func exposedNames(t *testing.T) map[string]bool {
 	m := metrics.New()
-	w := &sink.Writer{}
-	m.Writer(w)
-	w.OnInsert("t", 1, time.Millisecond, nil)
-	w.OnInsert("t", 1, time.Millisecond, errors.New("x"))
-	w.OnRetry("t", 1, errors.New("x"))
-	if err := m.Pipeline(&pipeline.Stats{}); err != nil {
+	m.OnInsert("t", 1, time.Millisecond, nil)
+	m.OnInsert("t", 1, time.Millisecond, errors.New("x"))
+	m.OnRetry("t", 1, errors.New("x"))
+	if err := m.Pipeline(func() metrics.Counts { return metrics.Counts{} }); err != nil {
 		t.Fatal(err)
 	}
-	wt, err := watch.New(nil, config.Watch{}, nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Watch(wt)
+	m.Watch([]string{"failed_runs"}).OnCycle(metrics.Cycle{RuleErrors: []string{"failed_runs"}})
 	if err := m.Progress(oneProgress{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Coverage(func() []metrics.StreamCoverage {
+		return []metrics.StreamCoverage{{Stream: "cdn", Lines: 1, Found: []metrics.FieldLines{{Field: "host", Lines: 1}}}}
+	}); err != nil {
 		t.Fatal(err)
 	}
 	fams, err := m.Registry.Gather()
@@ -120,6 +114,6 @@ func exposedNames(t *testing.T) map[string]bool {
 // oneProgress reports one owned partition.
 type oneProgress struct{}
 
-func (oneProgress) Progress() []pipeline.PartitionProgress {
-	return []pipeline.PartitionProgress{{Topic: "t", Partition: 0, SinceInsert: time.Second}}
+func (oneProgress) Progress() []metrics.PartitionProgress {
+	return []metrics.PartitionProgress{{Topic: "t", Partition: 0, SinceInsert: time.Second}}
 }

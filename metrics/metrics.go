@@ -1,6 +1,12 @@
 // Package metrics exposes what a logpipe process is doing to Prometheus:
 // the pipeline's counters, INSERT latency and retries, consumer-group lag
 // per partition, and the HTTP endpoints /metrics, /healthz and /readyz.
+//
+// It is a leaf: it imports none of logpipe's packages nor a Kafka or
+// ClickHouse client. It is fed through plain methods (OnInsert, OnRetry:
+// the writer's hooks) and functions read at scrape time (Pipeline,
+// Progress, Coverage, Lag); cmd adapts the pipeline, the writer and the
+// brokers to them.
 package metrics
 
 import (
@@ -9,9 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/logpipe/logpipe/pipeline"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // Namespace prefixes every logpipe metric.
@@ -28,7 +31,7 @@ type Metrics struct {
 }
 
 // New returns a registry holding the Go runtime and process collectors
-// and the INSERT metrics (fed once a writer is attached with Writer).
+// and the INSERT metrics (fed by OnInsert and OnRetry).
 func New() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
@@ -58,25 +61,42 @@ func New() *Metrics {
 	return m
 }
 
-// Writer attaches the INSERT hooks to w. It replaces hooks already set.
-func (m *Metrics) Writer(w *sink.Writer) {
-	w.OnInsert = func(table string, rows int, d time.Duration, err error) {
-		m.insertSeconds.WithLabelValues(table).Observe(d.Seconds())
-		if err != nil {
-			m.insertErrors.WithLabelValues(table).Inc()
-			return
-		}
-		m.insertRows.WithLabelValues(table).Add(float64(rows))
+// OnInsert records one INSERT attempt into table: its duration, and the
+// rows acknowledged (err == nil) or a failure. It implements
+// sink.InsertHook: add m to the writer's hooks.
+func (m *Metrics) OnInsert(table string, rows int, d time.Duration, err error) {
+	m.insertSeconds.WithLabelValues(table).Observe(d.Seconds())
+	if err != nil {
+		m.insertErrors.WithLabelValues(table).Inc()
+		return
 	}
-	w.OnRetry = func(table string, attempt int, err error) {
-		m.retries.WithLabelValues(table).Inc()
-	}
+	m.insertRows.WithLabelValues(table).Add(float64(rows))
 }
 
-// Pipeline registers the counters of s (pipeline.Stats) as
-// logpipe_records_total, logpipe_lines_total, ...
-func (m *Metrics) Pipeline(s *pipeline.Stats) error {
-	return m.Registry.Register(statsCollector{s: s})
+// OnRetry records an INSERT attempt into table that failed and is
+// retried. It implements sink.RetryHook.
+func (m *Metrics) OnRetry(table string, attempt int, err error) {
+	m.retries.WithLabelValues(table).Inc()
+}
+
+// Counts are what the pipeline has done since the process started
+// (pipeline.Stats).
+type Counts struct {
+	Records  int64 // Kafka records consumed
+	Lines    int64 // lines parsed
+	Rows     int64 // rows inserted into data tables
+	Rejected int64 // lines sent to ingest_errors
+	Batches  int64 // INSERTs that succeeded
+	Commits  int64 // offset commits that succeeded
+	Skipped  int64 // rows already stored, not inserted again
+	Fenced   int64 // batches dropped: the partition has a newer owner
+}
+
+// Pipeline registers the counts read calls at each scrape as
+// logpipe_records_total, logpipe_lines_total, ... (the counters stay
+// plain atomics in the pipeline's hot path).
+func (m *Metrics) Pipeline(read func() Counts) error {
+	return m.Registry.Register(countsCollector{read: read})
 }
 
 // Register adds another collector (for example a Lag).
@@ -89,34 +109,34 @@ func (m *Metrics) Register(c prometheus.Collector) error {
 	return err
 }
 
-// statsCollector reads pipeline.Stats at scrape time: the counters stay
-// plain atomics in the hot path.
-type statsCollector struct{ s *pipeline.Stats }
+// countsCollector reads the pipeline's counts at scrape time.
+type countsCollector struct{ read func() Counts }
 
 type statDesc struct {
 	desc *prometheus.Desc
-	load func(*pipeline.Stats) int64
+	load func(*Counts) int64
 }
 
 var statDescs = []statDesc{
-	{prometheus.NewDesc(Namespace+"_records_total", "Kafka records consumed.", nil, nil), func(s *pipeline.Stats) int64 { return s.Records.Load() }},
-	{prometheus.NewDesc(Namespace+"_lines_total", "Lines parsed (a record may hold several).", nil, nil), func(s *pipeline.Stats) int64 { return s.Lines.Load() }},
-	{prometheus.NewDesc(Namespace+"_rows_total", "Rows inserted into data tables (job_events, cdn_requests).", nil, nil), func(s *pipeline.Stats) int64 { return s.Rows.Load() }},
-	{prometheus.NewDesc(Namespace+"_rejected_total", "Lines sent to ingest_errors (unparsable, oversized, empty).", nil, nil), func(s *pipeline.Stats) int64 { return s.Rejected.Load() }},
-	{prometheus.NewDesc(Namespace+"_batches_total", "INSERTs that succeeded.", nil, nil), func(s *pipeline.Stats) int64 { return s.Batches.Load() }},
-	{prometheus.NewDesc(Namespace+"_commits_total", "Kafka offset commits that succeeded.", nil, nil), func(s *pipeline.Stats) int64 { return s.Commits.Load() }},
-	{prometheus.NewDesc(Namespace+"_skipped_total", "Rows not inserted again because they were already stored (re-delivery after a crash or rebalance).", nil, nil), func(s *pipeline.Stats) int64 { return s.Skipped.Load() }},
-	{prometheus.NewDesc(Namespace+"_fenced_total", "Batches dropped because the partition has a newer owner (refused by the fence, or the generation ended): nothing stored or committed, the owner reads them again.", nil, nil), func(s *pipeline.Stats) int64 { return s.Fenced.Load() }},
+	{prometheus.NewDesc(Namespace+"_records_total", "Kafka records consumed.", nil, nil), func(n *Counts) int64 { return n.Records }},
+	{prometheus.NewDesc(Namespace+"_lines_total", "Lines parsed (a record may hold several).", nil, nil), func(n *Counts) int64 { return n.Lines }},
+	{prometheus.NewDesc(Namespace+"_rows_total", "Rows inserted into data tables (job_events, cdn_requests).", nil, nil), func(n *Counts) int64 { return n.Rows }},
+	{prometheus.NewDesc(Namespace+"_rejected_total", "Lines sent to ingest_errors (unparsable, oversized, empty).", nil, nil), func(n *Counts) int64 { return n.Rejected }},
+	{prometheus.NewDesc(Namespace+"_batches_total", "INSERTs that succeeded.", nil, nil), func(n *Counts) int64 { return n.Batches }},
+	{prometheus.NewDesc(Namespace+"_commits_total", "Kafka offset commits that succeeded.", nil, nil), func(n *Counts) int64 { return n.Commits }},
+	{prometheus.NewDesc(Namespace+"_skipped_total", "Rows not inserted again because they were already stored (re-delivery after a crash or rebalance).", nil, nil), func(n *Counts) int64 { return n.Skipped }},
+	{prometheus.NewDesc(Namespace+"_fenced_total", "Batches dropped because the partition has a newer owner (refused by the fence, or the generation ended): nothing stored or committed, the owner reads them again.", nil, nil), func(n *Counts) int64 { return n.Fenced }},
 }
 
-func (c statsCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c countsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range statDescs {
 		ch <- d.desc
 	}
 }
 
-func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
+func (c countsCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.read()
 	for _, d := range statDescs {
-		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.load(c.s)))
+		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.load(&n)))
 	}
 }

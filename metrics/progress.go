@@ -7,15 +7,31 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/logpipe/logpipe/pipeline"
 )
 
-// Progresser is what the progress metrics and StallCheck need of
-// pipeline.Pipeline.
-type Progresser interface {
-	Progress() []pipeline.PartitionProgress
+// PartitionProgress is where one partition owned by this process stands
+// (pipeline.PartitionProgress).
+type PartitionProgress struct {
+	Topic     string
+	Partition int32
+	// SinceInsert is the time since the partition's rows were last
+	// stored (or, before its first insert, since it was assigned).
+	SinceInsert time.Duration
+	// Waiting is how long the partition has had work it has not
+	// finished; zero when it is caught up.
+	Waiting time.Duration
 }
+
+// Progresser reports the progress of the partitions this process owns.
+type Progresser interface {
+	Progress() []PartitionProgress
+}
+
+// ProgressFunc is a function used as a Progresser.
+type ProgressFunc func() []PartitionProgress
+
+// Progress implements Progresser.
+func (f ProgressFunc) Progress() []PartitionProgress { return f() }
 
 var (
 	sinceInsertDesc = prometheus.NewDesc(Namespace+"_partition_seconds_since_insert",

@@ -7,12 +7,11 @@ import (
 	"time"
 
 	"github.com/logpipe/logpipe/metrics"
-	"github.com/logpipe/logpipe/pipeline"
 )
 
-type fixedProgress []pipeline.PartitionProgress
+type fixedProgress []metrics.PartitionProgress
 
-func (f fixedProgress) Progress() []pipeline.PartitionProgress { return f }
+func (f fixedProgress) Progress() []metrics.PartitionProgress { return f }
 
 // TestStallCheck: /readyz fails, naming the partition, once records have
 // waited longer than the limit, and only then.

@@ -12,8 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/logpipe/logpipe/chclient"
 )
 
 // Check is one readiness condition. Func returns nil when it holds, or the
@@ -23,11 +21,10 @@ type Check struct {
 	Func func(ctx context.Context) error
 }
 
-// ClickHouseCheck holds when the server answers a ping on conn.
-func ClickHouseCheck(conn *chclient.Conn) Check {
-	return Check{Name: "clickhouse", Func: func(ctx context.Context) error {
-		return conn.Ping(ctx)
-	}}
+// ClickHouseCheck holds when ping, which pings the ClickHouse server,
+// succeeds.
+func ClickHouseCheck(ping func(context.Context) error) Check {
+	return Check{Name: "clickhouse", Func: ping}
 }
 
 // Generationer is what ConsumerCheck needs of ingest.Consumer.

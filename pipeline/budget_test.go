@@ -54,7 +54,7 @@ func TestBacklogWithinMemoryBudget(t *testing.T) {
 		Streams: []pipeline.Stream{{Name: "cdn", Topic: "cdn", Format: "fastly-json"}},
 		Limits:  pipeline.Limits{MaxRows: 100_000, MaxBytes: 32 << 20, MaxAge: 20 * time.Second, MaxRecordBytes: 1 << 20},
 		Enrich:  transform.EnrichConfig{HashKey: hashKey},
-	}, w, checkpoint.New(w.Conn()), e.log)
+	}, insertVia(w), checkpoint.New(w.Conn()), e.log)
 	if err != nil {
 		t.Fatal(err)
 	}

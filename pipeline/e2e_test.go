@@ -87,7 +87,7 @@ func (e *env) pipeline(t *testing.T, streams ...pipeline.Stream) *pipeline.Pipel
 			DropQueryParams: []string{"token"},
 			PathClasses:     []transform.PathClassRule{{Class: "personal", Patterns: []string{"/mypage*"}}},
 		},
-	}, w, checkpoint.New(w.Conn()), e.log)
+	}, insertVia(w), checkpoint.New(w.Conn()), e.log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,3 +382,14 @@ func TestRedeliveryStoresNothingTwice(t *testing.T) {
 		t.Errorf("ingest_errors: %s rows, want 9", n)
 	}
 }
+
+// writerInserter is a sink.Writer as the pipeline's Inserter (as
+// cmd/internal/app wires it): the pipeline names its batches by their
+// methods, not by sink's type.
+type writerInserter struct{ w *sink.Writer }
+
+func (i writerInserter) InsertAt(ctx context.Context, b pipeline.Batch, topic string, part int32, firstOffset int64, epoch uint64) error {
+	return i.w.InsertAt(ctx, b, topic, part, firstOffset, epoch)
+}
+
+func insertVia(w *sink.Writer) pipeline.Inserter { return writerInserter{w} }

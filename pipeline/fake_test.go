@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/logpipe/logpipe/partition"
-	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/pipeline"
+	"github.com/logpipe/logpipe/tables"
 )
 
 // This file holds in-memory fakes of the pipeline's collaborators
@@ -96,7 +97,7 @@ type fakeStore struct {
 func newFakeStore(j *journal) *fakeStore { return &fakeStore{j: j} }
 
 // InsertAt implements pipeline.Inserter.
-func (s *fakeStore) InsertAt(ctx context.Context, b sink.Batch, topic string, part int32, firstOffset int64, epoch uint64) error {
+func (s *fakeStore) InsertAt(ctx context.Context, b pipeline.Batch, topic string, part int32, firstOffset int64, epoch uint64) error {
 	s.mu.Lock()
 	s.inserts++
 	n, fail, block := s.inserts, s.insertErr, s.blockInsert
@@ -115,7 +116,7 @@ func (s *fakeStore) InsertAt(ctx context.Context, b sink.Batch, topic string, pa
 	}
 	e := event{kind: "insert", table: b.Table(), first: firstOffset, epoch: epoch}
 	for i := range b.Len() {
-		for _, v := range sink.Row(b, i) {
+		for _, v := range tables.Row(b, i) {
 			switch v.Column {
 			case "_offset":
 				e.offsets = append(e.offsets, v.Value.(int64))

@@ -106,7 +106,7 @@ func TestNoSecretLeaks(t *testing.T) {
 			SessionCookies:  []string{"session"},
 			DropQueryParams: []string{"token"},
 		},
-	}, sink.NewWriter(e.conn, log), checkpoint.New(e.conn), log)
+	}, insertVia(sink.NewWriter(e.conn, log)), checkpoint.New(e.conn), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestDeadLettersWithoutRaw(t *testing.T) {
 		Streams: []pipeline.Stream{{Name: "raw", Topic: "raw", Format: "logpipe-job"}},
 		Limits:  pipeline.Limits{MaxRows: 500, MaxBytes: 1 << 20, MaxAge: 200 * time.Millisecond, MaxRecordBytes: 4096},
 		Enrich:  transform.EnrichConfig{HashKey: hashKey, Redact: transform.RedactRules{NoRawDeadLetters: true}},
-	}, sink.NewWriter(e.conn, e.log), checkpoint.New(e.conn), e.log)
+	}, insertVia(sink.NewWriter(e.conn, e.log)), checkpoint.New(e.conn), e.log)
 	if err != nil {
 		t.Fatal(err)
 	}

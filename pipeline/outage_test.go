@@ -53,16 +53,16 @@ func TestClickHouseOutage(t *testing.T) {
 	w.RetryMax = time.Second
 	w.Timeout = 5 * time.Second
 	var failed atomic.Int64 // insert attempts that failed
-	w.OnInsert = func(_ string, _ int, _ time.Duration, err error) {
+	w.Hooks = append(w.Hooks, sink.InsertFunc(func(_ string, _ int, _ time.Duration, err error) {
 		if err != nil {
 			failed.Add(1)
 		}
-	}
+	}))
 	p, err := pipeline.New(pipeline.Config{
 		Streams: []pipeline.Stream{{Name: "jobs", Topic: "jobs", Format: "logpipe-job"}},
 		Limits:  pipeline.Limits{MaxRows: 1000, MaxBytes: 1 << 20, MaxAge: 100 * time.Millisecond, MaxRecordBytes: 4096},
 		Enrich:  transform.EnrichConfig{HashKey: hashKey},
-	}, w, checkpoint.New(w.Conn()), log)
+	}, insertVia(w), checkpoint.New(w.Conn()), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/logpipe/logpipe/partition"
-	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -52,9 +52,25 @@ type Config struct {
 	// watermarks; attempts are repeated until one succeeds or the claim
 	// ends. Default 150s (30s plus two insert timeouts of 60s).
 	AttemptTimeout time.Duration
+	// Hooks are told what the pipeline does (hooks.go).
+	Hooks []Hook
 }
 
-// Inserter stores batches (sink.Writer).
+// Batch is the rows of one table waiting for one INSERT (package tables'
+// batches): what an Inserter needs of it.
+type Batch interface {
+	tables.Batch // Table, Len, Columns, Values
+	// Bytes is the size of the input the rows were made from.
+	Bytes() int
+	// Span returns the Kafka topic and partition of the rows and their
+	// highest offset; ok is false when the rows come from several
+	// partitions or there are none.
+	Span() (topic string, partition int32, last int64, ok bool)
+	// Reset empties the batch, keeping its memory.
+	Reset()
+}
+
+// Inserter stores batches (sink.Writer's InsertAt).
 type Inserter interface {
 	// InsertAt stores b, whose rows all come from topic/partition and were
 	// built from the records at firstOffset and after, as one INSERT that
@@ -64,7 +80,7 @@ type Inserter interface {
 	// after a restart are recognised. It retries retryable errors until
 	// ctx is done. An insert refused because the partition has a newer
 	// owner fails at once with an error wrapping partition.ErrNotOwner.
-	InsertAt(ctx context.Context, b sink.Batch, topic string, partition int32, firstOffset int64, epoch uint64) error
+	InsertAt(ctx context.Context, b Batch, topic string, partition int32, firstOffset int64, epoch uint64) error
 }
 
 // Checkpointer keeps what makes the pipeline's writes exactly-once:
@@ -104,7 +120,7 @@ type Pipeline struct {
 	log     *slog.Logger
 	fatal   chan error
 	Stats   Stats
-	onCDN   func(*transform.CDNRequest, sink.Meta)
+	hooks   hooks
 	owned   partitions // progress of the partitions owned (progress.go)
 	// enrichers are shared by every partition, one per CPU: a partition
 	// borrows one for each record. An Enricher's caches (up to 65,536
@@ -114,10 +130,13 @@ type Pipeline struct {
 	enrichers chan *transform.Enricher
 }
 
-// ObserveCDN makes f see every CDN request once enriched, as it is read
-// (the streaming leak detector, package detect). f is called from every
-// partition's goroutine and must not keep r. Set it before consuming.
-func (p *Pipeline) ObserveCDN(f func(r *transform.CDNRequest, m sink.Meta)) { p.onCDN = f }
+// hooks are Config.Hooks sorted by interface.
+type hooks struct {
+	jobs    []RecordHook[transform.JobEvent]
+	cdn     []RecordHook[transform.CDNRequest]
+	batches []BatchHook
+	commits []CommitHook
+}
 
 type stream struct {
 	Stream
@@ -142,6 +161,12 @@ func New(cfg Config, ins Inserter, cp Checkpointer, log *slog.Logger) (*Pipeline
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
 	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, ins: ins, cp: cp, log: log, fatal: make(chan error, 1), enrichers: enrichers}
+	p.hooks = hooks{
+		jobs:    hooksOf[RecordHook[transform.JobEvent]](cfg.Hooks),
+		cdn:     hooksOf[RecordHook[transform.CDNRequest]](cfg.Hooks),
+		batches: hooksOf[BatchHook](cfg.Hooks),
+		commits: hooksOf[CommitHook](cfg.Hooks),
+	}
 	for _, s := range cfg.Streams {
 		parser, err := transform.NewParserWith(s.Format, s.Options)
 		if err != nil {
@@ -294,9 +319,9 @@ type worker struct {
 	claim    partition.Claim
 	info     partition.Info
 	enricher *transform.Enricher // borrowed from p.enrichers during add
-	jobs     *sink.JobEvents
-	cdn      *sink.CDNRequests
-	errs     *sink.IngestErrors
+	jobs     *tables.JobEvents
+	cdn      *tables.CDNRequests
+	errs     *tables.IngestErrors
 	job      transform.JobEvent
 	req      transform.CDNRequest
 	next     int64     // offset to commit after the next flush; -1 = nothing read
@@ -317,12 +342,12 @@ type worker struct {
 }
 
 func newWorker(p *Pipeline, st stream, c partition.Claim, info partition.Info) (*worker, error) {
-	w := &worker{p: p, st: st, claim: c, info: info, errs: sink.NewIngestErrors(), next: -1}
+	w := &worker{p: p, st: st, claim: c, info: info, errs: tables.NewIngestErrors(), next: -1}
 	switch st.parser.Kind() {
 	case transform.KindJob:
-		w.jobs = sink.NewJobEvents()
+		w.jobs = tables.NewJobEvents()
 	case transform.KindCDN:
-		w.cdn = sink.NewCDNRequests()
+		w.cdn = tables.NewCDNRequests()
 	}
 	return w, nil
 }
@@ -355,7 +380,7 @@ func (w *worker) add(rec partition.Record) {
 	w.cost += rec.Cost
 	w.next = rec.Offset + 1
 	w.p.Stats.Records.Add(1)
-	meta := sink.Meta{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
+	meta := tables.Meta{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
 	now := time.Now().UTC().Truncate(time.Second)
 	limit := w.p.cfg.Limits.MaxRecordBytes
 	if len(rec.Value) > limit {
@@ -378,7 +403,7 @@ func (w *worker) add(rec partition.Record) {
 	}
 }
 
-func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
+func (w *worker) parse(line []byte, meta tables.Meta, now time.Time) (err error) {
 	defer func() {
 		// A parser bug must cost one line, never the partition.
 		if r := recover(); r != nil {
@@ -396,6 +421,9 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 		}
 		w.enricher.Job(&w.job)
 		w.jobs.Append(&w.job, meta, now, len(line))
+		for _, h := range w.p.hooks.jobs {
+			h.OnRecord(&w.job, meta)
+		}
 	case transform.CDNParser:
 		w.req.Reset()
 		if err := parser.ParseCDN(line, &w.req); err != nil {
@@ -410,8 +438,8 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 		w.enricher.CDN(&w.req)
 		w.cov.add(&w.req)
 		w.cdn.Append(&w.req, meta, now, len(line))
-		if w.p.onCDN != nil {
-			w.p.onCDN(&w.req, meta)
+		for _, h := range w.p.hooks.cdn {
+			h.OnRecord(&w.req, meta)
 		}
 	default:
 		return fmt.Errorf("format %s has no parser", w.st.Format)
@@ -422,7 +450,7 @@ func (w *worker) parse(line []byte, meta sink.Meta, now time.Time) (err error) {
 // maxRawError is how much of a rejected line ingest_errors keeps.
 const maxRawError = 64 << 10
 
-func (w *worker) reject(meta sink.Meta, line int, reason string, raw []byte, now time.Time) {
+func (w *worker) reject(meta tables.Meta, line int, reason string, raw []byte, now time.Time) {
 	if w.stored(w.errs.Table(), meta.Offset) {
 		return
 	}
@@ -449,7 +477,7 @@ func (w *worker) flush(ctx context.Context) error {
 		w.cov.addTo(w.st.cov)
 		w.st.cov.warnMissing(w.p.log, w.st.Stream)
 	}
-	for _, b := range []sink.Batch{w.dataBatch(), w.errs} {
+	for _, b := range []Batch{w.dataBatch(), w.errs} {
 		if b == nil || b.Len() == 0 {
 			continue
 		}
@@ -457,8 +485,11 @@ func (w *worker) flush(ctx context.Context) error {
 			return fmt.Errorf("%s/%d offsets up to %d: %w", w.info.Topic, w.info.Partition, w.next-1, err)
 		}
 		w.p.Stats.Batches.Add(1)
-		if b != sink.Batch(w.errs) {
+		if b != Batch(w.errs) {
 			w.p.Stats.Rows.Add(int64(b.Len()))
+		}
+		for _, h := range w.p.hooks.batches {
+			h.OnBatchInserted(b.Table(), w.info.Topic, w.info.Partition, b.Len())
 		}
 		b.Reset()
 	}
@@ -471,6 +502,9 @@ func (w *worker) flush(ctx context.Context) error {
 		}
 	} else {
 		w.p.Stats.Commits.Add(1)
+		for _, h := range w.p.hooks.commits {
+			h.OnCommit(w.info.Topic, w.info.Partition, w.next)
+		}
 	}
 	w.records, w.bytes = 0, 0
 	w.progress.stored(time.Now())
@@ -524,7 +558,7 @@ func (w *worker) loadWatermarks(ctx context.Context) error {
 	}
 }
 
-func (w *worker) dataBatch() sink.Batch {
+func (w *worker) dataBatch() Batch {
 	if w.jobs != nil {
 		return w.jobs
 	}

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/logpipe/logpipe/partition"
 	"github.com/logpipe/logpipe/pipeline"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -39,7 +41,12 @@ func jobLine(run string) string {
 // set, prepares the store before the partition is claimed.
 func newUnit(t *testing.T, maxRows int, setup func(*fakeStore)) *unit {
 	t.Helper()
-	j := &journal{}
+	return newUnitHooked(t, &journal{}, maxRows, setup)
+}
+
+// newUnitHooked is newUnit with hooks, and the fakes writing to j.
+func newUnitHooked(t *testing.T, j *journal, maxRows int, setup func(*fakeStore), hooks ...pipeline.Hook) *unit {
+	t.Helper()
 	u := &unit{store: newFakeStore(j), claim: newFakeClaim(j, "jobs"), j: j, done: make(chan struct{})}
 	if setup != nil {
 		setup(u.store)
@@ -48,6 +55,7 @@ func newUnit(t *testing.T, maxRows int, setup func(*fakeStore)) *unit {
 		Streams: []pipeline.Stream{{Name: "jobs", Topic: "jobs", Format: "logpipe-job"}},
 		Limits:  pipeline.Limits{MaxRows: maxRows, MaxBytes: 1 << 20, MaxAge: time.Hour, MaxRecordBytes: 200},
 		Enrich:  transform.EnrichConfig{HashKey: []byte("unit-test-key-0123456789abcdef")},
+		Hooks:   hooks,
 	}, u.store, u.store, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -391,5 +399,61 @@ func TestUnitFetchEndFlushes(t *testing.T) {
 	u.returned(t)
 	if c := u.j.of("commit"); len(c) != 1 || c[0].next != 1 {
 		t.Errorf("commits %v, want one of 1 (what was read is kept)", c)
+	}
+}
+
+// recordingHook implements every pipeline hook and appends what it is
+// told to the journal.
+type recordingHook struct {
+	name string
+	j    *journal
+}
+
+func (h recordingHook) OnRecord(r *transform.JobEvent, m tables.Meta) {
+	h.j.add(event{kind: h.name + " record " + r.RunID, next: m.Offset})
+}
+
+func (h recordingHook) OnBatchInserted(table, topic string, part int32, rows int) {
+	h.j.add(event{kind: fmt.Sprintf("%s batch %s %s/%d %d", h.name, table, topic, part, rows)})
+}
+
+func (h recordingHook) OnCommit(topic string, part int32, next int64) {
+	h.j.add(event{kind: fmt.Sprintf("%s commit %s/%d %d", h.name, topic, part, next)})
+}
+
+func TestUnitHooksStack(t *testing.T) {
+	j := &journal{}
+	var cdn atomic.Int64
+	u := newUnitHooked(t, j, 3, nil,
+		recordingHook{"a", j},
+		pipeline.RecordFunc[transform.CDNRequest](func(*transform.CDNRequest, tables.Meta) { cdn.Add(1) }), // another kind: never called
+		recordingHook{"b", j},
+	)
+	u.claim.send(0, jobLine("r0"), "bad", jobLine("r2"))
+	waitFor(t, j.String, func() bool { return len(j.of("commit")) == 1 })
+	var got []string
+	for _, e := range j.all() {
+		switch {
+		case strings.Contains(e.kind, " record "):
+			got = append(got, fmt.Sprintf("%s@%d", e.kind, e.next))
+		case e.kind != "fence" && e.kind != "wait" && e.kind != "watermarks":
+			got = append(got, e.String())
+		}
+	}
+	want := []string{
+		"a record r0@0", "b record r0@0",
+		"a record r2@2", "b record r2@2",
+		"insert job_events first=0 epoch=101 offsets=[0 2]",
+		"a batch job_events jobs/3 2", "b batch job_events jobs/3 2",
+		"insert ingest_errors first=0 epoch=101 offsets=[1]",
+		"a batch ingest_errors jobs/3 1", "b batch ingest_errors jobs/3 1",
+		"commit 3",
+		"a commit jobs/3 3", "b commit jobs/3 3",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("calls:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	if n := cdn.Load(); n != 0 {
+		t.Errorf("CDN hook called %d times for job events", n)
 	}
 }

@@ -5,6 +5,7 @@
 package schedule
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -31,6 +32,51 @@ type Schedule struct {
 type cron struct {
 	minute, hour, dom, month, dow uint64 // bit sets
 	domStar, dowStar              bool
+}
+
+// FromConfig builds the configured schedules. Its error names every
+// invalid field by its path (config: schedules[1].cron: ...), joined.
+func FromConfig(cs []config.JobSchedule) ([]*Schedule, error) {
+	var out []*Schedule
+	var errs []error
+	for i, c := range cs {
+		bad := func(field string, err error) { errs = append(errs, fmt.Errorf("schedules[%d].%s: %w", i, field, err)) }
+		n := len(errs)
+		loc := time.UTC
+		if c.Timezone != "" {
+			if l, err := time.LoadLocation(c.Timezone); err != nil {
+				bad("timezone", err)
+			} else {
+				loc = l
+			}
+		}
+		if c.Calendar != "" && c.Calendar != "all" && c.Calendar != "business-days" {
+			bad("calendar", fmt.Errorf("%q is neither all nor business-days", c.Calendar))
+		}
+		s := &Schedule{Job: c.Job, Spec: c.Cron, Location: loc, BusinessDays: c.Calendar == "business-days", Holidays: map[string]bool{}, Grace: c.Grace, Expected: c.Expected}
+		if s.Grace == 0 {
+			s.Grace = 10 * time.Minute
+		}
+		for _, h := range c.Holidays {
+			if _, err := time.Parse("2006-01-02", h); err != nil {
+				bad("holidays", fmt.Errorf("%q is not a date (2006-01-02)", h))
+			}
+			s.Holidays[h] = true
+		}
+		if c.Job == "" {
+			bad("job", errors.New("a job name is required"))
+		}
+		if err := s.Parse(); err != nil {
+			bad("cron", err)
+		}
+		if len(errs) == n {
+			out = append(out, s)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return out, nil
 }
 
 // Parse checks s.Spec and prepares s for Expand.

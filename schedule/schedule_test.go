@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logpipe/logpipe/config"
 )
 
 func TestExpand(t *testing.T) {
@@ -52,6 +54,38 @@ func TestParseErrors(t *testing.T) {
 			t.Errorf("Parse(%q) accepted", spec)
 		} else if !strings.Contains(err.Error(), "schedule j") {
 			t.Errorf("Parse(%q) error %q does not name the job", spec, err)
+		}
+	}
+}
+
+// TestFromConfigReportsEveryField: each invalid field of each schedule is
+// named by its path; valid schedules get the default grace.
+func TestFromConfigReportsEveryField(t *testing.T) {
+	ss, err := FromConfig([]config.JobSchedule{{Job: "a", Cron: "@hourly", Timezone: "Asia/Tokyo"}})
+	if err != nil || len(ss) != 1 || ss[0].Grace != 10*time.Minute || ss[0].Location.String() != "Asia/Tokyo" {
+		t.Fatalf("FromConfig = %+v, %v", ss, err)
+	}
+	_, err = FromConfig([]config.JobSchedule{
+		{Job: "a", Cron: "0 0 * * *", Timezone: "Mars/Olympus", Holidays: []string{"2026-13-01"}},
+		{Cron: "61 * * * *", Calendar: "weekends"},
+	})
+	want := []string{
+		"config: schedules[0].timezone: unknown time zone Mars/Olympus",
+		`schedules[0].holidays: "2026-13-01" is not a date (2006-01-02)`,
+		`schedules[1].calendar: "weekends" is neither all nor business-days`,
+		"schedules[1].job: a job name is required",
+		"schedules[1].cron: ",
+	}
+	if err == nil {
+		t.Fatal("FromConfig accepted invalid schedules")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("FromConfig error has %d lines, want %d:\n%v", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d = %q, want it to start %q", i, lines[i], w)
 		}
 	}
 }

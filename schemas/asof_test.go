@@ -94,6 +94,35 @@ func runQuery(t *testing.T, conn *chclient.Conn, name string, params map[string]
 	for _, r := range rows {
 		lines = append(lines, strings.Join(r, "|"))
 	}
+	got := strings.Join(lines, "\n")
+	if len(q.Lets) > 0 {
+		// The lets computed first (as logpipe query and watch run it):
+		// the same answer as the one statement.
+		if two := runLets(t, q, params, conn.Scalar, func(sql string) ([][]string, error) {
+			_, rows, err := conn.Query(context.Background(), sql)
+			return rows, err
+		}); two != got {
+			t.Errorf("%s(%v) with the lets computed first:\n%s\nin one statement:\n%s", name, params, two, got)
+		}
+	}
+	return got
+}
+
+// runLets runs q with its lets computed first by scalar.
+func runLets(t *testing.T, q schemas.Query, params map[string]string, scalar schemas.Scalar, query func(string) ([][]string, error)) string {
+	t.Helper()
+	sql, err := q.RenderWith(context.Background(), scalar, params)
+	if err != nil {
+		t.Fatalf("%s: %v", q.Name, err)
+	}
+	rows, err := query(sql)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", q.Name, err, sql)
+	}
+	var lines []string
+	for _, r := range rows {
+		lines = append(lines, strings.Join(r, "|"))
+	}
 	return strings.Join(lines, "\n")
 }
 
@@ -217,6 +246,18 @@ func TestLookBackOnModern(t *testing.T) {
 		}
 		if got := strings.Join(lines, "\n"); got != c.want {
 			t.Errorf("%s(%v) on %s:\ngot:\n%s\nwant:\n%s", c.query, c.params, v, got, c.want)
+		}
+		if len(q.Lets) > 0 {
+			scalar := func(_ context.Context, sql string) (string, error) {
+				rows, err := modern.Query(sql)
+				if err != nil || len(rows) != 1 || len(rows[0]) != 1 {
+					return "", fmt.Errorf("%v: %v", rows, err)
+				}
+				return rows[0][0], nil
+			}
+			if got := runLets(t, q.For(v), c.params, scalar, modern.Query); got != c.want {
+				t.Errorf("%s(%v) on %s with the lets computed first:\ngot:\n%s\nwant:\n%s", c.query, c.params, v, got, c.want)
+			}
 		}
 	}
 	for _, c := range lookBackCases() {

@@ -15,6 +15,7 @@ import (
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -58,7 +59,7 @@ type jobEv struct {
 
 func insertJobs(t *testing.T, conn *chclient.Conn, evs []jobEv) {
 	t.Helper()
-	b := sink.NewJobEvents()
+	b := tables.NewJobEvents()
 	for i, e := range evs {
 		ev := transform.JobEvent{Time: T.Add(e.at), Job: e.job, RunID: e.run, Event: e.event, Attempt: max(e.attempt, 1), Host: "h1"}
 		if e.sched >= 0 {
@@ -70,7 +71,7 @@ func insertJobs(t *testing.T, conn *chclient.Conn, evs []jobEv) {
 		if e.event == transform.EventFailed {
 			ev.Error, ev.ErrorClass = "boom", "RuntimeError"
 		}
-		b.Append(&ev, sink.Meta{Topic: "jobs", Offset: int64(i)}, T, 100)
+		b.Append(&ev, tables.Meta{Topic: "jobs", Offset: int64(i)}, T, 100)
 	}
 	if err := sink.NewWriter(conn, slog.New(slog.NewTextHandler(io.Discard, nil))).Insert(context.Background(), b); err != nil {
 		t.Fatal(err)
@@ -156,7 +157,7 @@ func cdnFixtures(t *testing.T, conn *chclient.Conn) {
 		}
 		rs = append(rs, req{time.Minute + time.Duration(i)*time.Second, "/items/1", "other", state, 0, "42", false})
 	}
-	b := sink.NewCDNRequests()
+	b := tables.NewCDNRequests()
 	for i, r := range rs {
 		cr := transform.CDNRequest{
 			Time: C.Add(r.at), Vendor: "fastly", Host: "www.example.jp", Method: "GET", Path: r.path, PathTemplate: r.path,
@@ -172,7 +173,7 @@ func cdnFixtures(t *testing.T, conn *chclient.Conn) {
 		cr.FlagPersonalCached = shared && r.class == "personal"
 		cr.FlagSetCookieCached = shared && r.setCookie
 		cr.FlagAuthCached = shared && r.session != 0 && (r.class == "personal" || r.setCookie)
-		b.Append(&cr, sink.Meta{Topic: "cdn", Offset: int64(i)}, C, 100)
+		b.Append(&cr, tables.Meta{Topic: "cdn", Offset: int64(i)}, C, 100)
 	}
 	if err := sink.NewWriter(conn, slog.New(slog.NewTextHandler(io.Discard, nil))).Insert(context.Background(), b); err != nil {
 		t.Fatal(err)

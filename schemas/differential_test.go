@@ -17,6 +17,7 @@ import (
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -170,7 +171,7 @@ func edgeFixtures(t *testing.T, conn *chclient.Conn) {
 	}
 	// Session 7 is served /other (generated for session 8) and /mypage
 	// (generated for session 1 in cdnFixtures).
-	b := sink.NewCDNRequests()
+	b := tables.NewCDNRequests()
 	for i, r := range []req{
 		{5 * time.Minute, "/other", "personal", "MISS", 8, "42", false},
 		{5*time.Minute + time.Second, "/other", "personal", "HIT", 7, "42", false},
@@ -190,7 +191,7 @@ func edgeFixtures(t *testing.T, conn *chclient.Conn) {
 		cr.FromCache = transform.FromCache(cr.CacheStatus)
 		cr.FlagPersonalCached = (cr.FromCache || cr.Collapsed) && r.class == "personal"
 		cr.FlagAuthCached = cr.FlagPersonalCached
-		b.Append(&cr, sink.Meta{Topic: "cdn", Partition: 1, Offset: int64(i)}, C, 100)
+		b.Append(&cr, tables.Meta{Topic: "cdn", Partition: 1, Offset: int64(i)}, C, 100)
 	}
 	if err := sink.NewWriter(conn, slog.New(slog.NewTextHandler(io.Discard, nil))).Insert(context.Background(), b); err != nil {
 		t.Fatal(err)

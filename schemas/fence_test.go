@@ -14,6 +14,7 @@ import (
 	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -28,10 +29,10 @@ func TestFenceRefusesStaleEpoch(t *testing.T) {
 	conn := freshDB(t)
 	ctx := context.Background()
 	w := sink.NewWriter(conn, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	cdn := func(offsets ...int64) *sink.CDNRequests {
-		b := sink.NewCDNRequests()
+	cdn := func(offsets ...int64) *tables.CDNRequests {
+		b := tables.NewCDNRequests()
 		for _, o := range offsets {
-			b.Append(&transform.CDNRequest{Time: T, Host: "h", Path: "/p", Status: 200, CacheStatus: "hit", FromCache: true}, sink.Meta{Topic: "cdn", Partition: 1, Offset: o}, T, 10)
+			b.Append(&transform.CDNRequest{Time: T, Host: "h", Path: "/p", Status: 200, CacheStatus: "hit", FromCache: true}, tables.Meta{Topic: "cdn", Partition: 1, Offset: o}, T, 10)
 		}
 		return b
 	}
@@ -54,16 +55,16 @@ func TestFenceRefusesStaleEpoch(t *testing.T) {
 		t.Fatalf("insert with the old epoch: %v, want ErrFenced", err)
 	}
 	// A partition that nobody fenced refuses every epoch.
-	b := sink.NewCDNRequests()
-	b.Append(&transform.CDNRequest{Time: T, Host: "h"}, sink.Meta{Topic: "cdn", Partition: 2, Offset: 0}, T, 10)
+	b := tables.NewCDNRequests()
+	b.Append(&transform.CDNRequest{Time: T, Host: "h"}, tables.Meta{Topic: "cdn", Partition: 2, Offset: 0}, T, 10)
 	if err := w.InsertFenced(ctx, b, "", checkpoint.Fence{Topic: "cdn", Partition: 2, Epoch: e2}); !errors.Is(err, checkpoint.ErrFenced) {
 		t.Fatalf("insert into an unfenced partition: %v, want ErrFenced", err)
 	}
 	if err := w.InsertFenced(ctx, cdn(2), "", checkpoint.Fence{Topic: "cdn", Partition: 1, Epoch: e2}); err != nil {
 		t.Fatalf("insert with the new epoch: %v", err)
 	}
-	jobs := sink.NewJobEvents()
-	jobs.Append(&transform.JobEvent{Time: T, Job: "j", RunID: "r", Event: "started"}, sink.Meta{Topic: "jobs", Partition: 0, Offset: 7}, T, 10)
+	jobs := tables.NewJobEvents()
+	jobs.Append(&transform.JobEvent{Time: T, Job: "j", RunID: "r", Event: "started"}, tables.Meta{Topic: "jobs", Partition: 0, Offset: 7}, T, 10)
 	if err := w.InsertFenced(ctx, jobs, "", checkpoint.Fence{Topic: "jobs", Epoch: 5}); !errors.Is(err, checkpoint.ErrFenced) {
 		t.Fatalf("job insert with an epoch nobody recorded: %v, want ErrFenced", err)
 	}
@@ -74,8 +75,8 @@ func TestFenceRefusesStaleEpoch(t *testing.T) {
 	if err := w.InsertFenced(ctx, jobs, "", checkpoint.Fence{Topic: "jobs", Epoch: ej}); err != nil {
 		t.Fatal(err)
 	}
-	errs := sink.NewIngestErrors()
-	errs.Append("s", "f", 1, "bad", []byte("x"), 1, sink.Meta{Topic: "jobs", Partition: 0, Offset: 8}, T)
+	errs := tables.NewIngestErrors()
+	errs.Append("s", "f", 1, "bad", []byte("x"), 1, tables.Meta{Topic: "jobs", Partition: 0, Offset: 8}, T)
 	if err := w.InsertFenced(ctx, errs, "", checkpoint.Fence{Topic: "jobs", Epoch: ej}); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -170,7 +171,7 @@ func simulate(s shape) []simRow {
 func insertSim(t *testing.T, conn *chclient.Conn, s shape, rows []simRow) {
 	t.Helper()
 	w := sink.NewWriter(conn, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	b := sink.NewCDNRequests()
+	b := tables.NewCDNRequests()
 	flush := func() {
 		if b.Len() == 0 {
 			return
@@ -178,7 +179,7 @@ func insertSim(t *testing.T, conn *chclient.Conn, s shape, rows []simRow) {
 		if err := w.Insert(context.Background(), b); err != nil {
 			t.Fatal(err)
 		}
-		b = sink.NewCDNRequests()
+		b = tables.NewCDNRequests()
 	}
 	for i, r := range rows {
 		cr := transform.CDNRequest{
@@ -201,7 +202,7 @@ func insertSim(t *testing.T, conn *chclient.Conn, s shape, rows []simRow) {
 			}
 		}
 		cr.FromCache = transform.FromCache(cr.CacheStatus)
-		b.Append(&cr, sink.Meta{Topic: "cdn", Offset: int64(i)}, r.t, 100)
+		b.Append(&cr, tables.Meta{Topic: "cdn", Offset: int64(i)}, r.t, 100)
 		if b.Len() >= 50000 {
 			flush()
 		}

@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
@@ -69,6 +70,66 @@ func TestQueryRender(t *testing.T) {
 	}
 	if _, err := ParseQuery("bad", "-- question: q\nSELECT {x:String}"); err == nil {
 		t.Error("undeclared placeholder accepted")
+	}
+}
+
+// TestQueryLets: a let is inlined as a scalar subquery by Render, and
+// computed first (one query each, in order, with the earlier lets bound)
+// by RenderWith.
+func TestQueryLets(t *testing.T) {
+	q, err := ParseQuery("t", `-- question: q?
+-- param: at DateTime = now()  -- the moment
+-- let: from DateTime  -- the earliest day
+--   SELECT min(day)
+--   FROM t WHERE x < {at:DateTime}
+-- let: n UInt64  -- how many
+--   SELECT count() FROM t WHERE time >= {from:DateTime}
+-- example:
+--   a
+SELECT a FROM t WHERE time >= {from:DateTime} LIMIT {n:UInt64}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q.Lets) != 2 || q.Lets[0].Doc != "the earliest day" || q.Lets[1].SQL != "SELECT count() FROM t WHERE time >= {from:DateTime}" || strings.TrimSpace(q.Example) != "a" {
+		t.Fatalf("lets %+v, example %q", q.Lets, q.Example)
+	}
+	at := map[string]string{"at": "2026-11-20 00:00:00"}
+	inline, err := q.Render(at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := "(\nSELECT min(day)\nFROM t WHERE x < toDateTime('2026-11-20 00:00:00', 'UTC')\n)"
+	if want := "SELECT a FROM t WHERE time >= " + from + " LIMIT (\nSELECT count() FROM t WHERE time >= " + from + "\n)"; inline != want {
+		t.Errorf("Render = %q, want %q", inline, want)
+	}
+	var asked []string
+	scalar := func(_ context.Context, sql string) (string, error) {
+		asked = append(asked, sql)
+		return []string{"1795392000", "42"}[len(asked)-1], nil
+	}
+	two, err := q.RenderWith(context.Background(), scalar, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "SELECT a FROM t WHERE time >= toDateTime(1795392000) LIMIT 42"; two != want {
+		t.Errorf("RenderWith = %q, want %q", two, want)
+	}
+	if want := "SELECT toString(toUInt64((\nSELECT count() FROM t WHERE time >= toDateTime(1795392000)\n)))"; len(asked) != 2 || asked[1] != want {
+		t.Errorf("let queries %q, want the second %q", asked, want)
+	}
+	if _, err := q.Render(map[string]string{"from": "2026-11-20"}); err == nil {
+		t.Error("a value for a let accepted")
+	}
+	for _, bad := range []string{
+		"-- question: q\n-- let: x String\n--   SELECT 'a'\nSELECT {x:String}",        // type
+		"-- question: q\n-- let: x UInt64\nSELECT {x:UInt64}",                         // no SQL
+		"-- question: q\n-- let: x UInt64\n--   SELECT {y:UInt64}\nSELECT {x:UInt64}", // unknown reference
+		"-- question: q\n-- param: x UInt64 = 1\n-- let: x UInt64\n--   SELECT 1\nSELECT {x:UInt64}",
+	} {
+		if _, err := ParseQuery("bad", bad); err == nil {
+			t.Errorf("accepted:\n%s", bad)
+		}
 	}
 }
 

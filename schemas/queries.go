@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"context"
 	"embed"
 	"fmt"
 	"github.com/logpipe/logpipe/chclient"
@@ -29,10 +30,26 @@ var queryFiles embed.FS
 // quoted literal of that type (ClickHouse 18.16 has no server-side query
 // parameters, so logpipe binds them itself, safely). A default that is an
 // expression (now() - INTERVAL 7 DAY) is inserted as written.
+//
+// A header may also define lets: values the query needs that a query of
+// their own computes from the parameters, such as the earliest partition
+// worth reading. The let's SQL follows its line, indented:
+//
+//	-- let: bound DateTime  -- the earliest day to read
+//	--   SELECT min(day) FROM job_runs_state WHERE ...{at:DateTime}...
+//
+// and the SQL uses it as {bound:DateTime}. Render puts the let's query in
+// its place as a scalar subquery, so the text runs on its own (`logpipe
+// query -sql` prints it); RenderWith computes each let first, with one
+// query, and binds its value as a literal, which is the same answer for
+// less work: ClickHouse 18.16 runs a scalar subquery again for every
+// nesting level of the query around it. A let may use the parameters and
+// the lets before it; it is no parameter (a value for it is refused).
 type Query struct {
 	Name     string
 	Question string
 	Params   []Param
+	Lets     []Let
 	Example  string
 	SQL      string
 	// Variants are texts for newer servers (see Variant); For picks one.
@@ -45,6 +62,15 @@ type Param struct {
 	Type    string // String, DateTime, Date, UInt64, Int64, Float64
 	Default string // SQL expression used when no value is given; "" = required
 	Doc     string
+}
+
+// Let is a value computed by a query of its own before the catalogue
+// query runs (see Query).
+type Let struct {
+	Name string
+	Type string // DateTime, Date, UInt64, Int64
+	Doc  string
+	SQL  string // returns one row with one value; may use parameters and earlier lets
 }
 
 // Queries returns the catalogue, by name.
@@ -95,7 +121,7 @@ func ParseQuery(name, text string) (Query, error) {
 	q := Query{Name: name}
 	lines := strings.Split(text, "\n")
 	i := 0
-	inExample := false
+	inExample, inLet := false, false
 	var example []string
 	for ; i < len(lines); i++ {
 		l := strings.TrimSpace(lines[i])
@@ -108,17 +134,37 @@ func ParseQuery(name, text string) (Query, error) {
 		body := strings.TrimPrefix(strings.TrimPrefix(l, "--"), " ")
 		switch {
 		case strings.HasPrefix(body, "question:"):
-			inExample = false
+			inExample, inLet = false, false
 			q.Question = strings.TrimSpace(strings.TrimPrefix(body, "question:"))
 		case strings.HasPrefix(body, "param:"):
-			inExample = false
+			inExample, inLet = false, false
 			m := paramLine.FindStringSubmatch(strings.TrimSpace(strings.TrimPrefix(body, "param:")))
 			if m == nil {
 				return q, fmt.Errorf("query %s line %d: param must be 'name Type [= default] [-- doc]'", name, i+1)
 			}
 			q.Params = append(q.Params, Param{Name: m[1], Type: m[2], Default: strings.TrimSpace(m[3]), Doc: m[4]})
+		case strings.HasPrefix(body, "let:"):
+			inExample, inLet = false, true
+			m := letLine.FindStringSubmatch(strings.TrimSpace(strings.TrimPrefix(body, "let:")))
+			if m == nil {
+				return q, fmt.Errorf("query %s line %d: let must be 'name Type [-- doc]', its SQL on the indented lines after it", name, i+1)
+			}
+			switch m[2] {
+			case "DateTime", "Date", "UInt64", "Int64":
+			default:
+				return q, fmt.Errorf("query %s line %d: let %s: type %s (want DateTime, Date, UInt64 or Int64)", name, i+1, m[1], m[2])
+			}
+			if q.param(m[1]) != nil || q.let(m[1]) != nil {
+				return q, fmt.Errorf("query %s line %d: %s is defined twice", name, i+1, m[1])
+			}
+			q.Lets = append(q.Lets, Let{Name: m[1], Type: m[2], Doc: m[3]})
 		case strings.HasPrefix(body, "example:"):
-			inExample = true
+			inExample, inLet = true, false
+		case inLet && strings.HasPrefix(body, "  "):
+			l := &q.Lets[len(q.Lets)-1]
+			l.SQL = strings.TrimSpace(l.SQL + "\n" + strings.TrimRight(strings.TrimPrefix(body, "  "), " "))
+		case inLet:
+			inLet = false // the let's SQL ends at the first line that is not indented
 		case inExample:
 			example = append(example, strings.TrimPrefix(body, " "))
 		}
@@ -138,12 +184,42 @@ func ParseQuery(name, text string) (Query, error) {
 	}
 	for _, text := range q.Texts() {
 		for _, ref := range placeholder.FindAllStringSubmatch(text, -1) {
-			if q.param(ref[1]) == nil {
-				return q, fmt.Errorf("query %s: {%s:%s} is not declared with '-- param:'", name, ref[1], ref[2])
+			if q.param(ref[1]) == nil && q.let(ref[1]) == nil {
+				return q, fmt.Errorf("query %s: {%s:%s} is not declared with '-- param:' or '-- let:'", name, ref[1], ref[2])
+			}
+		}
+	}
+	for i, l := range q.Lets {
+		if l.SQL == "" {
+			return q, fmt.Errorf("query %s: let %s has no SQL (indented lines after it)", name, l.Name)
+		}
+		for _, ref := range placeholder.FindAllStringSubmatch(l.SQL, -1) {
+			if q.param(ref[1]) == nil && !q.letBefore(ref[1], i) {
+				return q, fmt.Errorf("query %s: let %s: {%s:%s} is neither a parameter nor an earlier let", name, l.Name, ref[1], ref[2])
 			}
 		}
 	}
 	return q, nil
+}
+
+var letLine = regexp.MustCompile(`^(\w+)\s+(\w+)(?:\s+--\s*(.*))?$`)
+
+func (q Query) let(name string) *Let {
+	for i := range q.Lets {
+		if q.Lets[i].Name == name {
+			return &q.Lets[i]
+		}
+	}
+	return nil
+}
+
+func (q Query) letBefore(name string, i int) bool {
+	for _, l := range q.Lets[:i] {
+		if l.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (q Query) param(name string) *Param {
@@ -158,11 +234,63 @@ func (q Query) param(name string) *Param {
 var placeholder = regexp.MustCompile(`\{(\w+):(\w+)\}`)
 
 // Render binds values to the query's parameters and returns the SQL to
-// run. Unknown or malformed values are errors naming the parameter.
+// run, one statement: each let is its query as a scalar subquery. Unknown
+// or malformed values are errors naming the parameter.
 func (q Query) Render(values map[string]string) (string, error) {
+	return q.RenderWith(context.Background(), nil, values)
+}
+
+// Scalar runs a query that returns one row with one value and returns that
+// value as text.
+type Scalar func(ctx context.Context, sql string) (string, error)
+
+// RenderWith is Render with each let computed first by scalar (in order,
+// one query each) and bound as a literal. With a nil scalar the lets are
+// inlined as scalar subqueries, as Render does; both give the same answer.
+func (q Query) RenderWith(ctx context.Context, scalar Scalar, values map[string]string) (string, error) {
+	bound, err := q.bind(values)
+	if err != nil {
+		return "", err
+	}
+	subst := func(text string) string {
+		return placeholder.ReplaceAllStringFunc(text, func(m string) string {
+			return bound[placeholder.FindStringSubmatch(m)[1]]
+		})
+	}
+	for _, l := range q.Lets {
+		sql := subst(l.SQL)
+		if scalar == nil {
+			bound[l.Name] = "(\n" + sql + "\n)"
+			continue
+		}
+		// Through a scalar subquery, as inlined: the same value, typed
+		// as the let says; times as seconds since the epoch (the
+		// server's time zone does not enter).
+		conv := map[string]string{"DateTime": "toUInt32", "Date": "toUInt16", "UInt64": "toUInt64", "Int64": "toInt64"}[l.Type]
+		v, err := scalar(ctx, "SELECT toString("+conv+"((\n"+sql+"\n)))")
+		if err != nil {
+			return "", fmt.Errorf("query %s: let %s: %w", q.Name, l.Name, err)
+		}
+		v = strings.TrimSpace(v)
+		if _, err := strconv.ParseUint(strings.TrimPrefix(v, "-"), 10, 64); err != nil {
+			return "", fmt.Errorf("query %s: let %s: %q is not a number", q.Name, l.Name, v)
+		}
+		switch l.Type {
+		case "DateTime":
+			v = "toDateTime(" + v + ")"
+		case "Date":
+			v = "toDate(" + v + ")"
+		}
+		bound[l.Name] = v
+	}
+	return subst(q.SQL), nil
+}
+
+// bind returns the literal of each parameter.
+func (q Query) bind(values map[string]string) (map[string]string, error) {
 	for k := range values {
 		if q.param(k) == nil {
-			return "", fmt.Errorf("query %s has no parameter %q", q.Name, k)
+			return nil, fmt.Errorf("query %s has no parameter %q", q.Name, k)
 		}
 	}
 	bound := map[string]string{}
@@ -170,7 +298,7 @@ func (q Query) Render(values map[string]string) (string, error) {
 		v, ok := values[p.Name]
 		if !ok {
 			if p.Default == "" {
-				return "", fmt.Errorf("query %s: parameter %s (%s) is required", q.Name, p.Name, p.Type)
+				return nil, fmt.Errorf("query %s: parameter %s (%s) is required", q.Name, p.Name, p.Type)
 			}
 			if lit, err := literal(p.Type, p.Default); err == nil && p.Type != "String" {
 				bound[p.Name] = lit // a plain value: LIMIT wants a bare number
@@ -181,13 +309,11 @@ func (q Query) Render(values map[string]string) (string, error) {
 		}
 		lit, err := literal(p.Type, v)
 		if err != nil {
-			return "", fmt.Errorf("query %s: parameter %s: %w", q.Name, p.Name, err)
+			return nil, fmt.Errorf("query %s: parameter %s: %w", q.Name, p.Name, err)
 		}
 		bound[p.Name] = lit
 	}
-	return placeholder.ReplaceAllStringFunc(q.SQL, func(m string) string {
-		return bound[placeholder.FindStringSubmatch(m)[1]]
-	}), nil
+	return bound, nil
 }
 
 // literal renders v as a ClickHouse literal of type t.

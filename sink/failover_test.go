@@ -15,6 +15,7 @@ import (
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -88,11 +89,11 @@ func TestInsertFailsOverFromHungReplica(t *testing.T) {
 	defer conn.Close()
 	w := sink.NewWriter(conn, slog.New(slog.DiscardHandler))
 	w.Timeout, w.RetryMax = timeout, time.Second
-	batch := func(job string) *sink.JobEvents {
-		jb := sink.NewJobEvents()
+	batch := func(job string) *tables.JobEvents {
+		jb := tables.NewJobEvents()
 		for i := range 100 {
 			jb.Append(&transform.JobEvent{Time: time.Date(2026, 11, 21, 3, 0, i%60, 0, time.UTC), Job: job, RunID: "r", Event: "heartbeat"},
-				sink.Meta{Topic: "t", Partition: 0, Offset: int64(i)}, time.Now(), 10)
+				tables.Meta{Topic: "t", Partition: 0, Offset: int64(i)}, time.Now(), 10)
 		}
 		return jb
 	}
@@ -116,7 +117,7 @@ func TestInsertFailsOverFromHungReplica(t *testing.T) {
 	}
 	defer syscall.Kill(pid, syscall.SIGCONT)
 	attempts := 0
-	w.OnInsert = func(string, int, time.Duration, error) { attempts++ }
+	w.Hooks = append(w.Hooks, sink.InsertFunc(func(string, int, time.Duration, error) { attempts++ }))
 	began := time.Now()
 	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()

@@ -15,6 +15,7 @@ import (
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -50,12 +51,12 @@ func BenchmarkFencedInsert(b *testing.B) {
 		b.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
-	batch := func(rows int) *sink.CDNRequests {
-		c := sink.NewCDNRequests()
+	batch := func(rows int) *tables.CDNRequests {
+		c := tables.NewCDNRequests()
 		for i := range rows {
 			c.Append(&transform.CDNRequest{Time: t0.Add(time.Duration(i) * time.Millisecond), Vendor: "fastly", Host: "www.example.com", Path: fmt.Sprintf("/items/%d", i), PathTemplate: "/items/:id",
 				Status: 200, CacheStatus: "hit", FromCache: true, BytesSent: 1234, DurationMs: 12.5, UserAgent: "Mozilla/5.0", SessionHash: uint64(i)},
-				sink.Meta{Topic: "cdn", Partition: 0, Offset: int64(i)}, t0, 300)
+				tables.Meta{Topic: "cdn", Partition: 0, Offset: int64(i)}, t0, 300)
 		}
 		return c
 	}

@@ -16,40 +16,11 @@ func outcomeUnknown(err error) bool {
 	return err != nil && !isException
 }
 
-// span returns the Kafka topic and partition of b's rows and their highest
-// offset; ok is false when b holds rows of several partitions or none.
-func span(b Batch) (topic string, partition int32, last int64, ok bool) {
-	var ts []string
-	var ps []int32
-	var os []int64
-	for _, c := range b.columns() {
-		switch c.name() {
-		case "_topic":
-			ts, _ = c.values().([]string)
-		case "_partition":
-			ps, _ = c.values().([]int32)
-		case "_offset":
-			os, _ = c.values().([]int64)
-		}
-	}
-	if len(os) == 0 || len(ts) != len(os) || len(ps) != len(os) {
-		return "", 0, 0, false
-	}
-	last = os[0]
-	for i := range os {
-		if ts[i] != ts[0] || ps[i] != ps[0] {
-			return "", 0, 0, false
-		}
-		last = max(last, os[i])
-	}
-	return ts[0], ps[0], last, true
-}
-
 // checkLanded reports whether an earlier attempt at b, whose outcome is
 // unknown, stored it (checkpoint.Store.Landed), bounded by the writer's
 // timeout.
 func (w *Writer) checkLanded(ctx context.Context, b Batch) (bool, error) {
-	topic, partition, last, ok := span(b)
+	topic, partition, last, ok := b.Span()
 	if !ok {
 		return false, nil
 	}

@@ -11,24 +11,24 @@ import (
 
 // EncodeNative encodes a batch in ClickHouse's Native format, given each
 // column's type as the target table declares it (types[i] for the batch's
-// i-th column, see Columns). The values go through the driver's own column
+// i-th column, see Batch.Columns). The values go through the driver's own column
 // encoders, as in an INSERT, so a batch that encodes here and loads with
 // INSERT INTO t (Columns) FORMAT Native is one the table accepts over the
 // native protocol. It lets tests load batches into an engine without a
 // native-protocol server (the embedded modern ClickHouse).
 func EncodeNative(b Batch, types []string) ([]byte, error) {
-	cols := b.columns()
+	cols := b.Columns()
 	if len(types) != len(cols) {
 		return nil, fmt.Errorf("encode %s: %d column types for %d columns", b.Table(), len(types), len(cols))
 	}
 	block := proto.NewBlock()
 	block.ServerContext.Timezone = time.UTC
-	for i, c := range cols {
-		if err := block.AddColumn(c.name(), chcolumn.Type(types[i])); err != nil {
-			return nil, fmt.Errorf("encode %s: column %s %s: %w", b.Table(), c.name(), types[i], err)
+	for i, name := range cols {
+		if err := block.AddColumn(name, chcolumn.Type(types[i])); err != nil {
+			return nil, fmt.Errorf("encode %s: column %s %s: %w", b.Table(), name, types[i], err)
 		}
-		if _, err := block.Columns[i].Append(c.values()); err != nil {
-			return nil, fmt.Errorf("encode %s: column %s %s: %w", b.Table(), c.name(), types[i], err)
+		if _, err := block.Columns[i].Append(b.Values(i)); err != nil {
+			return nil, fmt.Errorf("encode %s: column %s %s: %w", b.Table(), name, types[i], err)
 		}
 	}
 	var buf chproto.Buffer

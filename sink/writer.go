@@ -30,11 +30,29 @@ type Writer struct {
 	Timeout time.Duration
 	// RetryMin and RetryMax bound the pause between attempts.
 	RetryMin, RetryMax time.Duration
-	// OnRetry, if set, is called before each pause (for metrics).
-	OnRetry func(table string, attempt int, err error)
-	// OnInsert, if set, is called after each attempt with its duration
-	// and outcome (nil error = stored), for metrics.
-	OnInsert func(table string, rows int, d time.Duration, err error)
+	// Hooks are told what the writer does (for metrics): each value
+	// implements any of InsertHook and RetryHook, and every one is
+	// called, in order. Set them before the first insert.
+	Hooks []any
+}
+
+// InsertHook is a Writer hook called after each INSERT attempt with its
+// duration and outcome (nil error = stored).
+type InsertHook interface {
+	OnInsert(table string, rows int, d time.Duration, err error)
+}
+
+// RetryHook is a Writer hook called before each pause between attempts.
+type RetryHook interface {
+	OnRetry(table string, attempt int, err error)
+}
+
+// InsertFunc is a function used as an InsertHook.
+type InsertFunc func(table string, rows int, d time.Duration, err error)
+
+// OnInsert implements InsertHook.
+func (f InsertFunc) OnInsert(table string, rows int, d time.Duration, err error) {
+	f(table, rows, d, err)
 }
 
 // NewWriter returns a Writer on conn.
@@ -117,8 +135,13 @@ func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *che
 			err = w.send(withQueryID(ctx, queryID), b, fence)
 			unknown = unknown || outcomeUnknown(err)
 		}
-		if w.OnInsert != nil {
-			w.OnInsert(b.Table(), b.Len(), time.Since(began), err)
+		if len(w.Hooks) > 0 {
+			d := time.Since(began)
+			for _, h := range w.Hooks {
+				if h, ok := h.(InsertHook); ok {
+					h.OnInsert(b.Table(), b.Len(), d, err)
+				}
+			}
 		}
 		if err == nil {
 			return nil
@@ -131,8 +154,10 @@ func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *che
 		if (!checking && !chclient.Retryable(err)) || ctx.Err() != nil {
 			return fmt.Errorf("insert %d rows into %s: %w", b.Len(), b.Table(), err)
 		}
-		if w.OnRetry != nil {
-			w.OnRetry(b.Table(), attempt, err)
+		for _, h := range w.Hooks {
+			if h, ok := h.(RetryHook); ok {
+				h.OnRetry(b.Table(), attempt, err)
+			}
 		}
 		// Full jitter over an exponentially growing cap.
 		sleep := time.Duration(rand.Int64N(int64(pause))) + pause/2
@@ -188,10 +213,10 @@ func sendTo(ctx context.Context, conn *chclient.Conn, query string, b Batch, fen
 		return err
 	}
 	defer batch.Abort()
-	cols := b.columns()
-	for i, c := range cols {
-		if err := batch.Column(i).Append(c.values()); err != nil {
-			return fmt.Errorf("column %s: %w", c.name(), err)
+	cols := b.Columns()
+	for i, name := range cols {
+		if err := batch.Column(i).Append(b.Values(i)); err != nil {
+			return fmt.Errorf("column %s: %w", name, err)
 		}
 	}
 	if fence != nil {

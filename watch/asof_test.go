@@ -12,6 +12,7 @@ import (
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 	"github.com/logpipe/logpipe/watch"
 )
@@ -53,12 +54,12 @@ func TestPastClockAgreesWithQueries(t *testing.T) {
 	evs = append(evs, ev{"etl", "e6", "started", 2*h + 40*m, -1}, ev{"etl", "e6", "finished", 3 * h, 0})
 	w := sink.NewWriter(conn, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for i, e := range evs { // one insert each: run states split over rows
-		b := sink.NewJobEvents()
+		b := tables.NewJobEvents()
 		je := transform.JobEvent{Time: day.Add(e.at), Job: e.job, RunID: e.run, Event: e.event, Attempt: 1, Host: "h1"}
 		if e.exit >= 0 {
 			je.ExitCode, je.HasExitCode = e.exit, true
 		}
-		b.Append(&je, sink.Meta{Topic: "jobs", Offset: int64(i)}, day, 100)
+		b.Append(&je, tables.Meta{Topic: "jobs", Offset: int64(i)}, day, 100)
 		if err := w.Insert(ctx, b); err != nil {
 			t.Fatal(err)
 		}

@@ -136,32 +136,43 @@ func redactURL(u string) string {
 func NewNotifiers(chans []config.WatchChannel, client *http.Client) (map[string]Notifier, error) {
 	out := map[string]Notifier{}
 	for i, c := range chans {
-		where := fmt.Sprintf("watch.channels[%d]", i)
-		if c.Name == "" {
-			return nil, fmt.Errorf("%s.name: a channel name is required", where)
+		n, err := newNotifier(i, c, out, client, true)
+		if err != nil {
+			return nil, err
 		}
-		if _, dup := out[c.Name]; dup {
-			return nil, fmt.Errorf("%s.name: channel %q is defined twice", where, c.Name)
-		}
-		url := c.URL
-		if url == "" && c.URLFile != "" {
-			b, err := os.ReadFile(c.URLFile)
-			if err != nil {
-				return nil, fmt.Errorf("%s.url_file: %w", where, err)
-			}
-			url = strings.TrimSpace(string(b))
-		}
-		if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
-			return nil, fmt.Errorf("%s.url: an http(s) URL is required", where)
-		}
-		switch c.Type {
-		case "webhook", "":
-			out[c.Name] = Webhook{URL: url, Client: client}
-		case "slack":
-			out[c.Name] = Slack{URL: url, Client: client}
-		default:
-			return nil, fmt.Errorf("%s.type: %q is neither webhook nor slack", where, c.Type)
-		}
+		out[c.Name] = n
 	}
 	return out, nil
+}
+
+// newNotifier builds channel i; defined holds the channels before it.
+// Without readFiles a url_file is taken as a valid URL, unread.
+func newNotifier(i int, c config.WatchChannel, defined map[string]Notifier, client *http.Client, readFiles bool) (Notifier, error) {
+	where := fmt.Sprintf("watch.channels[%d]", i)
+	if c.Name == "" {
+		return nil, fmt.Errorf("%s.name: a channel name is required", where)
+	}
+	if _, dup := defined[c.Name]; dup {
+		return nil, fmt.Errorf("%s.name: channel %q is defined twice", where, c.Name)
+	}
+	url := c.URL
+	if url == "" && c.URLFile != "" {
+		if !readFiles {
+			url = "https://url-file.invalid/"
+		} else if b, err := os.ReadFile(c.URLFile); err != nil {
+			return nil, fmt.Errorf("%s.url_file: %w", where, err)
+		} else {
+			url = strings.TrimSpace(string(b))
+		}
+	}
+	if !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+		return nil, fmt.Errorf("%s.url: an http(s) URL is required", where)
+	}
+	switch c.Type {
+	case "webhook", "":
+		return Webhook{URL: url, Client: client}, nil
+	case "slack":
+		return Slack{URL: url, Client: client}, nil
+	}
+	return nil, fmt.Errorf("%s.type: %q is neither webhook nor slack", where, c.Type)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 	"github.com/logpipe/logpipe/watch"
 )
@@ -31,7 +32,7 @@ func TestAlertBodiesLeakNoSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := sink.NewJobEvents()
+	jobs := tables.NewJobEvents()
 	for i, redact := range []bool{true, false} {
 		run := "etl-" + string(rune('a'+i)) + "-AKIAQLEAKTEST0000001"
 		for j, ev := range []transform.JobEvent{
@@ -42,7 +43,7 @@ func TestAlertBodiesLeakNoSecret(t *testing.T) {
 			if redact {
 				e.Job(&ev)
 			}
-			jobs.Append(&ev, sink.Meta{Topic: "jobs", Offset: int64(2*i + j)}, t0, 100)
+			jobs.Append(&ev, tables.Meta{Topic: "jobs", Offset: int64(2*i + j)}, t0, 100)
 		}
 	}
 	if err := sink.NewWriter(conn, slog.New(slog.DiscardHandler)).Insert(ctx, jobs); err != nil {

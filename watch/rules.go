@@ -7,6 +7,7 @@
 package watch
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -196,6 +197,12 @@ func offset(now time.Time, sign, n, unit string) time.Time {
 // taken from the watch clock, not the server's, so that a cycle can be
 // run as of any time.
 func render(q schemas.Query, params map[string]string, now time.Time) (string, error) {
+	return renderWith(context.Background(), nil, q, params, now)
+}
+
+// renderWith is render with the query's lets computed first by scalar
+// (schemas.Query.RenderWith); nil inlines them.
+func renderWith(ctx context.Context, scalar schemas.Scalar, q schemas.Query, params map[string]string, now time.Time) (string, error) {
 	values := map[string]string{}
 	for k, v := range params {
 		values[k] = v
@@ -215,5 +222,5 @@ func render(q schemas.Query, params map[string]string, now time.Time) (string, e
 			values[p.Name] = offset(now, m[1], m[2], m[3]).UTC().Format(time.DateTime)
 		}
 	}
-	return q.Render(values)
+	return q.RenderWith(ctx, scalar, values)
 }

@@ -1,17 +1,20 @@
 package watch
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/config"
+	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/transform/redact"
 )
 
@@ -47,11 +50,43 @@ func New(conn *chclient.Conn, cfg config.Watch, client *http.Client, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	known := map[string]bool{}
 	var names []string
 	for _, c := range cfg.Channels {
-		known[c.Name] = true
 		names = append(names, c.Name)
+	}
+	rules, err := compileConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MinSeverity == "" {
+		cfg.MinSeverity = "warning"
+	}
+	w := &Watcher{
+		conn: conn, rules: rules, channels: notifiers, names: names, silences: cfg.Silence,
+		renotify: cfg.Renotify, interval: cfg.Interval, log: log, minSev: rank(cfg.MinSeverity),
+		Now: time.Now, QueryTimeout: 60 * time.Second,
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	if w.Redact, err = redact.New(redact.Config{Key: key}); err != nil {
+		return nil, err
+	}
+	if w.renotify <= 0 {
+		w.renotify = 4 * time.Hour
+	}
+	if w.interval <= 0 {
+		w.interval = time.Minute
+	}
+	return w, nil
+}
+
+// compileConfig checks and compiles the rules (the configured ones or
+// the defaults, and those of rules_dir), silences and min_severity of cfg,
+// against the names of its channels.
+func compileConfig(cfg config.Watch) ([]rule, error) {
+	known := map[string]bool{}
+	for _, c := range cfg.Channels {
+		known[c.Name] = true
 	}
 	userRules, userQueries, err := UserRules(cfg.RulesDir)
 	if err != nil {
@@ -72,7 +107,7 @@ func New(conn *chclient.Conn, cfg config.Watch, client *http.Client, log *slog.L
 	}
 	rules, err := compileRulesWith(rs, userQueries, known)
 	if err != nil {
-		return nil, err
+		return nil, withQueryHint(err, rs)
 	}
 	for i, s := range cfg.Silence {
 		if s.Rule == "" && s.Key == "" && s.Template == "" && s.Class == "" && s.Host == "" {
@@ -89,29 +124,60 @@ func New(conn *chclient.Conn, cfg config.Watch, client *http.Client, log *slog.L
 			return nil, fmt.Errorf("watch.silence[%d].rule: no rule named %q", i, s.Rule)
 		}
 	}
-	if cfg.MinSeverity == "" {
-		cfg.MinSeverity = "warning"
-	}
-	if rank(cfg.MinSeverity) < 0 {
+	if cfg.MinSeverity != "" && rank(cfg.MinSeverity) < 0 {
 		return nil, fmt.Errorf("watch.min_severity: %q is not one of %s", cfg.MinSeverity, strings.Join(severities, ", "))
 	}
-	w := &Watcher{
-		conn: conn, rules: rules, channels: notifiers, names: names, silences: cfg.Silence,
-		renotify: cfg.Renotify, interval: cfg.Interval, log: log, minSev: rank(cfg.MinSeverity),
-		Now: time.Now, QueryTimeout: 60 * time.Second,
+	return rules, nil
+}
+
+// Check reports every problem of cfg New would refuse, each naming its
+// field (watch.channels[0].type: ...), without connecting: each channel,
+// then the rules, silences and min_severity. Without readFiles the
+// channels' url_file is not read (a process that sends no alert need not
+// have it).
+func Check(cfg config.Watch, readFiles bool) []error {
+	var errs []error
+	defined := map[string]Notifier{}
+	for i, c := range cfg.Channels {
+		n, err := newNotifier(i, c, defined, nil, readFiles)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		defined[c.Name] = n
 	}
-	key := make([]byte, 32)
-	rand.Read(key)
-	if w.Redact, err = redact.New(redact.Config{Key: key}); err != nil {
-		return nil, err
+	if _, err := compileConfig(cfg); err != nil {
+		errs = append(errs, err)
 	}
-	if w.renotify <= 0 {
-		w.renotify = 4 * time.Hour
+	return errs
+}
+
+// withQueryHint adds the closest catalogue name to an unknown-query
+// error of a rule (a misspelt rule name).
+func withQueryHint(err error, rules []config.WatchRule) error {
+	if !strings.Contains(err.Error(), "no query") {
+		return err
 	}
-	if w.interval <= 0 {
-		w.interval = time.Minute
+	qs, qerr := schemas.Queries()
+	if qerr != nil {
+		return err
 	}
-	return w, nil
+	for _, r := range rules {
+		name := cmp.Or(r.Query, r.Name)
+		if _, lerr := schemas.LookupQuery(name); lerr == nil || !strings.Contains(err.Error(), strconv.Quote(name)) {
+			continue
+		}
+		best, bestD := "", len(name)/2+2
+		for _, q := range qs {
+			if d := config.EditDistance(name, q.Name); d < bestD {
+				best, bestD = q.Name, d
+			}
+		}
+		if best != "" {
+			return fmt.Errorf("%w (did you mean %s?)", err, best)
+		}
+	}
+	return err
 }
 
 // Interval is how often Run runs a cycle (the configured one, or the
@@ -341,12 +407,12 @@ type finding struct {
 
 // evaluate runs r's query as of now.
 func (w *Watcher) evaluate(ctx context.Context, r rule, now time.Time) ([]finding, error) {
-	sql, err := render(r.query.For(w.server.get(ctx, w.conn, w.log)), r.Params, now)
+	ctx, cancel := context.WithTimeout(ctx, w.QueryTimeout)
+	defer cancel()
+	sql, err := renderWith(ctx, w.conn.Scalar, r.query.For(w.server.get(ctx, w.conn, w.log)), r.Params, now)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, w.QueryTimeout)
-	defer cancel()
 	rows, err := w.conn.Rows(ctx, sql)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", r.query.Name, err)

@@ -22,6 +22,7 @@ import (
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 	"github.com/logpipe/logpipe/watch"
 )
@@ -126,7 +127,7 @@ func insertFixture(t testing.TB, conn *chclient.Conn, t0 time.Time) {
 	}
 	w := sink.NewWriter(conn, log)
 	jp, _ := transform.NewParserWith("logpipe-job", transform.ParserOptions{})
-	jobs := sink.NewJobEvents()
+	jobs := tables.NewJobEvents()
 	for i, line := range []string{
 		`{"time":"` + t0.Format(time.RFC3339) + `","job":"etl","run_id":"etl-0001","event":"started","host":"batch-01","attempt":1}`,
 		`{"time":"` + t0.Add(95*time.Second).Format(time.RFC3339) + `","job":"etl","run_id":"etl-0001","event":"failed","exit_code":3,"error":"disk full","error_class":"IOError"}`,
@@ -138,10 +139,10 @@ func insertFixture(t testing.TB, conn *chclient.Conn, t0 time.Time) {
 			t.Fatalf("%s: %v", line, err)
 		}
 		e.Job(&ev)
-		jobs.Append(&ev, sink.Meta{Topic: "jobs", Offset: int64(i)}, t0, len(line))
+		jobs.Append(&ev, tables.Meta{Topic: "jobs", Offset: int64(i)}, t0, len(line))
 	}
 	cp, _ := transform.NewParserWith("fastly-json", transform.ParserOptions{})
-	cdn := sink.NewCDNRequests()
+	cdn := tables.NewCDNRequests()
 	ts := t0.Add(10 * time.Minute).Format("2006-01-02T15:04:05.000Z")
 	for i, line := range []string{
 		`{"timestamp":"` + ts + `","client_ip":"192.0.2.7","host":"www.example.jp","url":"/mypage","request_method":"GET","request_cookie":"session=abc","response_state":"HIT","response_status":200,"response_body_size":1234}`,
@@ -153,7 +154,7 @@ func insertFixture(t testing.TB, conn *chclient.Conn, t0 time.Time) {
 		}
 		r.Vendor = "fastly"
 		e.CDN(&r)
-		cdn.Append(&r, sink.Meta{Topic: "cdn", Offset: int64(i)}, t0, len(line))
+		cdn.Append(&r, tables.Meta{Topic: "cdn", Offset: int64(i)}, t0, len(line))
 	}
 	for _, b := range []sink.Batch{jobs, cdn} {
 		if err := w.Insert(ctx, b); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
 	"github.com/logpipe/logpipe/sample"
+	"github.com/logpipe/logpipe/schedule"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/warehouse"
 )
@@ -176,7 +177,7 @@ wait:
 		p.Stats.Records.Load(), elapsed.Round(time.Millisecond), float64(p.Stats.Records.Load())/elapsed.Seconds(),
 		p.Stats.Rows.Load(), p.Stats.Rejected.Load())
 
-	scheds, err := app.ParseSchedules(cfg.Schedules)
+	scheds, err := schedule.FromConfig(cfg.Schedules)
 	if err != nil {
 		return err
 	}
@@ -204,7 +205,7 @@ wait:
 		if err != nil {
 			return err
 		}
-		sql, err := q.Render(a.params)
+		sql, err := q.RenderWith(ctx, conn.Scalar, a.params)
 		if err != nil {
 			return err
 		}

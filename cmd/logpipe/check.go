@@ -20,7 +20,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/logpipe/logpipe/config"
-	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -128,7 +128,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var ok, bad, skipped, n int
 	var job transform.JobEvent
 	var req transform.CDNRequest
-	jobs, cdn := sink.NewJobEvents(), sink.NewCDNRequests()
+	jobs, cdn := tables.NewJobEvents(), tables.NewCDNRequests()
 	now := time.Now().UTC()
 	cov := newCoverage(*format, parser)
 	for sc.Scan() {
@@ -138,9 +138,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			skipped++
 			continue
 		}
-		var row []sink.Value
+		var row []tables.Value
 		var perr error
-		meta := sink.Meta{Topic: "check", Offset: int64(n)}
+		meta := tables.Meta{Topic: "check", Offset: int64(n)}
 		switch p := parser.(type) {
 		case transform.JobParser:
 			job.Reset()
@@ -149,7 +149,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				cov.addJob(&job)
 				jobs.Reset()
 				jobs.Append(&job, meta, now, len(line))
-				row = sink.Row(jobs, 0)
+				row = tables.Row(jobs, 0)
 			}
 		case transform.CDNParser:
 			req.Reset()
@@ -161,7 +161,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				cov.add(&req, line)
 				cdn.Reset()
 				cdn.Append(&req, meta, now, len(line))
-				row = sink.Row(cdn, 0)
+				row = tables.Row(cdn, 0)
 			}
 		}
 		if errors.Is(perr, transform.ErrSkip) {
@@ -274,7 +274,7 @@ func checkConfigFile(path, streamName, format string) (config.Config, *config.St
 
 // writeRow prints a row as one JSON object, columns in table order;
 // Kafka bookkeeping columns (_topic, ...) are left out.
-func writeRow(w io.Writer, row []sink.Value) {
+func writeRow(w io.Writer, row []tables.Value) {
 	var b bytes.Buffer
 	b.WriteByte('{')
 	first := true

@@ -24,6 +24,7 @@ import (
 	"github.com/logpipe/logpipe/internal/kafkabroker"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -367,10 +368,10 @@ streams:
 	// A retried INSERT sends the identical block: when the first attempt
 	// did land (a timeout after the server stored it), the replicated
 	// table drops the second.
-	b1 := sink.NewJobEvents()
+	b1 := tables.NewJobEvents()
 	for i := range 50 {
 		b1.Append(&transform.JobEvent{Time: time.Date(2026, 11, 21, 3, 0, i, 0, time.UTC), Job: "retry", RunID: "r", Event: "heartbeat"},
-			sink.Meta{Topic: "retry", Partition: 0, Offset: int64(i)}, time.Date(2026, 11, 21, 3, 1, 0, 0, time.UTC), 10)
+			tables.Meta{Topic: "retry", Partition: 0, Offset: int64(i)}, time.Date(2026, 11, 21, 3, 1, 0, 0, time.UTC), 10)
 	}
 	wconn, err := chclient.Open(ctx, chclient.Options{Addr: []string{s1.TCPAddr, s2.TCPAddr}, Database: "logs", Cluster: "logpipe"})
 	if err != nil {
@@ -404,9 +405,9 @@ streams:
 	// The fence on the cluster: written on every server, checked by the
 	// replica of the partition's shard that stores the batch.
 	for p := int32(0); p < 4; p++ {
-		fb := func(off int64) *sink.IngestErrors {
-			b := sink.NewIngestErrors()
-			b.Append("s", "f", 1, "fence", []byte("x"), 1, sink.Meta{Topic: "fence", Partition: p, Offset: off}, time.Now().UTC())
+		fb := func(off int64) *tables.IngestErrors {
+			b := tables.NewIngestErrors()
+			b.Append("s", "f", 1, "fence", []byte("x"), 1, tables.Meta{Topic: "fence", Partition: p, Offset: off}, time.Now().UTC())
 			return b
 		}
 		e1, err := checkpoint.New(wconn).Fence(ctx, "fence", p)

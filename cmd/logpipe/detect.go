@@ -15,29 +15,29 @@ import (
 	"github.com/logpipe/logpipe/watch"
 )
 
-// startDetector attaches the streaming leak detector to p's CDN records
-// and starts its alerter (watch channels, alerts and leak_findings
-// tables). The returned stop waits for the alerter to store what it holds
-// once ctx is done. Nothing starts when detect.disabled is set or no
-// stream carries CDN logs.
-func startDetector(ctx context.Context, cfg config.Config, conn *chclient.Conn, p *pipeline.Pipeline, log *slog.Logger) (stop func(), err error) {
+// startDetector starts the streaming leak detector's alerter (watch
+// channels, alerts and leak_findings tables) and returns the pipeline hook
+// that feeds the detector the CDN records. The returned stop waits for
+// the alerter to store what it holds once ctx is done. Nothing starts
+// (and the hook is nil) when detect.disabled is set or no stream carries
+// CDN logs.
+func startDetector(ctx context.Context, cfg config.Config, conn *chclient.Conn, log *slog.Logger) (hook pipeline.Hook, stop func(), err error) {
 	stop = func() {}
 	cdn := false
 	for _, s := range cfg.Streams {
-		if parser, err := transform.NewParserWith(s.Format, transform.ParserOptions{LogFormat: s.LogFormat, Fields: s.Fields, FieldMap: s.FieldMap}); err == nil && parser.Kind() == transform.KindCDN {
+		if parser, err := transform.NewParserWith(s.Format, s.ParserOptions()); err == nil && parser.Kind() == transform.KindCDN {
 			cdn = true
 		}
 	}
 	if cfg.Detect.Disabled || !cdn {
-		return stop, nil
+		return nil, stop, nil
 	}
 	o, err := detectOptions(cfg)
 	if err != nil {
-		return stop, err
+		return nil, stop, err
 	}
 	d := detect.New(detect.Options{MaxObjects: cfg.Detect.MaxObjects, Window: cfg.Detect.Window, BodySessions: cfg.Detect.BodySessions})
 	a := detect.NewAlerter(conn, o, log)
-	p.ObserveCDN(d.Observe)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -65,7 +65,7 @@ func startDetector(ctx context.Context, cfg config.Config, conn *chclient.Conn, 
 		log.Warn("leak detector: no watch channels configured: leaks are stored in leak_findings and alerts, nobody is told")
 	}
 	log.Info("leak detector on", "channels", strings.Join(o.Names, ","), "max_objects", cfg.Detect.MaxObjects)
-	return func() { <-done }, nil
+	return pipeline.RecordFunc[transform.CDNRequest](d.Observe), func() { <-done }, nil
 }
 
 // detectOptions builds the alerter's options: thresholds from detect,
@@ -79,15 +79,10 @@ func detectOptions(cfg config.Config) (detect.AlertOptions, error) {
 		MinSessions: cfg.Detect.MinSessions, UpdateEvery: cfg.Detect.UpdateEvery, Renotify: cfg.Watch.Renotify,
 		Channels: chans, SendWarnings: cfg.Watch.MinSeverity != "critical",
 	}
-	names := cfg.Detect.Channels
+	names := cfg.Detect.Channels // config.Validate checked that each is a channel
 	if len(names) == 0 {
 		for _, c := range cfg.Watch.Channels {
 			names = append(names, c.Name)
-		}
-	}
-	for i, n := range names {
-		if chans[n] == nil {
-			return o, fmt.Errorf("config: detect.channels[%d]: no watch channel named %q", i, n)
 		}
 	}
 	o.Names = names

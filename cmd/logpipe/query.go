@@ -87,7 +87,12 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	// The catalogue may carry a text for this server's version.
 	if v, verr := schemas.DetectServerVersion(ctx, conn); verr != nil {
 		log.Debug("server version unknown, running the catalogue's base text", "err", verr)
-	} else if sql, err = q.For(v).Render(ps); err != nil {
+	} else {
+		q = q.For(v)
+	}
+	// The lets first, each with a query of its own, then the query with
+	// their values (the same answer as the text -sql prints, for less work).
+	if sql, err = q.RenderWith(ctx, conn.Scalar, ps); err != nil {
 		return err
 	}
 	cols, rows, err := conn.Query(ctx, sql)

@@ -10,16 +10,11 @@ import (
 	"os"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
-	"github.com/logpipe/logpipe/ingest"
-	"github.com/logpipe/logpipe/metrics"
 	"github.com/logpipe/logpipe/pipeline"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/warehouse"
 )
 
@@ -101,18 +96,22 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
-	p, w, err := app.NewPipeline(cfg, conn, log)
-	if err != nil {
-		return err
-	}
 	ctx, stopAll := context.WithCancel(ctx)
 	defer stopAll()
-	stopDetector, err := startDetector(ctx, cfg, conn, p, log)
+	detector, stopDetector, err := startDetector(ctx, cfg, conn, log)
 	if err != nil {
 		return err
 	}
 	defer stopDetector()
 	defer stopAll() // runs first: the detector stores what it holds, then returns
+	var hooks []pipeline.Hook
+	if detector != nil {
+		hooks = append(hooks, detector)
+	}
+	p, w, err := app.NewPipeline(cfg, conn, log, hooks...)
+	if err != nil {
+		return err
+	}
 	rules, err := app.RetentionRules(cfg)
 	if err != nil {
 		return err
@@ -148,37 +147,6 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 		defer srv.Close()
 	}
 	return app.ConsumeWith(ctx, cfg, p, c, log)
-}
-
-// serveMetrics starts the /metrics, /healthz and /readyz server.
-func serveMetrics(cfg config.Config, conn *chclient.Conn, p *pipeline.Pipeline, w *sink.Writer, c *ingest.Consumer, log *slog.Logger) (*metrics.Server, error) {
-	m := metrics.New()
-	m.Writer(w)
-	if err := m.Pipeline(&p.Stats); err != nil {
-		return nil, err
-	}
-	if err := m.Coverage(p); err != nil {
-		return nil, err
-	}
-	lag := metrics.NewLag(cfg.Kafka.Brokers, cfg.Kafka.Group, p.Topics(), log)
-	// The lag is read with the consumer's own TLS and SASL settings.
-	d, err := app.KafkaDialer(cfg.Kafka)
-	if err != nil {
-		return nil, err
-	}
-	if d != nil {
-		lag.Client.Transport = &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism, DialTimeout: d.Timeout}
-	}
-	if err := m.Register(lag); err != nil {
-		return nil, err
-	}
-	if err := m.Progress(p); err != nil {
-		return nil, err
-	}
-	// Stalled: a partition's records wait longer than one INSERT attempt,
-	// the longest retry pause and a batch's age together.
-	stall := metrics.StallCheck(p, cfg.ClickHouse.InsertTimeout+cfg.Batch.RetryMax+cfg.Batch.MaxAge)
-	return metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn), metrics.ConsumerCheck(c), stall), log)
 }
 
 func cmdMigrate(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {

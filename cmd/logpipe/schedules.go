@@ -10,6 +10,7 @@ import (
 
 	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/cmd/internal/app"
+	"github.com/logpipe/logpipe/schedule"
 )
 
 // cmdSchedules implements "logpipe schedules sync": it writes the
@@ -26,7 +27,7 @@ func cmdSchedules(ctx context.Context, args []string, stdout io.Writer, log *slo
 	if err != nil {
 		return err
 	}
-	scheds, err := app.ParseSchedules(cfg.Schedules)
+	scheds, err := schedule.FromConfig(cfg.Schedules)
 	if err != nil {
 		return err
 	}

@@ -1,21 +1,17 @@
 package main
 
 import (
-	"cmp"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 
 	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
-	"github.com/logpipe/logpipe/schemas"
+	"github.com/logpipe/logpipe/schedule"
 	"github.com/logpipe/logpipe/transform"
 	"github.com/logpipe/logpipe/watch"
 )
@@ -91,62 +87,11 @@ func offlineErrors(cfg config.Config, watchFiles bool) []error {
 	if _, err := app.RetentionRules(cfg); err != nil {
 		errs = append(errs, unjoin(errors.Unwrap(err))...)
 	}
-	if _, err := app.ParseSchedules(cfg.Schedules); err != nil {
+	if _, err := schedule.FromConfig(cfg.Schedules); err != nil {
 		errs = append(errs, unjoin(errors.Unwrap(err))...)
 	}
-	// watch.New stops at its first error: check the channels, then the
-	// rules and silences with the channels' names only, so that both get
-	// reported.
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	chans := cfg.Watch.Channels
-	if !watchFiles {
-		chans = append([]config.WatchChannel(nil), chans...)
-		for i := range chans {
-			if chans[i].URL == "" && chans[i].URLFile != "" {
-				chans[i].URL, chans[i].URLFile = "http://url-file.invalid/", ""
-			}
-		}
-	}
-	if _, err := watch.NewNotifiers(chans, nil); err != nil {
-		errs = append(errs, err)
-	}
-	w := cfg.Watch
-	w.Channels = nil
-	for _, c := range cfg.Watch.Channels {
-		w.Channels = append(w.Channels, config.WatchChannel{Name: c.Name, Type: "webhook", URL: "http://validate.invalid/"})
-	}
-	if _, err := watch.New(nil, w, nil, quiet); err != nil && !strings.Contains(err.Error(), "watch.channels[") {
-		errs = append(errs, withQueryHint(err, cfg.Watch.Rules))
-	}
+	errs = append(errs, watch.Check(cfg.Watch, watchFiles)...)
 	return errs
-}
-
-// withQueryHint adds the closest catalogue name to an unknown-query
-// error of a watch rule (a misspelt rule name).
-func withQueryHint(err error, rules []config.WatchRule) error {
-	if !strings.Contains(err.Error(), "no query") {
-		return err
-	}
-	qs, qerr := schemas.Queries()
-	if qerr != nil {
-		return err
-	}
-	for _, r := range rules {
-		name := cmp.Or(r.Query, r.Name)
-		if _, lerr := schemas.LookupQuery(name); lerr == nil || !strings.Contains(err.Error(), strconv.Quote(name)) {
-			continue
-		}
-		best, bestD := "", len(name)/2+2
-		for _, q := range qs {
-			if d := config.EditDistance(name, q.Name); d < bestD {
-				best, bestD = q.Name, d
-			}
-		}
-		if best != "" {
-			return fmt.Errorf("%w (did you mean %s?)", err, best)
-		}
-	}
-	return err
 }
 
 // fieldErrors names each of a package's option errors by its path in the

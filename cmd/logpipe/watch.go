@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"sort"
+	"time"
 
 	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/cmd/internal/app"
@@ -23,8 +25,8 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		return err
 	}
 	// Rules, channels and silences are checked before connecting.
-	if _, err := watch.New(nil, cfg.Watch, nil, log); err != nil {
-		return fmt.Errorf("config: %w", err)
+	if errs := watch.Check(cfg.Watch, true); len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	if *migrate {
 		if err := app.Migrate(ctx, cfg, io.Discard, log); err != nil {
@@ -49,8 +51,15 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if !*once {
 		if cfg.HTTP.Listen != "" {
 			m := metrics.New()
-			m.Watch(w)
-			srv, err := metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn)), log)
+			wm := m.Watch(w.Rules())
+			w.OnCycle = func(r watch.Report, d time.Duration, err error) {
+				c := metrics.Cycle{Sent: r.Sent, Failed: r.Failed, OpenByRule: r.OpenByRule, Duration: d, Err: err}
+				for rule := range r.RuleErrors {
+					c.RuleErrors = append(c.RuleErrors, rule)
+				}
+				wm.OnCycle(c)
+			}
+			srv, err := metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn.Ping)), log)
 			if err != nil {
 				return err
 			}

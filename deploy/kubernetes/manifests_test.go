@@ -823,7 +823,7 @@ func TestHPAWithinPartitions(t *testing.T) {
 
 	exported := map[string]bool{}
 	descs := make(chan *prometheus.Desc, 16)
-	metrics.NewLag([]string{"127.0.0.1:1"}, "g", nil, nil).Describe(descs)
+	(&metrics.Lag{}).Describe(descs)
 	close(descs)
 	for d := range descs {
 		if m := regexp.MustCompile(`fqName: "([^"]+)"`).FindStringSubmatch(d.String()); m != nil {

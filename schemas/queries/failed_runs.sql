@@ -2,6 +2,15 @@
 -- param: since DateTime = now() - INTERVAL 7 DAY  -- runs that started at or after this time (UTC)
 -- param: until DateTime = now() + INTERVAL 1 DAY  -- runs that started before this time (UTC); the answer is as of this moment: only events before it count
 -- param: limit UInt64 = 50  -- at most this many runs
+-- let: read_from DateTime  -- the day before the earliest state row of the runs with events at or after `until` (computed first; job_events partitions before it are not read)
+--   SELECT if(count() = 0, {until:DateTime}, toDateTime(min(day)) - 86400)
+--   FROM job_runs_state
+--   WHERE (job, run_id) GLOBAL IN
+--   (
+--       SELECT job, run_id
+--       FROM job_events
+--       WHERE time_ms >= toUInt64(toUInt32({until:DateTime})) * 1000 AND time >= {until:DateTime}
+--   )
 -- example:
 --   job            run_id          attempt  host      start_time           duration_s  exit_code  error_class   error
 --   report-export  20261124T1800   1        batch-02  2026-11-24 18:00:01  191.2       2          TimeoutError  run failed: upstream ...
@@ -90,17 +99,7 @@ FROM
       -- day (a row's day is its first event's date; a day of margin for a server time zone
       -- change): older partitions are skipped (read from `day`, not the states: cheaper, as
       -- 18.16 runs it once per nesting level)
-      AND time >=
-      (
-          SELECT if(count() = 0, {until:DateTime}, toDateTime(min(day)) - 86400)
-          FROM job_runs_state
-          WHERE (job, run_id) GLOBAL IN
-          (
-              SELECT job, run_id
-              FROM job_events
-              WHERE time_ms >= toUInt64(toUInt32({until:DateTime})) * 1000 AND time >= {until:DateTime}
-          )
-      )
+      AND time >= {read_from:DateTime}
       AND (job, run_id) GLOBAL IN
       (
           SELECT job, run_id

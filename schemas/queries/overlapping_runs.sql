@@ -1,6 +1,15 @@
 -- question: Which runs of the same job overlapped in time (double execution), as of `at`? A run still running at `at` counts as going on until `at`; only events at or before `at` count.
 -- param: since DateTime = now() - INTERVAL 7 DAY  -- runs that started at or after this time
 -- param: at DateTime = now()  -- the moment the answer is for (UTC): end of runs still running then; only events at or before `at` count
+-- let: read_from DateTime  -- the day before the earliest state row of the runs with events after `at` (computed first; job_events partitions before it are not read)
+--   SELECT if(count() = 0, {at:DateTime}, toDateTime(min(day)) - 86400)
+--   FROM job_runs_state
+--   WHERE (job, run_id) GLOBAL IN
+--   (
+--       SELECT job, run_id
+--       FROM job_events
+--       WHERE time_ms >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time >= {at:DateTime}
+--   )
 -- example:
 --   job         run_id         other_run_id   start_time           other_start_time     overlap_s
 --   mail-digest 20261125T0515  20261125T0530  2026-11-25 05:15:01  2026-11-25 05:30:00  412
@@ -66,17 +75,7 @@ FROM
           -- the day before the candidates' earliest state row's day (a row's day is its first
           -- event's date; a day of margin for a server time zone change): older partitions are
           -- skipped (read from `day`, not the states: cheaper, as 18.16 runs it once per level)
-          AND time >=
-          (
-              SELECT if(count() = 0, {at:DateTime}, toDateTime(min(day)) - 86400)
-              FROM job_runs_state
-              WHERE (job, run_id) GLOBAL IN
-              (
-                  SELECT job, run_id
-                  FROM job_events
-                  WHERE time_ms >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time >= {at:DateTime}
-              )
-          )
+          AND time >= {read_from:DateTime}
           AND (job, run_id) GLOBAL IN
           (
               SELECT job, run_id

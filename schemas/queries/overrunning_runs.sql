@@ -2,6 +2,26 @@
 -- param: factor Float64 = 1.0  -- flag when elapsed > factor x the job's p95
 -- param: min_history UInt64 = 5  -- only jobs with at least this many finished runs as of `at`
 -- param: at DateTime = now()  -- the moment the answer is for (UTC); only events at or before `at` count
+-- let: read_from DateTime  -- the day before the earliest state row of the runs running as of `at` (computed first; job_events partitions before it are not read)
+--   SELECT if(count() = 0, {at:DateTime}, toDateTime(min(day)) - 86400)
+--   FROM job_runs_state
+--   WHERE (job, run_id) GLOBAL IN
+--   (
+--       SELECT job, run_id
+--       FROM job_runs_state
+--       WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
+--         AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
+--   )
+-- let: history_from DateTime  -- the day before the earliest state row of the runs with events after `at` of the jobs with a running run (computed first; job_events partitions before it are not read)
+--   SELECT if(count() = 0, {at:DateTime}, toDateTime(min(day)) - 86400)
+--   FROM job_runs_state
+--   WHERE (job, run_id) GLOBAL IN
+--   (
+--       SELECT job, run_id
+--       FROM job_events
+--       WHERE time_ms >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time >= {at:DateTime}
+--         AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
+--   )
 -- example:
 --   job           run_id         start_time           elapsed_s  p95_s  history_runs
 --   search-index  20261125T0600  2026-11-25 06:00:01  1260       542.3  71
@@ -22,18 +42,7 @@ FROM
       -- the day before the candidates' earliest state row's day (a row's day is its first
       -- event's date; a day of margin for a server time zone change): older partitions are
       -- skipped (read from `day`, not the states: cheaper, as 18.16 runs it once per level)
-      AND time >=
-      (
-          SELECT if(count() = 0, {at:DateTime}, toDateTime(min(day)) - 86400)
-          FROM job_runs_state
-          WHERE (job, run_id) GLOBAL IN
-          (
-              SELECT job, run_id
-              FROM job_runs_state
-              WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
-                AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
-          )
-      )
+      AND time >= {read_from:DateTime}
       AND (job, run_id) GLOBAL IN
       (
           SELECT job, run_id
@@ -82,18 +91,7 @@ ALL INNER JOIN
           -- row's day (a row's day is its first event's date; a day of margin for a server time
           -- zone change): older partitions are skipped (read from `day`, not the states: cheaper,
           -- as 18.16 runs it once per nesting level)
-          AND time >=
-          (
-              SELECT if(count() = 0, {at:DateTime}, toDateTime(min(day)) - 86400)
-              FROM job_runs_state
-              WHERE (job, run_id) GLOBAL IN
-              (
-                  SELECT job, run_id
-                  FROM job_events
-                  WHERE time_ms >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time >= {at:DateTime}
-                    AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
-              )
-          )
+          AND time >= {history_from:DateTime}
           AND (job, run_id) GLOBAL IN
           (
               SELECT job, run_id

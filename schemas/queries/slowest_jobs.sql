@@ -1,6 +1,15 @@
 -- question: Which jobs take longest? Per job, the finished runs (runs with an end event, any status) that started in [since, until): how many, median, p95 and longest duration. Only events before `until` count.
 -- param: since DateTime = now() - INTERVAL 7 DAY  -- runs that started at or after this time (UTC)
 -- param: until DateTime = now() + INTERVAL 1 DAY  -- runs that started before this time (UTC); the answer is as of this moment: only events before it count
+-- let: read_from DateTime  -- the earliest event of the runs with events at or after `until` (computed first; job_events partitions before it are not read)
+--   SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({until:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
+--   FROM job_runs_state
+--   WHERE (job, run_id) GLOBAL IN
+--   (
+--       SELECT job, run_id
+--       FROM job_runs_state
+--       WHERE finalizeAggregation(last_ms_state) >= toUInt64(toUInt32({until:DateTime})) * 1000
+--   )
 -- example:
 --   job            runs  p50_s   p95_s   max_s
 --   payout-close   2     836.2   905.9   913.6
@@ -26,17 +35,7 @@ FROM
     FROM job_events
     WHERE time_ms < toUInt64(toUInt32({until:DateTime})) * 1000 AND time <= {until:DateTime}
       -- the candidates' earliest event over all their state rows: older partitions are skipped
-      AND time >=
-      (
-          SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({until:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
-          FROM job_runs_state
-          WHERE (job, run_id) GLOBAL IN
-          (
-              SELECT job, run_id
-              FROM job_runs_state
-              WHERE finalizeAggregation(last_ms_state) >= toUInt64(toUInt32({until:DateTime})) * 1000
-          )
-      )
+      AND time >= {read_from:DateTime}
       AND (job, run_id) GLOBAL IN
       (
           SELECT job, run_id

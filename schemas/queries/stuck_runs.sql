@@ -1,6 +1,16 @@
 -- question: Which runs, as of `at`, were still running and had said nothing (no event of any kind, heartbeats included) for at least idle_minutes? Only events at or before `at` count, so looking back gives what a watcher saw then.
 -- param: idle_minutes UInt64 = 30  -- no event for at least this long before `at`
 -- param: at DateTime = now()  -- the moment the answer is for (UTC); only events at or before `at` count
+-- let: read_from DateTime  -- the earliest event of the runs running as of `at` (computed first; job_events partitions before it are not read)
+--   SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({at:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
+--   FROM job_runs_state
+--   WHERE (job, run_id) GLOBAL IN
+--   (
+--       SELECT job, run_id
+--       FROM job_runs_state
+--       WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
+--         AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
+--   )
 -- example:
 --   job           run_id         host      start_time           last_event_time      idle_min
 --   payout-close  20261125T0200  batch-01  2026-11-25 02:00:03  2026-11-25 02:14:10  46
@@ -39,18 +49,7 @@ FROM
     FROM job_events
     WHERE time_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time <= {at:DateTime} + 1
       -- the candidates' earliest event over all their state rows: older partitions are skipped
-      AND time >=
-      (
-          SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({at:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
-          FROM job_runs_state
-          WHERE (job, run_id) GLOBAL IN
-          (
-              SELECT job, run_id
-              FROM job_runs_state
-              WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
-                AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
-          )
-      )
+      AND time >= {read_from:DateTime}
       AND (job, run_id) GLOBAL IN
       (
           SELECT job, run_id

@@ -97,17 +97,32 @@ func New(cfg Config) (*Redactor, error) {
 	for k := range r.session {
 		r.maxExact = max(r.maxExact, len(k))
 	}
-	for i, p := range cfg.Patterns {
-		if p.Name == "" || !validKind(p.Name) {
-			return nil, fmt.Errorf("redact: pattern %d: name %q must be letters, digits, _ or -", i, p.Name)
-		}
-		re, err := regexp.Compile(p.Regexp)
-		if err != nil {
-			return nil, fmt.Errorf("redact: pattern %s: %w", p.Name, err)
-		}
-		r.patterns = append(r.patterns, compiled{p.Name, re, p.Hash})
+	if errs := CheckPatterns(cfg.Patterns); len(errs) > 0 {
+		return nil, fmt.Errorf("redact: %w", errs[0])
+	}
+	for _, p := range cfg.Patterns {
+		r.patterns = append(r.patterns, compiled{p.Name, regexp.MustCompile(p.Regexp), p.Hash}) // CheckPatterns compiled it
 	}
 	return r, nil
+}
+
+// CheckPatterns reports every invalid pattern, each error naming its
+// field as the configuration does (patterns[0].regexp: ...): a name of
+// letters, digits, _ and -, and a regular expression that compiles and is
+// not empty. New refuses the same patterns.
+func CheckPatterns(ps []Pattern) []error {
+	var errs []error
+	for i, p := range ps {
+		if !validKind(p.Name) {
+			errs = append(errs, fmt.Errorf("patterns[%d].name: %q is not a name (letters, digits, _, -)", i, p.Name))
+		}
+		if p.Regexp == "" {
+			errs = append(errs, fmt.Errorf("patterns[%d].regexp: an empty regular expression matches everywhere", i))
+		} else if _, err := regexp.Compile(p.Regexp); err != nil {
+			errs = append(errs, fmt.Errorf("patterns[%d].regexp: %q is not a regular expression: %w", i, p.Regexp, err))
+		}
+	}
+	return errs
 }
 
 func validKind(s string) bool {

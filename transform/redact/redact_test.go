@@ -122,3 +122,32 @@ func TestPatterns(t *testing.T) {
 		t.Error("short key accepted")
 	}
 }
+
+func TestCheckPatterns(t *testing.T) {
+	ps := []Pattern{
+		{Name: "member-id_2", Regexp: `M[0-9]{10}`},
+		{Name: "a b", Regexp: `(`},
+		{Name: "x", Regexp: ``},
+	}
+	want := []string{
+		`patterns[1].name: "a b" is not a name`,
+		`patterns[1].regexp: "(" is not a regular expression: `,
+		`patterns[2].regexp: an empty regular expression matches everywhere`,
+	}
+	errs := CheckPatterns(ps)
+	if len(errs) != len(want) {
+		t.Fatalf("CheckPatterns = %v, want %d errors", errs, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(errs[i].Error(), w) {
+			t.Errorf("error %d = %q, want it to start %q", i, errs[i], w)
+		}
+	}
+	key := []byte("redact-test-key-0123456789")
+	if _, err := New(Config{Key: key, Patterns: ps}); err == nil || !strings.Contains(err.Error(), want[0]) {
+		t.Errorf("New = %v, want the first error CheckPatterns reports", err)
+	}
+	if _, err := New(Config{Key: key, Patterns: ps[:1]}); err != nil {
+		t.Errorf("New refused a valid pattern: %v", err)
+	}
+}

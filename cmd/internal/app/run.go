@@ -45,9 +45,9 @@ func SinkOptions(cfg config.Config) chclient.Options {
 	}
 }
 
-// NewPipeline builds the pipeline that cfg describes, writing through conn
-// with the writer it returns (to attach metrics to).
-func NewPipeline(cfg config.Config, conn *chclient.Conn, log *slog.Logger) (*pipeline.Pipeline, *sink.Writer, error) {
+// NewPipeline builds the pipeline that cfg describes, with hooks, writing
+// through conn with the writer it returns (to attach metrics to).
+func NewPipeline(cfg config.Config, conn *chclient.Conn, log *slog.Logger, hooks ...pipeline.Hook) (*pipeline.Pipeline, *sink.Writer, error) {
 	w := sink.NewWriter(conn, log)
 	w.Timeout = cfg.ClickHouse.InsertTimeout
 	w.RetryMax = cfg.Batch.RetryMax
@@ -55,6 +55,7 @@ func NewPipeline(cfg config.Config, conn *chclient.Conn, log *slog.Logger) (*pip
 		// One attempt at taking a partition over waits for inserts of its
 		// earlier owners (up to 30s, then kills them).
 		AttemptTimeout: 30*time.Second + 2*w.Timeout,
+		Hooks:          hooks,
 		Limits: pipeline.Limits{
 			MaxRows:        cfg.Batch.MaxRows,
 			MaxBytes:       cfg.Batch.MaxBytes,
@@ -69,8 +70,18 @@ func NewPipeline(cfg config.Config, conn *chclient.Conn, log *slog.Logger) (*pip
 	for _, s := range cfg.Streams {
 		pc.Streams = append(pc.Streams, pipeline.Stream{Name: s.DisplayName(), Topic: s.Topic, Format: s.Format, Vendor: s.Vendor, Options: s.ParserOptions()})
 	}
-	p, err := pipeline.New(pc, w, checkpoint.New(conn), log)
+	p, err := pipeline.New(pc, WriterInserter{w}, checkpoint.New(conn), log)
 	return p, w, err
+}
+
+// WriterInserter is a sink.Writer as the pipeline's Inserter: the
+// pipeline names its batches by their methods (pipeline.Batch), not by
+// sink's type, so that it does not import sink.
+type WriterInserter struct{ W *sink.Writer }
+
+// InsertAt implements pipeline.Inserter.
+func (i WriterInserter) InsertAt(ctx context.Context, b pipeline.Batch, topic string, part int32, firstOffset int64, epoch uint64) error {
+	return i.W.InsertAt(ctx, b, topic, part, firstOffset, epoch)
 }
 
 // Consume runs the consumer group until ctx is done or the pipeline

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,51 +10,6 @@ import (
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schedule"
 )
-
-// ParseSchedules builds the configured schedules. Its error names every
-// invalid field by its path (config: schedules[1].cron: ...), joined.
-func ParseSchedules(cs []config.JobSchedule) ([]*schedule.Schedule, error) {
-	var out []*schedule.Schedule
-	var errs []error
-	for i, c := range cs {
-		bad := func(field string, err error) { errs = append(errs, fmt.Errorf("schedules[%d].%s: %w", i, field, err)) }
-		n := len(errs)
-		loc := time.UTC
-		if c.Timezone != "" {
-			if l, err := time.LoadLocation(c.Timezone); err != nil {
-				bad("timezone", err)
-			} else {
-				loc = l
-			}
-		}
-		if c.Calendar != "" && c.Calendar != "all" && c.Calendar != "business-days" {
-			bad("calendar", fmt.Errorf("%q is neither all nor business-days", c.Calendar))
-		}
-		s := &schedule.Schedule{Job: c.Job, Spec: c.Cron, Location: loc, BusinessDays: c.Calendar == "business-days", Holidays: map[string]bool{}, Grace: c.Grace, Expected: c.Expected}
-		if s.Grace == 0 {
-			s.Grace = 10 * time.Minute
-		}
-		for _, h := range c.Holidays {
-			if _, err := time.Parse("2006-01-02", h); err != nil {
-				bad("holidays", fmt.Errorf("%q is not a date (2006-01-02)", h))
-			}
-			s.Holidays[h] = true
-		}
-		if c.Job == "" {
-			bad("job", errors.New("a job name is required"))
-		}
-		if err := s.Parse(); err != nil {
-			bad("cron", err)
-		}
-		if len(errs) == n {
-			out = append(out, s)
-		}
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("config: %w", errors.Join(errs...))
-	}
-	return out, nil
-}
 
 // SyncSchedules writes the schedules and their expected runs in
 // [from, to). job_expected_runs is a ReplacingMergeTree, so syncing the same
