@@ -19,7 +19,7 @@ func BenchmarkObserve(b *testing.B) {
 		PathClasses: []transform.PathClassRule{{Class: "personal", Patterns: []string{"/mypage*"}}}})
 	rs := make([]transform.CDNRequest, len(lines))
 	for i, l := range lines {
-		p.(transform.CDNParser).ParseCDN(l.Value, &rs[i])
+		p.(transform.CDNParser).Parse(l.Value, &rs[i])
 		e.CDN(&rs[i])
 	}
 	d := New(Options{Buffer: 1 << 20})

@@ -34,7 +34,7 @@ func feed(t testing.TB, d *Detector, lines []sample.Line) (map[string]int, int) 
 	var r transform.CDNRequest
 	for i, l := range lines {
 		r.Reset()
-		if err := p.(transform.CDNParser).ParseCDN(l.Value, &r); err != nil {
+		if err := p.(transform.CDNParser).Parse(l.Value, &r); err != nil {
 			t.Fatalf("line %d: %v", i, err)
 		}
 		e.CDN(&r)

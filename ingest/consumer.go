@@ -1,7 +1,9 @@
 // Package ingest consumes Kafka topics as a member of a consumer group
 // (segmentio/kafka-go's ConsumerGroup and Generation API) and hands each
 // assigned partition to a Handler, with the means to commit offsets for
-// that partition only while it is still assigned.
+// that partition only while it is still assigned. Each partition is
+// fetched from its leader over a kafka-go Conn of its own (fetch.go),
+// under a process-wide bound on the fetches that run at once.
 package ingest
 
 import (
@@ -29,6 +31,10 @@ type Config struct {
 	StartEarliest bool
 	// FetchMaxBytes bounds one fetch response of one partition.
 	FetchMaxBytes int
+	// Fetches bounds the partitions that fetch at once, process-wide:
+	// each holds at most one decompressed record batch (see fetchTokens)
+	// until its records are handed over. 0 means 4.
+	Fetches int
 	// FetchMaxWait bounds how long the broker holds a fetch for data.
 	FetchMaxWait time.Duration
 	// QueueRecords bounds the records fetched ahead of the handler, per
@@ -62,8 +68,9 @@ type Handler = partition.Handler
 
 // Consumer is one member of a consumer group.
 type Consumer struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	tokens fetchTokens // process-wide: see fetchTokens
 	// generation is the ID of the generation this member is in, -1 while
 	// it is in none (joining, rebalancing, stopped).
 	generation atomic.Int64
@@ -94,7 +101,10 @@ func NewConsumer(cfg Config, log *slog.Logger) (*Consumer, error) {
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 30 * time.Second
 	}
-	c := &Consumer{cfg: cfg, log: log}
+	if cfg.Fetches == 0 {
+		cfg.Fetches = 4
+	}
+	c := &Consumer{cfg: cfg, log: log, tokens: newFetchTokens(cfg.Fetches)}
 	c.generation.Store(-1)
 	return c, nil
 }
@@ -181,81 +191,72 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	return group.Close()
 }
 
-// readerSizes sizes kafka-go's reader for one of partitions partitions.
-// Its queue is not charged to the budget, so all the readers' queues
-// together are kept to about 1/16 of the budget for records up to
-// assumedRecord bytes, and one fetch to 1/4 of the budget.
+// readerSizes sizes one partition's fetches and queue, for one of
+// partitions partitions. The queue holds records already charged to the
+// budget, but its slots are memory of their own (and the garbage
+// collector scans them all at each cycle): all the queues together are
+// kept to about 1/16 of the budget for records up to assumedRecord bytes.
+// The fetches that run at once (at most c.cfg.Fetches) are kept to 1/4 of
+// the budget.
 func (c *Consumer) readerSizes(partitions int) (fetchMaxBytes, queueCapacity int) {
-	fetchMaxBytes, queueCapacity = c.cfg.FetchMaxBytes, 1024
+	fetchMaxBytes, queueCapacity = c.cfg.FetchMaxBytes, c.cfg.QueueRecords
 	if c.cfg.Budget == nil {
 		return
 	}
 	const assumedRecord = 1 << 10
 	partitions = max(partitions, 1)
 	limit := c.cfg.Budget.Limit()
-	queueCapacity = int(min(max(limit/16/int64(partitions)/assumedRecord, 16), 1024))
-	fetchMaxBytes = int(min(max(limit/4/int64(partitions), 64<<10), int64(fetchMaxBytes)))
+	queueCapacity = int(min(max(limit/16/int64(partitions)/assumedRecord, 16), int64(queueCapacity)))
+	fetchMaxBytes = int(min(max(limit/4/int64(min(partitions, c.cfg.Fetches)), 64<<10), int64(fetchMaxBytes)))
 	return
 }
 
 // consume runs one claim: a reader for its partition feeding h.
 func (c *Consumer) consume(gctx context.Context, claim *Claim, h Handler, partitions int) {
 	fetchMaxBytes, queueCapacity := c.readerSizes(partitions)
-	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:       c.cfg.Brokers,
-		Dialer:        c.cfg.Dialer,
-		Topic:         claim.Topic,
-		Partition:     int(claim.Partition),
-		MinBytes:      1,
-		MaxBytes:      fetchMaxBytes,
-		MaxWait:       c.cfg.FetchMaxWait,
-		QueueCapacity: queueCapacity,
-		// A fetch that gets no answer is abandoned and sent again.
-		ReadBatchTimeout: 10 * time.Second,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			c.log.Warn("kafka reader: "+fmt.Sprintf(msg, args...), "topic", claim.Topic, "partition", claim.Partition)
-		}),
-	})
-	defer reader.Close()
-	if err := reader.SetOffset(claim.StartOffset); err != nil {
-		c.log.Error("set offset", "topic", claim.Topic, "partition", claim.Partition, "offset", claim.StartOffset, "err", err)
-		return
-	}
+	f := &partitionFetcher{c: c, topic: claim.Topic, partition: int(claim.Partition), maxBytes: fetchMaxBytes}
 	fctx, cancel := context.WithCancel(gctx)
 	defer cancel()
 	if c.cfg.Budget != nil {
 		claim.account = c.cfg.Budget.Account()
+		claim.share = c.cfg.Budget.Limit() / int64(max(partitions, 1))
 		// Whatever the partition still holds when it ends (revoked:
 		// dropped, read again by its next owner) goes back.
 		defer claim.account.Close()
 	}
-	records := make(chan Record, min(c.cfg.QueueRecords, queueCapacity))
+	records := make(chan Record, queueCapacity)
 	claim.records = records
+	claim.reading = make(chan struct{})
 	fetchDone := make(chan struct{})
 	go func() {
 		defer close(fetchDone)
 		defer close(records)
-		for {
-			m, err := reader.FetchMessage(fctx)
-			if err != nil {
-				if fctx.Err() == nil {
-					c.log.Error("fetch failed", "topic", claim.Topic, "partition", claim.Partition, "err", err)
-					claim.setErr(err)
-				}
-				return
-			}
+		// Fetch once the handler reads (it first fences the partition and
+		// reads its watermarks, which may take long): a fetch waiting on
+		// a full queue would hold a fetch token for nothing.
+		select {
+		case <-claim.reading:
+		case <-fctx.Done():
+			return
+		}
+		err := f.run(fctx, claim.StartOffset, func(m kafka.Message) error {
 			rec := Record{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time}
 			if claim.account != nil {
 				rec.Cost = budget.RecordCost(len(m.Key) + len(m.Value))
 				if err := claim.account.Acquire(fctx, rec.Cost); err != nil {
-					return // revoked or stopped while the budget was full
+					return err // revoked or stopped while the budget was full
 				}
 			}
 			select {
 			case records <- rec:
+				return nil
 			case <-fctx.Done():
-				return
+				return fctx.Err()
 			}
+		})
+		if err != nil && fctx.Err() == nil {
+			c.log.Error("fetch failed", "topic", claim.Topic, "partition", claim.Partition, "err", err)
+			claim.setErr(err)
 		}
 	}()
 	claim.gctx = gctx
@@ -279,7 +280,10 @@ type Claim struct {
 	gctx     context.Context
 	gen      *kafka.Generation
 	account  *budget.Account // nil without a budget
+	share    int64
 	records  chan Record
+	reading  chan struct{} // closed by the first call of Records
+	readOnce sync.Once
 	stopping chan struct{}
 	mu       sync.Mutex
 	err      error
@@ -292,7 +296,12 @@ func (c *Claim) Info() partition.Info {
 
 // Records delivers the partition's records in offset order. It is closed
 // when the claim ends or fetching fails (see Err).
-func (c *Claim) Records() <-chan Record { return c.records }
+func (c *Claim) Records() <-chan Record {
+	if c.reading != nil {
+		c.readOnce.Do(func() { close(c.reading) })
+	}
+	return c.records
+}
 
 // Release gives back to the memory budget the cost of records whose rows
 // are stored (the sum of their Record.Cost).
@@ -301,6 +310,10 @@ func (c *Claim) Release(cost int64) {
 		c.account.Release(cost)
 	}
 }
+
+// Share is this partition's fair share of the memory budget (the budget
+// divided by the partitions of the generation), 0 without a budget.
+func (c *Claim) Share() int64 { return c.share }
 
 // Pressure receives when the memory budget is full and this partition
 // holds the most of it: flush early. Nil (never ready) without a budget.

@@ -7,7 +7,7 @@ import (
 	"github.com/logpipe/logpipe/budget"
 )
 
-// kafka-go's per-partition buffers shrink as partitions share one budget,
+// The per-partition queues shrink as partitions share one budget,
 // within bounds, and keep the configured sizes without a budget.
 func TestReaderSizes(t *testing.T) {
 	for _, tc := range []struct {
@@ -16,10 +16,10 @@ func TestReaderSizes(t *testing.T) {
 		fetch      int
 		queue      int
 	}{
-		{0, 4, 16 << 20, 1024},          // no budget: as configured
-		{96 << 20, 4, 6 << 20, 1024},    // 96 MiB / 4 / 4 fetch; queue capped
-		{96 << 20, 16, 1536 << 10, 384}, // 96 MiB / 16 / 16 / 1 KiB
-		{96 << 20, 64, 384 << 10, 96},
+		{0, 4, 16 << 20, 1024},       // no budget: as configured
+		{96 << 20, 4, 6 << 20, 1024}, // 96 MiB / 4 / 4 fetch; queue capped
+		{96 << 20, 16, 6 << 20, 384}, // fetch: 96 MiB / 4 / 4 fetch tokens; queue: 96 MiB / 16 / 16 / 1 KiB
+		{96 << 20, 64, 6 << 20, 96},
 		{1 << 20, 64, 64 << 10, 16}, // floors
 	} {
 		cfg := Config{Brokers: []string{"b:9092"}, Group: "g", Topics: []string{"t"}}

@@ -57,6 +57,10 @@ type Claim interface {
 	// Stopping is closed when the process stops gracefully: flush what is
 	// buffered, commit, and return.
 	Stopping() <-chan struct{}
+	// Share is this partition's fair share of the memory budget in bytes
+	// (the budget divided by the partitions of the generation), 0 without
+	// a budget.
+	Share() int64
 	// Release gives back to the memory budget the cost of records whose
 	// rows are stored (the sum of their Record.Cost).
 	Release(cost int64)

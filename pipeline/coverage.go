@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 
+	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
 )
 
@@ -21,6 +22,9 @@ type coverageCounts struct {
 	lines int64
 	found [transform.CovCount]int64
 }
+
+// OnRecord counts r (a RecordHook of the worker's own).
+func (c *coverageCounts) OnRecord(r *transform.CDNRequest, _ tables.Meta) { c.add(r) }
 
 func (c *coverageCounts) add(r *transform.CDNRequest) {
 	var found [transform.CovCount]bool

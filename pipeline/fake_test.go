@@ -207,6 +207,7 @@ func newFakeClaim(j *journal, topic string) *fakeClaim {
 func (c *fakeClaim) Info() partition.Info             { return c.info }
 func (c *fakeClaim) Records() <-chan partition.Record { return c.records }
 func (c *fakeClaim) Pressure() <-chan struct{}        { return c.pressure }
+func (c *fakeClaim) Share() int64                     { return 0 }
 func (c *fakeClaim) Stopping() <-chan struct{}        { return c.stopping }
 
 func (c *fakeClaim) Release(cost int64) {

@@ -140,8 +140,10 @@ type hooks struct {
 
 type stream struct {
 	Stream
-	parser transform.Parser
-	cov    *fieldCoverage // CDN streams only
+	// newRows returns a partition's buffer of the stream's records
+	// (rows.go).
+	newRows func(w *worker) kindRows
+	cov     *fieldCoverage // CDN streams only
 }
 
 // New checks cfg (formats exist, enrichment is valid) and returns a
@@ -172,9 +174,24 @@ func New(cfg Config, ins Inserter, cp Checkpointer, log *slog.Logger) (*Pipeline
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
 		}
-		st := stream{Stream: s, parser: parser}
-		if parser.Kind() == transform.KindCDN {
+		st := stream{Stream: s}
+		switch parser.Kind() {
+		case transform.KindJob:
+			mk, err := rowsOf(parser, s.Vendor, tables.NewJobEvents, p.hooks.jobs)
+			if err != nil {
+				return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
+			}
+			st.newRows = func(*worker) kindRows { return mk() }
+		case transform.KindCDN:
+			mk, err := rowsOf(parser, s.Vendor, tables.NewCDNRequests, p.hooks.cdn)
+			if err != nil {
+				return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
+			}
 			st.cov = &fieldCoverage{}
+			// The stream's field coverage is counted as a hook would.
+			st.newRows = func(w *worker) kindRows { return mk(&w.cov) }
+		default:
+			return nil, fmt.Errorf("pipeline: stream %s: format %s makes records of kind %s, which the pipeline does not store", s.Name, s.Format, parser.Kind())
 		}
 		p.streams[s.Topic] = st
 	}
@@ -319,11 +336,8 @@ type worker struct {
 	claim    partition.Claim
 	info     partition.Info
 	enricher *transform.Enricher // borrowed from p.enrichers during add
-	jobs     *tables.JobEvents
-	cdn      *tables.CDNRequests
+	rows     kindRows            // the stream's records, parsed and enriched
 	errs     *tables.IngestErrors
-	job      transform.JobEvent
-	req      transform.CDNRequest
 	next     int64     // offset to commit after the next flush; -1 = nothing read
 	firstOff int64     // offset of the oldest pending record
 	first    time.Time // when the oldest pending record arrived
@@ -335,21 +349,40 @@ type worker struct {
 	epoch   uint64
 	records int
 	bytes   int
-	cost    int64          // memory-budget bytes of the pending records
-	cov     coverageCounts // field coverage since the last flush (CDN streams)
+	// peak is the most budget bytes a batch was charged since its
+	// columns were made (see shrink).
+	peak int64
+	cost int64          // memory-budget bytes of the pending records
+	cov  coverageCounts // field coverage since the last flush (CDN streams)
 
 	progress *progress // nil outside ConsumePartition
 }
 
 func newWorker(p *Pipeline, st stream, c partition.Claim, info partition.Info) (*worker, error) {
 	w := &worker{p: p, st: st, claim: c, info: info, errs: tables.NewIngestErrors(), next: -1}
-	switch st.parser.Kind() {
-	case transform.KindJob:
-		w.jobs = tables.NewJobEvents()
-	case transform.KindCDN:
-		w.cdn = tables.NewCDNRequests()
-	}
+	w.newBatch()
 	return w, nil
+}
+
+// newBatch gives the worker empty rows of its stream, with new columns.
+func (w *worker) newBatch() { w.rows = w.st.newRows(w) }
+
+// shrink runs after a flush of a batch that was charged cost bytes of
+// the memory budget. A batch's columns keep their capacity from one batch
+// to the next, outside the budget (which is charged for the records
+// pending, not for the column slots kept): a partition that once held a
+// large batch (at start, or while the others were idle) would keep that
+// memory for ever, and with many partitions the slots kept grew to many
+// times the budget. So a partition whose largest batch was more than
+// twice its share of the budget makes its columns again: the slots kept
+// by all partitions together stay within about twice the budget's worth
+// of records.
+func (w *worker) shrink(cost int64) {
+	w.peak = max(w.peak, cost)
+	if share := w.claim.Share(); share > 0 && w.peak > 2*share {
+		w.newBatch()
+		w.peak = 0
+	}
 }
 
 func (w *worker) pending() int { return w.records }
@@ -405,46 +438,13 @@ func (w *worker) add(rec partition.Record) {
 
 func (w *worker) parse(line []byte, meta tables.Meta, now time.Time) (err error) {
 	defer func() {
-		// A parser bug must cost one line, never the partition.
+		// A bug in parsing or enriching must cost one line, never the
+		// partition.
 		if r := recover(); r != nil {
 			err = fmt.Errorf("parser panic: %v", r)
 		}
 	}()
-	switch parser := w.st.parser.(type) {
-	case transform.JobParser:
-		w.job.Reset()
-		if err := parser.ParseJob(line, &w.job); err != nil {
-			return err
-		}
-		if w.stored(w.jobs.Table(), meta.Offset) {
-			return nil
-		}
-		w.enricher.Job(&w.job)
-		w.jobs.Append(&w.job, meta, now, len(line))
-		for _, h := range w.p.hooks.jobs {
-			h.OnRecord(&w.job, meta)
-		}
-	case transform.CDNParser:
-		w.req.Reset()
-		if err := parser.ParseCDN(line, &w.req); err != nil {
-			return err
-		}
-		if w.req.Vendor == "" {
-			w.req.Vendor = w.st.Vendor
-		}
-		if w.stored(w.cdn.Table(), meta.Offset) {
-			return nil
-		}
-		w.enricher.CDN(&w.req)
-		w.cov.add(&w.req)
-		w.cdn.Append(&w.req, meta, now, len(line))
-		for _, h := range w.p.hooks.cdn {
-			h.OnRecord(&w.req, meta)
-		}
-	default:
-		return fmt.Errorf("format %s has no parser", w.st.Format)
-	}
-	return nil
+	return w.rows.add(w, line, meta, now)
 }
 
 // maxRawError is how much of a rejected line ingest_errors keeps.
@@ -506,6 +506,7 @@ func (w *worker) flush(ctx context.Context) error {
 			h.OnCommit(w.info.Topic, w.info.Partition, w.next)
 		}
 	}
+	w.shrink(w.cost)
 	w.records, w.bytes = 0, 0
 	w.progress.stored(time.Now())
 	w.claim.Release(w.cost)
@@ -558,12 +559,4 @@ func (w *worker) loadWatermarks(ctx context.Context) error {
 	}
 }
 
-func (w *worker) dataBatch() Batch {
-	if w.jobs != nil {
-		return w.jobs
-	}
-	if w.cdn != nil {
-		return w.cdn
-	}
-	return nil
-}
+func (w *worker) dataBatch() Batch { return w.rows.batch() }

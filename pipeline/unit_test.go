@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,21 +42,41 @@ func jobLine(run string) string {
 // set, prepares the store before the partition is claimed.
 func newUnit(t *testing.T, maxRows int, setup func(*fakeStore)) *unit {
 	t.Helper()
-	return newUnitHooked(t, &journal{}, maxRows, setup)
+	return newUnitWith(t, unitOptions{maxRows: maxRows, setup: setup})
 }
 
-// newUnitHooked is newUnit with hooks, and the fakes writing to j.
-func newUnitHooked(t *testing.T, j *journal, maxRows int, setup func(*fakeStore), hooks ...pipeline.Hook) *unit {
+// unitOptions vary newUnit's pipeline.
+type unitOptions struct {
+	j       *journal // default: a new one
+	maxRows int
+	maxAge  time.Duration // default: an hour
+	format  string        // default: logpipe-job
+	setup   func(*fakeStore)
+	hooks   []pipeline.Hook
+}
+
+// newUnitWith is newUnit with options.
+func newUnitWith(t *testing.T, o unitOptions) *unit {
 	t.Helper()
+	if o.j == nil {
+		o.j = &journal{}
+	}
+	if o.maxAge == 0 {
+		o.maxAge = time.Hour
+	}
+	if o.format == "" {
+		o.format = "logpipe-job"
+	}
+	j := o.j
 	u := &unit{store: newFakeStore(j), claim: newFakeClaim(j, "jobs"), j: j, done: make(chan struct{})}
-	if setup != nil {
-		setup(u.store)
+	if o.setup != nil {
+		o.setup(u.store)
 	}
 	p, err := pipeline.New(pipeline.Config{
-		Streams: []pipeline.Stream{{Name: "jobs", Topic: "jobs", Format: "logpipe-job"}},
-		Limits:  pipeline.Limits{MaxRows: maxRows, MaxBytes: 1 << 20, MaxAge: time.Hour, MaxRecordBytes: 200},
-		Enrich:  transform.EnrichConfig{HashKey: []byte("unit-test-key-0123456789abcdef")},
-		Hooks:   hooks,
+		Streams: []pipeline.Stream{{Name: "jobs", Topic: "jobs", Format: o.format, Vendor: "acme"}},
+		Limits:  pipeline.Limits{MaxRows: o.maxRows, MaxBytes: 1 << 20, MaxAge: o.maxAge, MaxRecordBytes: 200},
+		Enrich:  transform.EnrichConfig{HashKey: []byte("unit-test-key-0123456789abcdef"), SessionCookies: []string{"session"}},
+		Hooks:   o.hooks,
 	}, u.store, u.store, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -424,11 +445,11 @@ func (h recordingHook) OnCommit(topic string, part int32, next int64) {
 func TestUnitHooksStack(t *testing.T) {
 	j := &journal{}
 	var cdn atomic.Int64
-	u := newUnitHooked(t, j, 3, nil,
+	u := newUnitWith(t, unitOptions{j: j, maxRows: 3, hooks: []pipeline.Hook{
 		recordingHook{"a", j},
 		pipeline.RecordFunc[transform.CDNRequest](func(*transform.CDNRequest, tables.Meta) { cdn.Add(1) }), // another kind: never called
 		recordingHook{"b", j},
-	)
+	}})
 	u.claim.send(0, jobLine("r0"), "bad", jobLine("r2"))
 	waitFor(t, j.String, func() bool { return len(j.of("commit")) == 1 })
 	var got []string
@@ -455,5 +476,54 @@ func TestUnitHooksStack(t *testing.T) {
 	}
 	if n := cdn.Load(); n != 0 {
 		t.Errorf("CDN hook called %d times for job events", n)
+	}
+}
+
+func TestUnitOldBatchFlushes(t *testing.T) {
+	u := newUnitWith(t, unitOptions{maxRows: 100, maxAge: 20 * time.Millisecond})
+	u.claim.send(0, jobLine("a"), jobLine("b"))
+	// Neither full nor stopped: the batch is stored once it is older than
+	// max_age.
+	waitFor(t, u.j.String, func() bool { return len(u.j.of("commit")) == 1 })
+	if c := u.j.of("commit"); c[0].next != 2 {
+		t.Errorf("commit %d, want 2", c[0].next)
+	}
+	checkCommitsAfterInserts(t, u.j)
+}
+
+func TestUnitCDNRecordsEnrichedAndCovered(t *testing.T) {
+	var seen []transform.CDNRequest
+	var mu sync.Mutex
+	u := newUnitWith(t, unitOptions{maxRows: 100, format: "nginx-combined", hooks: []pipeline.Hook{
+		pipeline.RecordFunc[transform.CDNRequest](func(r *transform.CDNRequest, m tables.Meta) {
+			mu.Lock()
+			seen = append(seen, *r)
+			mu.Unlock()
+		}),
+	}})
+	u.claim.send(0,
+		`192.0.2.1 - - [20/Nov/2026:01:00:00 +0000] "get /mypage/12?q=1 HTTP/1.1" 200 512 "-" "curl/8.0"`,
+		`not an access log line`,
+	)
+	waitFor(t, u.j.String, func() bool { return u.p.Stats.Records.Load() == 2 })
+	u.stop(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 {
+		t.Fatalf("hook saw %d records, want 1", len(seen))
+	}
+	if r := seen[0]; r.Method != "GET" || r.PathTemplate == "" || r.Vendor == "" {
+		t.Errorf("hook saw a record not enriched: method %q template %q vendor %q", r.Method, r.PathTemplate, r.Vendor)
+	}
+	got := map[string][]int64{}
+	for _, e := range u.j.of("insert") {
+		got[e.table] = append(got[e.table], e.offsets...)
+	}
+	if !slices.Equal(got["cdn_requests"], []int64{0}) || !slices.Equal(got["ingest_errors"], []int64{1}) {
+		t.Errorf("inserted %v, want cdn_requests [0], ingest_errors [1]", got)
+	}
+	cov := u.p.Coverage()
+	if len(cov) != 1 || cov[0].Lines != 1 {
+		t.Errorf("coverage %+v, want one stream with 1 line", cov)
 	}
 }

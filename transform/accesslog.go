@@ -330,8 +330,8 @@ func newAccessLog(format, vendor string, toks []alToken) (*AccessLog, error) {
 // Kind implements Parser.
 func (*AccessLog) Kind() Kind { return KindCDN }
 
-// ParseCDN implements CDNParser.
-func (a *AccessLog) ParseCDN(line []byte, r *CDNRequest) error {
+// Parse implements CDNParser.
+func (a *AccessLog) Parse(line []byte, r *CDNRequest) error {
 	s := string(line)
 	pos := 0
 	var uri, path, args string

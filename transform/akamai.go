@@ -51,8 +51,8 @@ type AkamaiDS2 struct {
 // Kind implements Parser.
 func (AkamaiDS2) Kind() Kind { return KindCDN }
 
-// ParseCDN implements CDNParser.
-func (p AkamaiDS2) ParseCDN(line []byte, r *CDNRequest) error {
+// Parse implements CDNParser.
+func (p AkamaiDS2) Parse(line []byte, r *CDNRequest) error {
 	var a akamaiDS2
 	if p.keys.mapped() {
 		var err error

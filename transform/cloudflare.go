@@ -59,8 +59,8 @@ type CloudflareJSON struct {
 // Kind implements Parser.
 func (CloudflareJSON) Kind() Kind { return KindCDN }
 
-// ParseCDN implements CDNParser.
-func (p CloudflareJSON) ParseCDN(line []byte, r *CDNRequest) error {
+// Parse implements CDNParser.
+func (p CloudflareJSON) Parse(line []byte, r *CDNRequest) error {
 	var c cloudflareJSON
 	if p.keys.mapped() {
 		var err error

@@ -196,8 +196,8 @@ func newCloudFront(fields []string, realtime bool) (*CloudFront, error) {
 // Kind implements Parser.
 func (*CloudFront) Kind() Kind { return KindCDN }
 
-// ParseCDN implements CDNParser.
-func (c *CloudFront) ParseCDN(line []byte, r *CDNRequest) error {
+// Parse implements CDNParser.
+func (c *CloudFront) Parse(line []byte, r *CDNRequest) error {
 	s := string(line)
 	if len(s) > 0 && s[0] == '#' {
 		return c.header(s)

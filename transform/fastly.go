@@ -56,8 +56,8 @@ type FastlyJSON struct {
 // Kind implements Parser.
 func (FastlyJSON) Kind() Kind { return KindCDN }
 
-// ParseCDN implements CDNParser.
-func (p FastlyJSON) ParseCDN(line []byte, r *CDNRequest) error {
+// Parse implements CDNParser.
+func (p FastlyJSON) Parse(line []byte, r *CDNRequest) error {
 	var f fastlyJSON
 	durScale, originScale := 1.0, 1.0
 	if f.decode(line, p.keys) && p.keys.scaledValuesOK(&f) {

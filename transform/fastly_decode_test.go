@@ -65,10 +65,10 @@ func TestFastlyDecodeAllocs(t *testing.T) {
 	allocs := testing.AllocsPerRun(200, func() {
 		for _, l := range lines[:1] {
 			r.Reset()
-			p.ParseCDN(l, &r)
+			p.Parse(l, &r)
 		}
 	})
 	if allocs != 0 {
-		t.Errorf("ParseCDN allocates %.0f times per line on a plain line, want 0", allocs)
+		t.Errorf("Parse allocates %.0f times per line on a plain line, want 0", allocs)
 	}
 }

@@ -98,7 +98,7 @@ func TestFieldMap(t *testing.T) {
 				t.Fatal(err)
 			}
 			var r CDNRequest
-			if err := p.(CDNParser).ParseCDN([]byte(tt.line), &r); err != nil {
+			if err := p.(CDNParser).Parse([]byte(tt.line), &r); err != nil {
 				t.Fatal(err)
 			}
 			tt.check(t, &r)
@@ -128,7 +128,7 @@ func TestFieldMapErrors(t *testing.T) {
 	// A value that the declared unit cannot read names the key.
 	p, _ := NewParserWith("fastly-json", ParserOptions{FieldMap: map[string]string{"duration": "el:ms"}})
 	var r CDNRequest
-	err := p.(CDNParser).ParseCDN([]byte(`{"timestamp":"2017-06-15T09:41:07Z","url":"/","response_status":200,"el":"fast"}`), &r)
+	err := p.(CDNParser).Parse([]byte(`{"timestamp":"2017-06-15T09:41:07Z","url":"/","response_status":200,"el":"fast"}`), &r)
 	if err == nil || !strings.Contains(err.Error(), `"el" (field_map duration): "fast" is not a number of ms`) {
 		t.Errorf("err = %v", err)
 	}
@@ -144,12 +144,12 @@ func TestFastlyMappedAllocs(t *testing.T) {
 	var r CDNRequest
 	allocs := testing.AllocsPerRun(200, func() {
 		r.Reset()
-		if err := p.(CDNParser).ParseCDN(line, &r); err != nil {
+		if err := p.(CDNParser).Parse(line, &r); err != nil {
 			t.Fatal(err)
 		}
 	})
 	if allocs != 0 {
-		t.Errorf("mapped ParseCDN allocates %.0f times per line, want 0", allocs)
+		t.Errorf("mapped Parse allocates %.0f times per line, want 0", allocs)
 	}
 	if r.CacheStatus != CacheHit || r.BytesSent != 18342 {
 		t.Errorf("cache %s bytes %d", r.CacheStatus, r.BytesSent)
@@ -197,7 +197,7 @@ func BenchmarkFastlyFieldMap(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				r.Reset()
-				if err := cp.ParseCDN(c.line, &r); err != nil {
+				if err := cp.Parse(c.line, &r); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -222,13 +222,13 @@ func FuzzFastlyFieldMap(f *testing.F) {
 	mapped := p.(FastlyJSON)
 	f.Fuzz(func(t *testing.T, line []byte) {
 		var fast, general CDNRequest
-		errFast := mapped.ParseCDN(line, &fast)
+		errFast := mapped.Parse(line, &fast)
 		rewritten, errRewrite := mapped.keys.rewrite(line)
 		var errGeneral error
 		if errRewrite != nil {
 			errGeneral = errRewrite
 		} else {
-			errGeneral = FastlyJSON{}.ParseCDN(rewritten, &general)
+			errGeneral = FastlyJSON{}.Parse(rewritten, &general)
 		}
 		if (errFast == nil) != (errGeneral == nil) {
 			t.Fatalf("paths disagree on %q: fast %v, general %v", line, errFast, errGeneral)

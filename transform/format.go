@@ -6,22 +6,29 @@ import (
 )
 
 // Parser is what every format implements: which table its records go to.
-// A format also implements JobParser or CDNParser, for its kind.
+// A format also implements RecordParser of its kind: JobParser or
+// CDNParser.
 type Parser interface {
 	Kind() Kind
 }
 
-// JobParser parses one line into a job event. e is reset by the caller.
-type JobParser interface {
-	Parser
-	ParseJob(line []byte, e *JobEvent) error
+// Record is the constraint of the record kinds a line becomes.
+type Record interface {
+	JobEvent | CDNRequest
 }
 
-// CDNParser parses one line into a CDN request. r is reset by the caller.
-type CDNParser interface {
+// RecordParser parses one line into a record of kind R. r is reset by the
+// caller (Stage.Parse does it).
+type RecordParser[R Record] interface {
 	Parser
-	ParseCDN(line []byte, r *CDNRequest) error
+	Parse(line []byte, r *R) error
 }
+
+// JobParser parses lines into job events.
+type JobParser = RecordParser[JobEvent]
+
+// CDNParser parses lines into CDN requests.
+type CDNParser = RecordParser[CDNRequest]
 
 // ErrSkip is returned by parsers for lines that carry no record and are
 // no error either (comments, header lines, blank lines).

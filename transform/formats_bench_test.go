@@ -50,12 +50,12 @@ func BenchmarkParse(b *testing.B) {
 				line := good[i%len(good)]
 				if cdn != nil {
 					r.Reset()
-					if err := cdn.ParseCDN(line, &r); err != nil {
+					if err := cdn.Parse(line, &r); err != nil {
 						b.Fatal(err)
 					}
 				} else {
 					e.Reset()
-					if err := job.ParseJob(line, &e); err != nil {
+					if err := job.Parse(line, &e); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -167,7 +167,7 @@ func FuzzNginxFormatString(f *testing.F) {
 				continue
 			}
 			var r CDNRequest
-			if err := p.ParseCDN(line, &r); err != nil && !errors.Is(err, ErrSkip) && err.Error() == "" {
+			if err := p.Parse(line, &r); err != nil && !errors.Is(err, ErrSkip) && err.Error() == "" {
 				t.Fatal("error without a reason")
 			}
 		}

@@ -45,11 +45,11 @@ func parseLine(p Parser, line []byte) (any, error) {
 	switch p := p.(type) {
 	case JobParser:
 		var e JobEvent
-		err := p.ParseJob(line, &e)
+		err := p.Parse(line, &e)
 		return e, err
 	case CDNParser:
 		var r CDNRequest
-		err := p.ParseCDN(line, &r)
+		err := p.Parse(line, &r)
 		return r, err
 	}
 	panic("parser of no kind")
@@ -245,7 +245,7 @@ func TestIncidentRowsAreFlagged(t *testing.T) {
 		var r CDNRequest
 		EachLine(in, func(n int, line []byte) {
 			if n == c.line {
-				if err := p.(CDNParser).ParseCDN(line, &r); err != nil {
+				if err := p.(CDNParser).Parse(line, &r); err != nil {
 					t.Fatalf("%s:%d: %v", c.file, n, err)
 				}
 			}

@@ -35,8 +35,8 @@ type JobJSON struct{}
 // Kind implements Parser.
 func (JobJSON) Kind() Kind { return KindJob }
 
-// ParseJob implements JobParser.
-func (JobJSON) ParseJob(line []byte, e *JobEvent) error {
+// Parse implements JobParser.
+func (JobJSON) Parse(line []byte, e *JobEvent) error {
 	var j jobEventJSON
 	if err := json.Unmarshal(line, &j); err != nil {
 		return fmt.Errorf("job event is not a JSON object: %w", err)

@@ -126,8 +126,8 @@ func (p *JobFields) what() string {
 	return "job-json"
 }
 
-// ParseJob implements JobParser.
-func (p *JobFields) ParseJob(line []byte, e *JobEvent) error {
+// Parse implements JobParser.
+func (p *JobFields) Parse(line []byte, e *JobEvent) error {
 	var kvs []jobKV
 	var err error
 	if p.logfmt {

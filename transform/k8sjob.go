@@ -48,8 +48,8 @@ type K8sJobEvents struct{}
 // Kind implements Parser.
 func (K8sJobEvents) Kind() Kind { return KindJob }
 
-// ParseJob implements JobParser.
-func (K8sJobEvents) ParseJob(line []byte, e *JobEvent) error {
+// Parse implements JobParser.
+func (K8sJobEvents) Parse(line []byte, e *JobEvent) error {
 	var ev k8sEvent
 	if err := json.Unmarshal(line, &ev); err != nil {
 		return fmt.Errorf("kubernetes event is not a JSON object: %w", err)

@@ -23,7 +23,7 @@ func BenchmarkRedactCDN(b *testing.B) {
 		var out []CDNRequest
 		for _, l := range lines {
 			var r CDNRequest
-			if p.ParseCDN(l, &r) == nil {
+			if p.Parse(l, &r) == nil {
 				out = append(out, r)
 			}
 		}
@@ -63,7 +63,7 @@ func BenchmarkRedactCDN(b *testing.B) {
 		cpu := threadCPU(b)
 		for i := 0; i < b.N; i++ {
 			r.Reset()
-			if err := p.ParseCDN(clean[i%len(clean)], &r); err != nil {
+			if err := p.Parse(clean[i%len(clean)], &r); err != nil {
 				b.Fatal(err)
 			}
 			e.CDN(&r)

@@ -34,7 +34,7 @@ func BenchmarkFastlyTransform(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		r.Reset()
-		if err := p.ParseCDN(lines[i%len(lines)].Value, &r); err != nil {
+		if err := p.Parse(lines[i%len(lines)].Value, &r); err != nil {
 			b.Fatal(err)
 		}
 		e.CDN(&r)

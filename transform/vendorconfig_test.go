@@ -24,7 +24,7 @@ func TestVendorConfigCoverage(t *testing.T) {
 				t.Fatal(err)
 			}
 			var r CDNRequest
-			if err := p.(CDNParser).ParseCDN([]byte(vc.Sample), &r); err != nil {
+			if err := p.(CDNParser).Parse([]byte(vc.Sample), &r); err != nil {
 				t.Fatalf("sample does not parse: %v\n%s", err, vc.Sample)
 			}
 			e, err := NewEnricher(EnrichConfig{HashKey: []byte("0123456789abcdef0123"), SessionCookies: []string{"session_id"}, PathClasses: []PathClassRule{{Class: "personal", Patterns: []string{"/mypage*"}}}})
@@ -94,7 +94,7 @@ func TestApacheEscapedLogFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	var r CDNRequest
-	if err := p.(CDNParser).ParseCDN([]byte(apacheSample), &r); err != nil {
+	if err := p.(CDNParser).Parse([]byte(apacheSample), &r); err != nil {
 		t.Fatal(err)
 	}
 	if r.CacheStatus != CacheHit || r.CacheControl != "no-cache" || !r.SetCookie {

@@ -135,7 +135,7 @@ func insertFixture(t testing.TB, conn *chclient.Conn, t0 time.Time) {
 		`{"time":"` + t0.Add(-time.Hour+80*time.Second).Format(time.RFC3339) + `","job":"etl","run_id":"etl-0000","event":"finished","exit_code":0}`,
 	} {
 		var ev transform.JobEvent
-		if err := jp.(transform.JobParser).ParseJob([]byte(line), &ev); err != nil {
+		if err := jp.(transform.JobParser).Parse([]byte(line), &ev); err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
 		e.Job(&ev)
@@ -149,7 +149,7 @@ func insertFixture(t testing.TB, conn *chclient.Conn, t0 time.Time) {
 		`{"timestamp":"` + ts + `","client_ip":"192.0.2.8","host":"www.example.jp","url":"/items/m123","request_method":"GET","response_state":"HIT","response_status":200,"response_body_size":99}`,
 	} {
 		var r transform.CDNRequest
-		if err := cp.(transform.CDNParser).ParseCDN([]byte(line), &r); err != nil {
+		if err := cp.(transform.CDNParser).Parse([]byte(line), &r); err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
 		r.Vendor = "fastly"

@@ -137,12 +137,15 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 			if ci == 0 && run == 1 {
 				prof = *cpuProfile
 			}
+			server0, _ := procCPU(ch.PID())
 			child, err := startBenchConsumer(ctx, self, cfg, *records, prof, bc.env)
 			if err != nil {
 				broker.stop()
 				return err
 			}
 			r, err := child.result()
+			server1, _ := procCPU(ch.PID())
+			r.ServerCPUSeconds = server1 - server0
 			if err == nil && ci == 0 && run == 1 && *latencyFor > 0 {
 				conn, cerr := chclient.Open(ctx, app.SinkOptions(cfg))
 				if cerr == nil {
@@ -156,8 +159,8 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 				return fmt.Errorf("bench: %d partitions %s run %d: %w", bc.partitions, bc.env, run, err)
 			}
 			r.load = loadAvg()
-			fmt.Fprintf(stdout, "  %d partitions %s run %d: %.1f s, %.0f records/s, %.2f CPU s per 1M records, peak RSS %d MiB, budget %d MiB (peak charged %d MiB), load %s\n",
-				bc.partitions, bc.env, run, r.Seconds, r.recordsPerSecond(), r.cpuPerMillion(), r.VmHWM>>20, r.Budget>>20, r.BudgetPeak>>20, r.load)
+			fmt.Fprintf(stdout, "  %d partitions %s run %d: %.1f s, %.0f records/s, %.2f CPU s per 1M records, peak RSS %d MiB, budget %d MiB (peak charged %d MiB), ClickHouse %.2f CPU s per 1M, load %s\n",
+				bc.partitions, bc.env, run, r.Seconds, r.recordsPerSecond(), r.cpuPerMillion(), r.VmHWM>>20, r.Budget>>20, r.BudgetPeak>>20, r.serverPerMillion(), r.load)
 			rs = append(rs, r)
 		}
 		if ci == 0 && *peer != "" {
@@ -169,8 +172,8 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 					return fmt.Errorf("bench: peer run %d: %w", run, err)
 				}
 				r.load = loadAvg()
-				fmt.Fprintf(stdout, "  peer %d partitions run %d: %.1f s, %.0f records/s, %.2f CPU s per 1M records, peak RSS %d MiB, load %s\n",
-					bc.partitions, run, r.Seconds, r.recordsPerSecond(), r.cpuPerMillion(), r.VmHWM>>20, r.load)
+				fmt.Fprintf(stdout, "  peer %d partitions run %d: %.1f s, %.0f records/s, %.2f CPU s per 1M records, peak RSS %d MiB, ClickHouse %.2f CPU s per 1M, load %s\n",
+					bc.partitions, run, r.Seconds, r.recordsPerSecond(), r.cpuPerMillion(), r.VmHWM>>20, r.serverPerMillion(), r.load)
 				prs = append(prs, r)
 			}
 			peerResults = prs
@@ -179,22 +182,24 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		results = append(results, rs)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "partitions\tenv\trecords\trecords/s wall\trecords per CPU-second\tCPU s per 1M records\tpeak RSS MiB\tbudget MiB\n")
+	fmt.Fprintf(tw, "partitions\tenv\trecords\trecords/s wall\trecords per CPU-second\tCPU s per 1M records\tpeak RSS MiB\tbudget MiB\tClickHouse CPU s per 1M\n")
 	for i, bc := range configs {
 		rs := results[i]
 		env := bc.env
 		if env == "" {
 			env = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%.0f\t%.2f\t%.0f\t%d\n", bc.partitions, env, *records,
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%.0f\t%.2f\t%.0f\t%d\t%.2f\n", bc.partitions, env, *records,
 			median(rs, benchResult.recordsPerSecond), median(rs, func(r benchResult) float64 { return 1e6 / r.cpuPerMillion() }),
-			median(rs, benchResult.cpuPerMillion), median(rs, func(r benchResult) float64 { return float64(r.VmHWM >> 20) }), rs[0].Budget>>20)
+			median(rs, benchResult.cpuPerMillion), median(rs, func(r benchResult) float64 { return float64(r.VmHWM >> 20) }), rs[0].Budget>>20,
+			median(rs, benchResult.serverPerMillion))
 	}
 	if len(peerResults) > 0 {
 		rs := peerResults
-		fmt.Fprintf(tw, "%d\tpeer\t%d\t%.0f\t%.0f\t%.2f\t%.0f\t-\n", configs[0].partitions, *records,
+		fmt.Fprintf(tw, "%d\tpeer\t%d\t%.0f\t%.0f\t%.2f\t%.0f\t-\t%.2f\n", configs[0].partitions, *records,
 			median(rs, benchResult.recordsPerSecond), median(rs, func(r benchResult) float64 { return 1e6 / r.cpuPerMillion() }),
-			median(rs, benchResult.cpuPerMillion), median(rs, func(r benchResult) float64 { return float64(r.VmHWM >> 20) }))
+			median(rs, benchResult.cpuPerMillion), median(rs, func(r benchResult) float64 { return float64(r.VmHWM >> 20) }),
+			median(rs, benchResult.serverPerMillion))
 	}
 	tw.Flush()
 	if latency != "" {
@@ -213,11 +218,15 @@ type benchResult struct {
 	VmHWM      int64   `json:"vmhwm"`       // bytes
 	Budget     int64   `json:"budget"`
 	BudgetPeak int64   `json:"budget_peak"`
-	load       string
+	// ServerCPUSeconds is the ClickHouse server's utime+stime over the
+	// run (the parent reads it; its background merges included).
+	ServerCPUSeconds float64 `json:"-"`
+	load             string
 }
 
 func (r benchResult) recordsPerSecond() float64 { return float64(r.Records) / r.Seconds }
 func (r benchResult) cpuPerMillion() float64    { return r.CPUSeconds / float64(r.Records) * 1e6 }
+func (r benchResult) serverPerMillion() float64 { return r.ServerCPUSeconds / float64(r.Records) * 1e6 }
 
 func median(rs []benchResult, f func(benchResult) float64) float64 {
 	v := make([]float64, len(rs))
@@ -571,6 +580,7 @@ func runPeer(ctx context.Context, ch *chserver.Server, brokers []string, command
 	logFile, _ := os.Create(filepath.Join(os.TempDir(), "logpipe-bench-peer.log"))
 	defer logFile.Close()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	server0, _ := procCPU(ch.PID())
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return benchResult{}, err
@@ -595,6 +605,8 @@ func runPeer(ctx context.Context, ch *chserver.Server, brokers []string, command
 	}
 	r := benchResult{Records: records, Seconds: time.Since(start).Seconds()}
 	r.CPUSeconds, r.VmHWM = procCPU(cmd.Process.Pid)
+	server1, _ := procCPU(ch.PID())
+	r.ServerCPUSeconds = server1 - server0
 	return r, nil
 }
 

@@ -126,11 +126,20 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), def.Kafka.MaxRecordBytes)
 	var ok, bad, skipped, n int
-	var job transform.JobEvent
-	var req transform.CDNRequest
-	jobs, cdn := tables.NewJobEvents(), tables.NewCDNRequests()
 	now := time.Now().UTC()
 	cov := newCoverage(*format, parser)
+	var check lineCheck
+	switch parser.Kind() {
+	case transform.KindJob:
+		check, err = newLineCheck(parser, *vendor, enr, tables.NewJobEvents(), func(r *transform.JobEvent, _ []byte) { cov.addJob(r) }, showJob)
+	case transform.KindCDN:
+		check, err = newLineCheck(parser, *vendor, enr, tables.NewCDNRequests(), cov.add, showCDN)
+	default:
+		err = fmt.Errorf("format %s makes records of kind %s", *format, parser.Kind())
+	}
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
 	for sc.Scan() {
 		n++
 		line := sc.Bytes()
@@ -138,32 +147,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			skipped++
 			continue
 		}
-		var row []tables.Value
-		var perr error
-		meta := tables.Meta{Topic: "check", Offset: int64(n)}
-		switch p := parser.(type) {
-		case transform.JobParser:
-			job.Reset()
-			if perr = p.ParseJob(line, &job); perr == nil {
-				enr.Job(&job)
-				cov.addJob(&job)
-				jobs.Reset()
-				jobs.Append(&job, meta, now, len(line))
-				row = tables.Row(jobs, 0)
-			}
-		case transform.CDNParser:
-			req.Reset()
-			if perr = p.ParseCDN(line, &req); perr == nil {
-				if req.Vendor == "" {
-					req.Vendor = *vendor
-				}
-				enr.CDN(&req)
-				cov.add(&req, line)
-				cdn.Reset()
-				cdn.Append(&req, meta, now, len(line))
-				row = tables.Row(cdn, 0)
-			}
-		}
+		row, shown, perr := check(line, tables.Meta{Topic: "check", Offset: int64(n)}, now)
 		if errors.Is(perr, transform.ErrSkip) {
 			skipped++
 			continue
@@ -178,14 +162,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			writeRow(stdout, row)
 			continue
 		}
-		switch parser.(type) {
-		case transform.JobParser:
-			r := job
-			fmt.Fprintf(stdout, "line %d: %s job=%s run=%s event=%s host=%s\n", n, r.Time.Format("2006-01-02T15:04:05.000Z"), r.Job, r.RunID, r.Event, r.Host)
-		case transform.CDNParser:
-			r := &req
-			fmt.Fprintf(stdout, "line %d: %s %s %s %s%s -> %d cache=%s(%s) class=%s template=%s flags=%s\n", n, r.Time.Format("2006-01-02T15:04:05.000Z"), r.Vendor, r.Method, r.Host, r.Path, r.Status, r.CacheStatus, r.CacheRaw, r.PathClass, r.PathTemplate, flags(r))
-		}
+		fmt.Fprintf(stdout, "line %d: %s\n", n, shown)
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("line %d: %w", n+1, err)
@@ -205,6 +182,46 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		errs = append(errs, fmt.Errorf("check: %s found in no line: the cache-anomaly (leak) detection needs it; %s, or log it (logpipe formats %s -vendor-config); -allow-missing accepts the log as it is", strings.Join(missing, ", "), how, *format))
 	}
 	return errors.Join(errs...)
+}
+
+// lineCheck parses and enriches one line as the pipeline does, and
+// returns its row as the INSERT sends it and a summary to show.
+type lineCheck func(line []byte, meta tables.Meta, now time.Time) (row []tables.Value, shown string, err error)
+
+// checkTable is a batch of the table of records of kind R.
+type checkTable[R transform.Record] interface {
+	tables.Batch
+	Reset()
+	Append(r *R, m tables.Meta, now time.Time, rawBytes int)
+}
+
+// newLineCheck returns the lineCheck of parser p, which makes records of
+// kind R: each goes through transform.Stage (the pipeline's path), then
+// to observe, into table and to show.
+func newLineCheck[R transform.Record](p transform.Parser, vendor string, enr *transform.Enricher, table checkTable[R], observe func(r *R, line []byte), show func(r *R) string) (lineCheck, error) {
+	stage, ok := transform.NewStage[R](p, vendor)
+	if !ok {
+		return nil, fmt.Errorf("%T parses no records of its kind", p)
+	}
+	var r R
+	return func(line []byte, meta tables.Meta, now time.Time) ([]tables.Value, string, error) {
+		if err := stage.Parse(line, &r); err != nil {
+			return nil, "", err
+		}
+		stage.Enrich(enr, &r)
+		observe(&r, line)
+		table.Reset()
+		table.Append(&r, meta, now, len(line))
+		return tables.Row(table, 0), show(&r), nil
+	}, nil
+}
+
+func showJob(r *transform.JobEvent) string {
+	return fmt.Sprintf("%s job=%s run=%s event=%s host=%s", r.Time.Format("2006-01-02T15:04:05.000Z"), r.Job, r.RunID, r.Event, r.Host)
+}
+
+func showCDN(r *transform.CDNRequest) string {
+	return fmt.Sprintf("%s %s %s %s%s -> %d cache=%s(%s) class=%s template=%s flags=%s", r.Time.Format("2006-01-02T15:04:05.000Z"), r.Vendor, r.Method, r.Host, r.Path, r.Status, r.CacheStatus, r.CacheRaw, r.PathClass, r.PathTemplate, flags(r))
 }
 
 // parseInterspersed parses flags that may come before or after the
