@@ -44,6 +44,7 @@ type Options struct {
 // Conn is a connection pool to one ClickHouse server (or cluster entry).
 type Conn struct {
 	conn     driver.Conn
+	ins      *insertPool // the native INSERT path (insert.go)
 	database string
 	opts     Options
 
@@ -83,7 +84,10 @@ func Open(ctx context.Context, o Options) (*Conn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("clickhouse %v: %w", o.Addr, err)
 	}
-	return &Conn{conn: conn, database: o.Database, opts: o}, nil
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = 5 * time.Minute
+	}
+	return &Conn{conn: conn, ins: newInsertPool(d, o), database: o.Database, opts: o}, nil
 }
 
 func settings(o Options) clickhouse.Settings {
@@ -113,6 +117,9 @@ func CreateDatabase(ctx context.Context, o Options) error {
 // Close closes the pool.
 func (c *Conn) Close() error {
 	c.closeServers()
+	if c.ins != nil {
+		c.ins.close()
+	}
 	return c.conn.Close()
 }
 

@@ -134,7 +134,8 @@ func KindOf(err error) Kind {
 	}
 	var ne net.Error
 	var ce *ConnectError
-	if errors.As(err, &ne) || errors.As(err, &ce) {
+	var pe *protocolError // the next attempt goes through clickhouse-go
+	if errors.As(err, &ne) || errors.As(err, &ce) || errors.As(err, &pe) {
 		return Transient
 	}
 	return Permanent

@@ -43,6 +43,7 @@ func TestRetryable(t *testing.T) {
 		{"handshake cut (server restarting)", &ConnectError{Err: errors.New("127.0.0.1:9000: could not read server name: EOF")}, true},
 		{"login refused at connect", &ConnectError{Err: ex(516, "Authentication failed")}, false},
 		{"connection refused by text only", errors.New("dial tcp: connection refused"), false},
+		{"native insert path: answer not understood", fmt.Errorf("insert: %w", protoErrorf("unexpected packet %d", 9)), true},
 		{"timeout exceeded", ex(159, "Timeout exceeded"), true},
 		{"replica read-only", ex(164, "Table is in readonly mode"), true},
 		{"table read-only (ZooKeeper lost)", ex(242, "Table is in readonly mode"), true},

@@ -2,12 +2,15 @@ package metrics_test
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,5 +120,46 @@ func BenchmarkInsertHook(b *testing.B) {
 	m := metrics.New()
 	for i := 0; i < b.N; i++ {
 		m.OnInsert("cdn_requests", 1000, 30*time.Millisecond, nil)
+	}
+}
+
+// TestLag: the lag collector reports what its Read returns, and only the
+// error counter when the brokers do not answer (a stale lag would
+// mislead).
+func TestLag(t *testing.T) {
+	var fail atomic.Bool
+	m := metrics.New()
+	err := m.Register(&metrics.Lag{Group: "g", Log: slog.New(slog.DiscardHandler), Read: func(context.Context) ([]metrics.PartitionLag, error) {
+		if fail.Load() {
+			return nil, errors.New("brokers down")
+		}
+		return []metrics.PartitionLag{{Topic: "cdn", Partition: 2, End: 100, Committed: 40, Lag: 60}}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := metrics.Start("127.0.0.1:0", metrics.Handler(m.Registry), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hs.Close()
+	got := scrape(t, "http://"+hs.Addr())
+	for name, want := range map[string]float64{
+		`logpipe_consumer_lag{partition="2",topic="cdn"}`:              60,
+		`logpipe_partition_end_offset{partition="2",topic="cdn"}`:      100,
+		`logpipe_consumer_committed_offset{partition="2",topic="cdn"}`: 40,
+		`logpipe_consumer_lag_scrape_errors_total`:                     0,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
+	fail.Store(true)
+	got = scrape(t, "http://"+hs.Addr())
+	if v, ok := got[`logpipe_consumer_lag{partition="2",topic="cdn"}`]; ok {
+		t.Errorf("lag %v reported while the brokers do not answer", v)
+	}
+	if v := got[`logpipe_consumer_lag_scrape_errors_total`]; v != 1 {
+		t.Errorf("scrape errors %v, want 1", v)
 	}
 }

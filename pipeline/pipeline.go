@@ -59,7 +59,7 @@ type Config struct {
 // Batch is the rows of one table waiting for one INSERT (package tables'
 // batches): what an Inserter needs of it.
 type Batch interface {
-	tables.Batch // Table, Len, Columns, Values
+	tables.Batch // Table, Len, Columns, Input, Values
 	// Bytes is the size of the input the rows were made from.
 	Bytes() int
 	// Span returns the Kafka topic and partition of the rows and their

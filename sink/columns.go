@@ -4,18 +4,25 @@ import (
 	"fmt"
 	"github.com/logpipe/logpipe/chclient"
 	"strings"
+
+	"github.com/ClickHouse/ch-go/proto"
 )
 
 // Batch is the rows of one table waiting for one INSERT, built column by
-// column (package tables defines logpipe's). The writer sends it
-// column-wise: each column's values go to the driver as one slice.
+// column (package tables defines logpipe's). The writer encodes its
+// columns straight into the INSERT's Native block (insert.go).
 type Batch interface {
 	// Table is the table the batch is inserted into.
 	Table() string
 	// Columns lists the column names in insert order.
 	Columns() []string
-	// Values returns column i's values as the driver's column-wise append
-	// takes them: a slice with one element per row.
+	// Input is the columns, encoded by the writer into the INSERT's
+	// block (ch-go's proto columns, or columns that encode themselves the
+	// same way), in the order of Columns.
+	Input() proto.Input
+	// Values returns column i's values as clickhouse-go's column-wise
+	// append takes them: a slice with one element per row (the driver's
+	// insert path, taken when the native one is not available).
 	Values(i int) any
 	// Len is the number of rows.
 	Len() int

@@ -14,7 +14,9 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/partition"
@@ -99,9 +101,9 @@ func (w *Writer) InsertFenced(ctx context.Context, b Batch, queryID string, f ch
 }
 
 // InsertAt is InsertFenced for the rows of topic/partition built from the
-// records at firstOffset and after, under the query id checkpoint.InsertID
-// gives them (it implements pipeline.Inserter). A refused batch fails with
-// an error wrapping both checkpoint.ErrFenced and partition.ErrNotOwner.
+// records at firstOffset and after, under the query id checkpoint.InsertID gives
+// them (it implements pipeline.Inserter). A refused batch fails with an
+// error wrapping both checkpoint.ErrFenced and partition.ErrNotOwner.
 func (w *Writer) InsertAt(ctx context.Context, b Batch, topic string, part int32, firstOffset int64, epoch uint64) error {
 	err := w.InsertFenced(ctx, b, checkpoint.InsertID(b.Table(), topic, part, firstOffset), checkpoint.Fence{Topic: topic, Partition: part, Epoch: epoch})
 	if errors.Is(err, checkpoint.ErrFenced) {
@@ -132,7 +134,7 @@ func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *che
 		}
 		if err == nil {
 			checking = false
-			err = w.send(withQueryID(ctx, queryID), b, fence)
+			err = w.send(ctx, b, queryID, fence)
 			unknown = unknown || outcomeUnknown(err)
 		}
 		if len(w.Hooks) > 0 {
@@ -171,17 +173,17 @@ func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *che
 	}
 }
 
-func (w *Writer) send(ctx context.Context, b Batch, fence *checkpoint.Fence) error {
+func (w *Writer) send(ctx context.Context, b Batch, queryID string, fence *checkpoint.Fence) error {
 	// An attempt under way is not abandoned when ctx is cancelled (a
 	// revoked partition): cutting an INSERT midway leaves it unknown
 	// whether it was stored. The timeout still bounds it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.Timeout)
 	defer cancel()
 	if fence == nil {
-		return sendTo(ctx, w.conn, insertQuery(b), b, nil)
+		return sendTo(ctx, w.conn, insertQuery(b), b, queryID, nil)
 	}
 	if w.conn.Cluster() == "" {
-		return sendTo(ctx, w.conn, fencedInsertQuery(b, ""), b, fence)
+		return sendTo(ctx, w.conn, fencedInsertQuery(b, ""), b, queryID, fence)
 	}
 	// The shard the Distributed tables pick: their sharding key is
 	// cityHash64(_topic, _partition) (schemas.Target).
@@ -194,7 +196,7 @@ func (w *Writer) send(ctx context.Context, b Batch, fence *checkpoint.Fence) err
 		var conn *chclient.Conn
 		conn, err = w.conn.ServerConn(ctx, i)
 		if err == nil {
-			err = sendTo(ctx, conn, fencedInsertQuery(b, LocalSuffix), b, fence)
+			err = sendTo(ctx, conn, fencedInsertQuery(b, LocalSuffix), b, queryID, fence)
 		}
 		if err == nil || !chclient.Retryable(err) {
 			return err
@@ -207,8 +209,24 @@ func (w *Writer) send(ctx context.Context, b Batch, fence *checkpoint.Fence) err
 // (schemas.LocalSuffix).
 const LocalSuffix = "_local"
 
-func sendTo(ctx context.Context, conn *chclient.Conn, query string, b Batch, fence *checkpoint.Fence) error {
-	batch, err := conn.PrepareBatch(ctx, query)
+// sendTo sends b to conn as query (an INSERT with its column list), with
+// the fence's epoch as the last column if fence is set: through the native
+// INSERT path (insert.go), or clickhouse-go's batch when that path is off
+// for conn, when the table's column types differ from the batch's, and for
+// a cluster's Distributed tables (which need the insert settings only the
+// driver sends).
+func sendTo(ctx context.Context, conn *chclient.Conn, query string, b Batch, queryID string, fence *checkpoint.Fence) error {
+	if fence != nil || conn.Cluster() == "" {
+		input := b.Input()
+		if fence != nil {
+			input = append(input[:len(input):len(input)], proto.InputColumn{Name: "_epoch", Data: epochs(fence.Epoch, b.Len())})
+		}
+		err := conn.InsertInput(ctx, query+" VALUES", queryID, input, b.Len())
+		if !errors.Is(err, chclient.ErrNativeOff) && !errors.Is(err, chclient.ErrTypes) {
+			return err
+		}
+	}
+	batch, err := conn.PrepareBatch(withQueryID(ctx, queryID), query)
 	if err != nil {
 		return err
 	}
@@ -220,15 +238,19 @@ func sendTo(ctx context.Context, conn *chclient.Conn, query string, b Batch, fen
 		}
 	}
 	if fence != nil {
-		epochs := make([]uint64, b.Len())
-		for i := range epochs {
-			epochs[i] = fence.Epoch
-		}
-		if err := batch.Column(len(cols)).Append(epochs); err != nil {
+		if err := batch.Column(len(cols)).Append([]uint64(*epochs(fence.Epoch, b.Len()))); err != nil {
 			return fmt.Errorf("column _epoch: %w", err)
 		}
 	}
 	return batch.Send()
+}
+
+func epochs(epoch uint64, n int) *proto.ColUInt64 {
+	c := make(proto.ColUInt64, n)
+	for i := range c {
+		c[i] = epoch
+	}
+	return &c
 }
 
 func withQueryID(ctx context.Context, id string) context.Context {

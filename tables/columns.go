@@ -12,9 +12,13 @@
 package tables
 
 import (
+	"encoding/binary"
+	"fmt"
 	"reflect"
 	"strings"
 	"time"
+
+	"github.com/ClickHouse/ch-go/proto"
 )
 
 // Meta is where a row came from in Kafka.
@@ -24,53 +28,148 @@ type Meta struct {
 	Offset    int64
 }
 
-// Column is one column of a table: its name, its type as the migrations
-// declare it (the legacy rendering; see Table.Types for the modern one),
-// and the values appended to it so far.
+// Column is one column of a table: its name and the values appended to
+// it so far. As a proto.ColInput it encodes them in ClickHouse's Native
+// form (ch-go's column encoders, or the same layout written directly from
+// the Go buffers), which is what the sink sends; its Type is the type the
+// migrations declare (the legacy rendering; see Table.Types for the
+// modern one).
 type Column interface {
+	proto.ColInput
 	Name() string
-	Type() string
-	// Values is the column's values as the driver's column-wise append
-	// takes them (a slice with one element per row).
+	// Values is the column's values as clickhouse-go's column-wise append
+	// takes them (a slice with one element per row), for the driver's
+	// insert path and for checks.
 	Values() any
 	reset()
 }
 
-// col is a typed column whose values are handed to the driver as they are.
-type col[T any] struct {
+// col is a column of strings or numbers kept as a Go slice.
+type col[T string | uint8 | uint16 | uint32 | uint64 | int32 | int64 | float64] struct {
 	n, t string
 	v    []T
 }
 
-func (c *col[T]) Name() string { return c.n }
-func (c *col[T]) Type() string { return c.t }
-func (c *col[T]) Values() any  { return c.v }
-func (c *col[T]) reset()       { clear(c.v); c.v = c.v[:0] }
-func (c *col[T]) add(x T)      { c.v = append(c.v, x) }
+func (c *col[T]) Name() string                { return c.n }
+func (c *col[T]) Type() proto.ColumnType      { return proto.ColumnType(c.t) }
+func (c *col[T]) Rows() int                   { return len(c.v) }
+func (c *col[T]) Values() any                 { return c.v }
+func (c *col[T]) reset()                      { clear(c.v); c.v = c.v[:0] }
+func (c *col[T]) add(x T)                     { c.v = append(c.v, x) }
+func (c *col[T]) WriteColumn(w *proto.Writer) { w.ChainBuffer(c.EncodeColumn) }
+
+func (c *col[T]) EncodeColumn(b *proto.Buffer) {
+	switch v := any(c.v).(type) {
+	case []string:
+		for _, s := range v {
+			b.PutString(s)
+		}
+	case []uint8:
+		proto.ColUInt8(v).EncodeColumn(b)
+	case []uint16:
+		proto.ColUInt16(v).EncodeColumn(b)
+	case []uint32:
+		proto.ColUInt32(v).EncodeColumn(b)
+	case []uint64:
+		proto.ColUInt64(v).EncodeColumn(b)
+	case []int32:
+		proto.ColInt32(v).EncodeColumn(b)
+	case []int64:
+		proto.ColInt64(v).EncodeColumn(b)
+	case []float64:
+		proto.ColFloat64(v).EncodeColumn(b)
+	}
+}
 
 // newCol creates a column and registers it in cols, in insert order.
-func newCol[T any](cols *[]Column, name, typ string) *col[T] {
+func newCol[T string | uint8 | uint16 | uint32 | uint64 | int32 | int64 | float64](cols *[]Column, name, typ string) *col[T] {
 	c := &col[T]{n: name, t: typ}
 	*cols = append(*cols, c)
 	return c
+}
+
+// timeCol is a DateTime column, sent as the server's table has it:
+// DateTime (seconds) on 18.16, DateTime64(3, 'UTC') (milliseconds) in the
+// modern rendering. Infer, given the type the server announces for the
+// column, picks the encoding.
+type timeCol struct {
+	n     string
+	t     string // type to send, "DateTime" until Infer
+	scale int64  // 0: seconds (DateTime); else units per second (DateTime64)
+	v     []time.Time
+}
+
+func newTime(cols *[]Column, name string) *timeCol {
+	c := &timeCol{n: name, t: "DateTime"}
+	*cols = append(*cols, c)
+	return c
+}
+
+func (c *timeCol) Name() string                { return c.n }
+func (c *timeCol) Type() proto.ColumnType      { return proto.ColumnType(c.t) }
+func (c *timeCol) Rows() int                   { return len(c.v) }
+func (c *timeCol) Values() any                 { return c.v }
+func (c *timeCol) reset()                      { clear(c.v); c.v = c.v[:0] }
+func (c *timeCol) add(t time.Time)             { c.v = append(c.v, t) }
+func (c *timeCol) WriteColumn(w *proto.Writer) { w.ChainBuffer(c.EncodeColumn) }
+
+// Infer makes the column encode its values as type t: DateTime or
+// DateTime64(P) with any time zone.
+func (c *timeCol) Infer(t proto.ColumnType) error {
+	s := string(t)
+	switch {
+	case s == "DateTime" || strings.HasPrefix(s, "DateTime("):
+		c.t, c.scale = s, 0
+		return nil
+	case strings.HasPrefix(s, "DateTime64("):
+		p := strings.TrimPrefix(s, "DateTime64(")
+		if len(p) < 2 || p[0] < '0' || p[0] > '9' || (p[1] != ')' && p[1] != ',') {
+			break
+		}
+		c.t, c.scale = s, 1
+		for range p[0] - '0' {
+			c.scale *= 10
+		}
+		return nil
+	}
+	return fmt.Errorf("column %s holds times, not %s", c.n, s)
+}
+
+func (c *timeCol) EncodeColumn(b *proto.Buffer) {
+	if c.scale == 0 {
+		for _, t := range c.v {
+			b.Buf = binary.LittleEndian.AppendUint32(b.Buf, uint32(t.Unix()))
+		}
+		return
+	}
+	for _, t := range c.v {
+		// Whole seconds times the scale plus the fraction: no overflow
+		// for any DateTime64 precision in its range.
+		v := t.Unix()*c.scale + int64(t.Nanosecond())/(1_000_000_000/c.scale)
+		b.Buf = binary.LittleEndian.AppendUint64(b.Buf, uint64(v))
+	}
 }
 
 // maxDict bounds a LowCardinality column's dictionary kept across
 // batches; past it, the dictionary starts again with the next batch.
 const maxDict = 1 << 14
 
-// lowCard is a LowCardinality(String) column. The driver's
-// LowCardinality encoder takes values as interfaces and hashes each one;
-// a string turned into an interface is a heap allocation per value. The
-// column instead keeps a dictionary of the distinct values it has seen
-// (copied, so that they do not hold the records they came from), each
-// converted to an interface once, and hands the driver a slice of those:
-// appending a value that is already in the dictionary allocates nothing.
+// lowCard is a LowCardinality(String) column. It keeps a dictionary of
+// the distinct values it has seen across batches (copied, so that they do
+// not hold the records they came from) and, per batch, the keys of its
+// rows into the batch's own dictionary (the entries the batch uses, in
+// the order it first used them), which is what the Native encoding of
+// LowCardinality is: appending a value costs one map lookup and allocates
+// nothing once the value is known, and encoding writes each distinct
+// value once.
 type lowCard struct {
-	n    string
-	dict map[string]int32
-	vals []any // dictionary entries, as interfaces
-	v    []any // one entry per row
+	n     string
+	dict  map[string]int32
+	strs  []string // dictionary entries, by global id
+	slot  []int32  // global id -> 1 + its index in the batch's dictionary, 0 = unused so far
+	used  []int32  // the batch's dictionary: global ids in first-use order
+	keys  []uint32 // one per row: index in the batch's dictionary
+	clear bool     // start the dictionary again at the next Reset
 }
 
 func newLowCard(cols *[]Column, name string) *lowCard {
@@ -79,46 +178,105 @@ func newLowCard(cols *[]Column, name string) *lowCard {
 	return c
 }
 
-func (c *lowCard) Name() string { return c.n }
-func (c *lowCard) Type() string { return "LowCardinality(String)" }
-func (c *lowCard) Values() any  { return c.v }
+func (c *lowCard) Name() string                { return c.n }
+func (c *lowCard) Type() proto.ColumnType      { return "LowCardinality(String)" }
+func (c *lowCard) Rows() int                   { return len(c.keys) }
+func (c *lowCard) WriteColumn(w *proto.Writer) { w.ChainBuffer(c.EncodeColumn) }
 
-func (c *lowCard) reset() {
-	clear(c.v)
-	c.v = c.v[:0]
-	if len(c.vals) > maxDict {
-		clear(c.dict)
-		clear(c.vals)
-		c.vals = c.vals[:0]
-	}
-}
-
-func (c *lowCard) add(s string) {
-	i, ok := c.dict[s]
-	if !ok {
-		s = strings.Clone(s)
-		i = int32(len(c.vals))
-		c.vals = append(c.vals, s)
-		c.dict[s] = i
-	}
-	c.v = append(c.v, c.vals[i])
-}
-
-// strings returns the column's values as strings (for checks).
-func (c *lowCard) strings() []string {
-	out := make([]string, len(c.v))
-	for i, v := range c.v {
-		out[i] = v.(string)
+func (c *lowCard) Values() any {
+	out := make([]string, len(c.keys))
+	for i, k := range c.keys {
+		out[i] = c.strs[c.used[k]]
 	}
 	return out
 }
 
-// nullInt32 is a Nullable(Int32) column. The values live in one backing
-// slice the row pointers point into, so a row does not allocate its own.
+func (c *lowCard) reset() {
+	for _, g := range c.used {
+		c.slot[g] = 0
+	}
+	c.used = c.used[:0]
+	c.keys = c.keys[:0]
+	if len(c.strs) > maxDict {
+		clear(c.dict)
+		clear(c.strs)
+		c.strs = c.strs[:0]
+		c.slot = c.slot[:0]
+	}
+}
+
+func (c *lowCard) add(s string) {
+	g, ok := c.dict[s]
+	if !ok {
+		s = strings.Clone(s)
+		g = int32(len(c.strs))
+		c.strs = append(c.strs, s)
+		c.slot = append(c.slot, 0)
+		c.dict[s] = g
+	}
+	k := c.slot[g]
+	if k == 0 {
+		c.used = append(c.used, g)
+		k = int32(len(c.used))
+		c.slot[g] = k
+	}
+	c.keys = append(c.keys, uint32(k-1))
+}
+
+// The Native encoding of LowCardinality (ClickHouse's
+// SerializationLowCardinality, as ch-go's ColLowCardinality writes it): a
+// key-serialization version before the data, then per block the flags and
+// key width, the block's dictionary, and the keys.
+const (
+	lcSharedDictionariesWithAdditionalKeys = 1
+	lcHasAdditionalKeys                    = 1 << 9
+	lcNeedUpdateDictionary                 = 1 << 10
+)
+
+// EncodeState implements proto.StateEncoder.
+func (c *lowCard) EncodeState(b *proto.Buffer) {
+	b.PutInt64(lcSharedDictionariesWithAdditionalKeys)
+}
+
+func (c *lowCard) EncodeColumn(b *proto.Buffer) {
+	if len(c.keys) == 0 {
+		return
+	}
+	var width int64 // 0: UInt8, 1: UInt16, 2: UInt32
+	switch n := len(c.used); {
+	case n > 1<<16:
+		width = 2
+	case n > 1<<8:
+		width = 1
+	}
+	b.PutInt64(lcHasAdditionalKeys | lcNeedUpdateDictionary | width)
+	b.PutInt64(int64(len(c.used)))
+	for _, g := range c.used {
+		b.PutString(c.strs[g])
+	}
+	b.PutInt64(int64(len(c.keys)))
+	switch width {
+	case 0:
+		for _, k := range c.keys {
+			b.Buf = append(b.Buf, uint8(k))
+		}
+	case 1:
+		for _, k := range c.keys {
+			b.Buf = binary.LittleEndian.AppendUint16(b.Buf, uint16(k))
+		}
+	default:
+		for _, k := range c.keys {
+			b.Buf = binary.LittleEndian.AppendUint32(b.Buf, k)
+		}
+	}
+}
+
+// nullInt32 is a Nullable(Int32) column: the null map and the values (0
+// where null), as Native encodes them.
 type nullInt32 struct {
 	n     string
-	store []int32
-	v     []*int32
+	nulls []uint8
+	v     []int32
 }
 
 func newNullInt32(cols *[]Column, name string) *nullInt32 {
@@ -127,66 +285,88 @@ func newNullInt32(cols *[]Column, name string) *nullInt32 {
 	return c
 }
 
-func (c *nullInt32) Name() string { return c.n }
-func (c *nullInt32) Type() string { return "Nullable(Int32)" }
-func (c *nullInt32) Values() any  { return c.v }
-func (c *nullInt32) reset()       { clear(c.v); c.v = c.v[:0]; c.store = c.store[:0] }
+func (c *nullInt32) Name() string                { return c.n }
+func (c *nullInt32) Type() proto.ColumnType      { return "Nullable(Int32)" }
+func (c *nullInt32) Rows() int                   { return len(c.v) }
+func (c *nullInt32) reset()                      { c.nulls, c.v = c.nulls[:0], c.v[:0] }
+func (c *nullInt32) WriteColumn(w *proto.Writer) { w.ChainBuffer(c.EncodeColumn) }
+
+func (c *nullInt32) EncodeColumn(b *proto.Buffer) {
+	proto.ColUInt8(c.nulls).EncodeColumn(b)
+	proto.ColInt32(c.v).EncodeColumn(b)
+}
+
+func (c *nullInt32) Values() any {
+	out := make([]*int32, len(c.v))
+	for i := range c.v {
+		if c.nulls[i] == 0 {
+			out[i] = &c.v[i]
+		}
+	}
+	return out
+}
 
 func (c *nullInt32) add(x int32, set bool) {
 	if !set {
-		c.v = append(c.v, nil)
+		c.nulls, c.v = append(c.nulls, 1), append(c.v, 0)
 		return
 	}
-	if len(c.store) == cap(c.store) {
-		// A new backing array: the rows already added keep pointing
-		// into the old one, which holds their values.
-		c.store = make([]int32, 0, max(64, 2*cap(c.store)))
-	}
-	c.store = append(c.store, x)
-	c.v = append(c.v, &c.store[len(c.store)-1])
+	c.nulls, c.v = append(c.nulls, 0), append(c.v, x)
 }
 
-// array is an Array(T) column. The elements of every row live in one
-// backing slice, each row a sub-slice of it, so a row does not allocate
-// its own.
-type array[T any] struct {
-	n, t  string
-	store []T
-	v     [][]T
+// array is an Array(String) or Array(Float64) column: every row's
+// elements in one slice and the end offset of each row, as Native
+// encodes them.
+type array[T string | float64] struct {
+	n, t string
+	data []T
+	ends []uint64
 }
 
-func newArray[T any](cols *[]Column, name, typ string) *array[T] {
+func newArray[T string | float64](cols *[]Column, name, typ string) *array[T] {
 	c := &array[T]{n: name, t: typ}
 	*cols = append(*cols, c)
 	return c
 }
 
-func (c *array[T]) Name() string { return c.n }
-func (c *array[T]) Type() string { return c.t }
-func (c *array[T]) Values() any  { return c.v }
-
-func (c *array[T]) reset() {
-	clear(c.v)
-	c.v = c.v[:0]
-	clear(c.store)
-	c.store = c.store[:0]
-}
+func (c *array[T]) Name() string                { return c.n }
+func (c *array[T]) Type() proto.ColumnType      { return proto.ColumnType(c.t) }
+func (c *array[T]) Rows() int                   { return len(c.ends) }
+func (c *array[T]) WriteColumn(w *proto.Writer) { w.ChainBuffer(c.EncodeColumn) }
+func (c *array[T]) reset()                      { clear(c.data); c.data, c.ends = c.data[:0], c.ends[:0] }
 
 func (c *array[T]) add(x []T) {
-	if c.store == nil || len(c.store)+len(x) > cap(c.store) {
-		// A new backing array: the rows already added keep pointing
-		// into the old one.
-		c.store = make([]T, 0, max(256, 2*cap(c.store), len(x)))
+	c.data = append(c.data, x...)
+	c.ends = append(c.ends, uint64(len(c.data)))
+}
+
+func (c *array[T]) EncodeColumn(b *proto.Buffer) {
+	proto.ColUInt64(c.ends).EncodeColumn(b)
+	switch v := any(c.data).(type) {
+	case []string:
+		for _, s := range v {
+			b.PutString(s)
+		}
+	case []float64:
+		proto.ColFloat64(v).EncodeColumn(b)
 	}
-	start := len(c.store)
-	c.store = append(c.store, x...)
-	c.v = append(c.v, c.store[start:len(c.store):len(c.store)])
+}
+
+func (c *array[T]) Values() any {
+	out := make([][]T, len(c.ends))
+	var start uint64
+	for i, end := range c.ends {
+		out[i] = c.data[start:end:end]
+		start = end
+	}
+	return out
 }
 
 // base is what every table shares: its name, columns, and counters.
 type base struct {
 	table string
 	cols  []Column
+	input proto.Input
 	rows  int
 	bytes int
 	// span of the rows: their topic and partition (mixed when they are
@@ -215,13 +395,29 @@ func (b *base) Columns() []string {
 	return names
 }
 
+// Input is the columns as ch-go's proto.Input, in insert order: what the
+// sink encodes into the INSERT's block. It is the same every time (the
+// columns themselves, not a copy).
+func (b *base) Input() proto.Input {
+	if len(b.input) != len(b.cols) {
+		b.input = make(proto.Input, len(b.cols))
+		for i, c := range b.cols {
+			b.input[i] = proto.InputColumn{Name: c.Name(), Data: c}
+		}
+	}
+	return b.input
+}
+
 // Types lists the column types in insert order, as the migrations declare
 // them; modern renders the event time as the modern schema does
 // (DateTime64(3, 'UTC'), see schemas.Target.Render).
 func (b *base) Types(modern bool) []string {
 	types := make([]string, len(b.cols))
 	for i, c := range b.cols {
-		types[i] = c.Type()
+		types[i] = string(c.Type())
+		if _, ok := c.(*timeCol); ok {
+			types[i] = "DateTime"
+		}
 		if modern && c.Name() == "time" {
 			types[i] = "DateTime64(3, 'UTC')"
 		}
@@ -294,11 +490,13 @@ type Value struct {
 	Value  any
 }
 
-// Batch is what every table type has (for Row and tests).
+// Batch is what every table type has: its name, rows, and columns (as
+// names, as ch-go proto.Input the sink encodes, and as values).
 type Batch interface {
 	Table() string
 	Len() int
 	Columns() []string
+	Input() proto.Input
 	Values(i int) any
 }
 

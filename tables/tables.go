@@ -9,7 +9,7 @@ import (
 // JobEvents is a batch of rows for the job_events table.
 type JobEvents struct {
 	base
-	time, scheduled, ingested            *col[time.Time]
+	time, scheduled, ingested            *timeCol
 	timeMs                               *col[uint64]
 	runID, step, errMsg, message         *col[string]
 	job, event, host, stepStatus         *lowCard
@@ -27,12 +27,12 @@ type JobEvents struct {
 func NewJobEvents() *JobEvents {
 	b := &JobEvents{base: base{table: "job_events"}}
 	c := &b.cols
-	b.time = newCol[time.Time](c, "time", "DateTime")
+	b.time = newTime(c, "time")
 	b.timeMs = newCol[uint64](c, "time_ms", "UInt64")
 	b.job = newLowCard(c, "job")
 	b.runID = newCol[string](c, "run_id", "String")
 	b.event = newLowCard(c, "event")
-	b.scheduled = newCol[time.Time](c, "scheduled_time", "DateTime")
+	b.scheduled = newTime(c, "scheduled_time")
 	b.attempt = newCol[uint16](c, "attempt", "UInt16")
 	b.host = newLowCard(c, "host")
 	b.step = newCol[string](c, "step", "String")
@@ -50,7 +50,7 @@ func NewJobEvents() *JobEvents {
 	b.topic = newLowCard(c, "_topic")
 	b.partition = newCol[int32](c, "_partition", "Int32")
 	b.offset = newCol[int64](c, "_offset", "Int64")
-	b.ingested = newCol[time.Time](c, "_ingested_at", "DateTime")
+	b.ingested = newTime(c, "_ingested_at")
 	return b
 }
 
@@ -90,7 +90,7 @@ func (b *JobEvents) Append(e *transform.JobEvent, m Meta, now time.Time, rawByte
 // CDNRequests is a batch of rows for the cdn_requests table.
 type CDNRequests struct {
 	base
-	time, ingested                                               *col[time.Time]
+	time, ingested                                               *timeCol
 	timeMs, bytesSent, sessionHash, clientIPHash                 *col[uint64]
 	requestID, path, query, expires, etag, userAgent, referer    *col[string]
 	vendor, service, configVersion, pop, host, method, scheme    *lowCard
@@ -109,7 +109,7 @@ type CDNRequests struct {
 func NewCDNRequests() *CDNRequests {
 	b := &CDNRequests{base: base{table: "cdn_requests"}}
 	c := &b.cols
-	b.time = newCol[time.Time](c, "time", "DateTime")
+	b.time = newTime(c, "time")
 	b.timeMs = newCol[uint64](c, "time_ms", "UInt64")
 	b.vendor = newLowCard(c, "vendor")
 	b.service = newLowCard(c, "service")
@@ -156,7 +156,7 @@ func NewCDNRequests() *CDNRequests {
 	b.topic = newLowCard(c, "_topic")
 	b.partition = newCol[int32](c, "_partition", "Int32")
 	b.offset = newCol[int64](c, "_offset", "Int64")
-	b.ingested = newCol[time.Time](c, "_ingested_at", "DateTime")
+	b.ingested = newTime(c, "_ingested_at")
 	return b
 }
 
@@ -218,7 +218,7 @@ func (b *CDNRequests) Append(r *transform.CDNRequest, m Meta, now time.Time, raw
 // that could not be parsed, kept with their reason.
 type IngestErrors struct {
 	base
-	time                  *col[time.Time]
+	time                  *timeCol
 	reason, raw           *col[string]
 	stream, format, topic *lowCard
 	line, rawSize         *col[uint32]
@@ -230,7 +230,7 @@ type IngestErrors struct {
 func NewIngestErrors() *IngestErrors {
 	b := &IngestErrors{base: base{table: "ingest_errors"}}
 	c := &b.cols
-	b.time = newCol[time.Time](c, "time", "DateTime")
+	b.time = newTime(c, "time")
 	b.stream = newLowCard(c, "stream")
 	b.format = newLowCard(c, "format")
 	b.line = newCol[uint32](c, "line", "UInt32")
