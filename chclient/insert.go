@@ -63,7 +63,8 @@ type nativeConn struct {
 	conn net.Conn
 	addr string
 	r    *proto.Reader
-	buf  proto.Buffer
+	buf  proto.Buffer // packets to send
+	body proto.Buffer // the block being encoded, before compression
 	comp *compress.Writer
 }
 
@@ -274,6 +275,8 @@ func (p *insertPool) insert(ctx context.Context, query, queryID string, input pr
 	stop := deadline(ctx, c.conn, p.o.ReadTimeout)
 	err = c.insert(query, queryID, input, rows)
 	stop()
+	c.buf.Reset()
+	c.trim()
 	var ex *clickhouse.Exception
 	switch {
 	case err == nil || errors.As(err, &ex):
@@ -347,22 +350,77 @@ func (c *nativeConn) query(query, queryID string) {
 	b.PutString(query)
 }
 
+// frameSize is how much of a block is encoded before it is compressed
+// and sent: a block goes out in LZ4 frames of about this size (cut after
+// the column that passes it; the server reads the frames as one stream),
+// so a connection holds one column's worth of encoded rows at a time,
+// not the whole block.
+const frameSize = 1 << 20
+
 // block writes a Data packet holding input (none: the empty block that
-// ends a stream), LZ4-compressed.
+// ends a stream), LZ4-compressed, sending the frames of a large block as
+// they are made; the last one stays in buf for the caller's flush.
 func (c *nativeConn) block(input proto.Input, rows int) error {
-	b := &c.buf
-	proto.ClientCodeData.Encode(b)
-	b.PutString("") // external table name
-	start := len(b.Buf)
-	blk := proto.Block{Info: proto.BlockInfo{BucketNum: -1}, Columns: len(input), Rows: rows}
-	if err := blk.EncodeBlock(b, nativeRevision, input); err != nil {
+	proto.ClientCodeData.Encode(&c.buf)
+	c.buf.PutString("") // external table name
+	body := &c.body
+	body.Reset()
+	proto.BlockInfo{BucketNum: -1}.Encode(body)
+	body.PutInt(len(input))
+	body.PutInt(rows)
+	for _, col := range input {
+		if n := col.Data.Rows(); n != rows {
+			return fmt.Errorf("column %s has %d rows, the block %d", col.Name, n, rows)
+		}
+		col.EncodeStart(body, nativeRevision)
+		if v, ok := col.Data.(proto.Preparable); ok {
+			if err := v.Prepare(); err != nil {
+				return fmt.Errorf("column %s: %w", col.Name, err)
+			}
+		}
+		if rows > 0 {
+			if v, ok := col.Data.(proto.StateEncoder); ok {
+				v.EncodeState(body)
+			}
+			col.Data.EncodeColumn(body)
+		}
+		if len(body.Buf) >= frameSize {
+			if err := c.frame(); err != nil {
+				return err
+			}
+			if err := c.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return c.frame()
+}
+
+// frame compresses what body holds into one frame at the end of buf.
+func (c *nativeConn) frame() error {
+	if len(c.body.Buf) == 0 {
+		return nil
+	}
+	if err := c.comp.Compress(c.body.Buf); err != nil {
 		return err
 	}
-	if err := c.comp.Compress(b.Buf[start:]); err != nil {
-		return err
-	}
-	b.Buf = append(b.Buf[:start], c.comp.Data...)
+	c.buf.Buf = append(c.buf.Buf, c.comp.Data...)
+	c.body.Reset()
 	return nil
+}
+
+// trim lets go of buffers a large column made large, so that idle
+// connections keep little memory.
+func (c *nativeConn) trim() {
+	if cap(c.buf.Buf) > 4*frameSize {
+		c.buf.Buf = nil
+	}
+	if cap(c.body.Buf) > 4*frameSize {
+		c.body.Buf = nil
+	}
+	if cap(c.comp.Data) > 4*frameSize {
+		c.comp.Data = nil
+	}
 }
 
 type headerColumn struct {

@@ -130,10 +130,9 @@ type Pipeline struct {
 	enrichers chan *transform.Enricher
 }
 
-// hooks are Config.Hooks sorted by interface.
+// hooks are the Config.Hooks of each interface (the RecordHooks are
+// their stream's rows').
 type hooks struct {
-	jobs    []RecordHook[transform.JobEvent]
-	cdn     []RecordHook[transform.CDNRequest]
 	batches []BatchHook
 	commits []CommitHook
 }
@@ -164,8 +163,6 @@ func New(cfg Config, ins Inserter, cp Checkpointer, log *slog.Logger) (*Pipeline
 	}
 	p := &Pipeline{cfg: cfg, streams: map[string]stream{}, ins: ins, cp: cp, log: log, fatal: make(chan error, 1), enrichers: enrichers}
 	p.hooks = hooks{
-		jobs:    hooksOf[RecordHook[transform.JobEvent]](cfg.Hooks),
-		cdn:     hooksOf[RecordHook[transform.CDNRequest]](cfg.Hooks),
 		batches: hooksOf[BatchHook](cfg.Hooks),
 		commits: hooksOf[CommitHook](cfg.Hooks),
 	}
@@ -177,13 +174,13 @@ func New(cfg Config, ins Inserter, cp Checkpointer, log *slog.Logger) (*Pipeline
 		st := stream{Stream: s}
 		switch parser.Kind() {
 		case transform.KindJob:
-			mk, err := rowsOf(parser, s.Vendor, tables.NewJobEvents, p.hooks.jobs)
+			mk, err := rowsOf(parser, s.Vendor, tables.NewJobEvents, cfg.Hooks)
 			if err != nil {
 				return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
 			}
 			st.newRows = func(*worker) kindRows { return mk() }
 		case transform.KindCDN:
-			mk, err := rowsOf(parser, s.Vendor, tables.NewCDNRequests, p.hooks.cdn)
+			mk, err := rowsOf(parser, s.Vendor, tables.NewCDNRequests, cfg.Hooks)
 			if err != nil {
 				return nil, fmt.Errorf("pipeline: stream %s: %w", s.Name, err)
 			}
@@ -308,7 +305,7 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c partition.Claim) {
 				return
 			}
 		case <-tick.C:
-			if w.due() && !flush() {
+			if w.due(len(c.Records()) > 0) && !flush() {
 				if !lost {
 					waitEnd(ctx, c)
 				}
@@ -392,8 +389,26 @@ func (w *worker) full() bool {
 	return w.records >= l.MaxRows || w.bytes >= l.MaxBytes
 }
 
-func (w *worker) due() bool {
-	return w.records > 0 && time.Since(w.first) >= w.p.cfg.Limits.MaxAge
+// catchUpAge is how many times MaxAge a batch may wait while records
+// are queued behind it.
+const catchUpAge = 5
+
+// due reports whether the batch is old enough to be flushed. While the
+// partition is behind (records queued: a backlog being caught up), its
+// batch grows until catchUpAge × MaxAge, its size limits or the memory
+// budget flushes it: the records are old already, and every INSERT costs
+// the server a fixed part (the fence check, a part of each table and
+// view fed, their merges), so small ones are what bounded the catch-up
+// rate. Up to date, it is flushed at MaxAge as before.
+func (w *worker) due(behind bool) bool {
+	if w.records == 0 {
+		return false
+	}
+	age := time.Since(w.first)
+	if behind {
+		return age >= catchUpAge*w.p.cfg.Limits.MaxAge
+	}
+	return age >= w.p.cfg.Limits.MaxAge
 }
 
 // add parses one record (one or more lines) into the batches.

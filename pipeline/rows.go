@@ -37,12 +37,13 @@ type kindRows interface {
 
 // rowsOf returns how a partition buffers the records of a stream whose
 // parser p makes records of kind R: mk gives each partition its rows,
-// with extra hooks of its own before the pipeline's.
-func rowsOf[R transform.Record, T table[R]](p transform.Parser, vendor string, newTable func() T, hooks []RecordHook[R]) (mk func(extra ...RecordHook[R]) kindRows, err error) {
+// seen by the RecordHook[R]s among hs, after extra hooks of its own.
+func rowsOf[R transform.Record, T table[R]](p transform.Parser, vendor string, newTable func() T, hs []Hook) (mk func(extra ...RecordHook[R]) kindRows, err error) {
 	stage, ok := transform.NewStage[R](p, vendor)
 	if !ok {
 		return nil, errors.New("the format's parser does not make the records of its kind")
 	}
+	hooks := hooksOf[RecordHook[R]](hs)
 	return func(extra ...RecordHook[R]) kindRows {
 		return &rows[R]{stage: stage, table: newTable(), hooks: append(extra, hooks...)}
 	}, nil

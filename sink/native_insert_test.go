@@ -108,6 +108,22 @@ func TestNativeInsert(t *testing.T) {
 		t.Errorf("read back %q, want %q", got, want)
 	}
 
+	// A block larger than a frame goes out in several.
+	big := make([]string, 5000)
+	for i := range big {
+		big[i] = fmt.Sprintf("%c%0600d", 'k'+i%3, i)
+	}
+	if err := w.Insert(ctx, newRows("r", big...)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = c.QueryStrings(ctx, "SELECT toString(count()), toString(sum(length(s))), toString(uniqExact(lc)), toString(max(_offset)) FROM r WHERE length(s) > 600")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]string{{"5000", "3005000", "3", "4999"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("large block read back as %q, want %q", got, want)
+	}
+
 	err = w.Insert(ctx, newRows("missing", "x"))
 	var ex *clickhouse.Exception
 	if !errors.As(err, &ex) || ex.Code != 60 || chclient.Retryable(err) {

@@ -163,17 +163,17 @@ const maxDict = 1 << 14
 // nothing once the value is known, and encoding writes each distinct
 // value once.
 type lowCard struct {
-	n     string
-	dict  map[string]int32
-	strs  []string // dictionary entries, by global id
-	slot  []int32  // global id -> 1 + its index in the batch's dictionary, 0 = unused so far
-	used  []int32  // the batch's dictionary: global ids in first-use order
-	keys  []uint32 // one per row: index in the batch's dictionary
-	clear bool     // start the dictionary again at the next Reset
+	n    string
+	dict map[string]int32
+	strs []string // dictionary entries, by global id
+	slot []int32  // global id -> 1 + its index in the batch's dictionary, 0 = unused so far
+	used []int32  // the batch's dictionary: global ids in first-use order
+	keys []uint32 // one per row: index in the batch's dictionary
+	last int32    // global id of the previous value, -1 = none
 }
 
 func newLowCard(cols *[]Column, name string) *lowCard {
-	c := &lowCard{n: name, dict: map[string]int32{}}
+	c := &lowCard{n: name, dict: map[string]int32{}, last: -1}
 	*cols = append(*cols, c)
 	return c
 }
@@ -202,10 +202,17 @@ func (c *lowCard) reset() {
 		clear(c.strs)
 		c.strs = c.strs[:0]
 		c.slot = c.slot[:0]
+		c.last = -1
 	}
 }
 
 func (c *lowCard) add(s string) {
+	// Many columns repeat the previous row's value (a vendor, a topic, a
+	// scheme): compared, it costs less than a lookup.
+	if c.last >= 0 && c.slot[c.last] != 0 && c.strs[c.last] == s {
+		c.keys = append(c.keys, uint32(c.slot[c.last]-1))
+		return
+	}
 	g, ok := c.dict[s]
 	if !ok {
 		s = strings.Clone(s)
@@ -221,6 +228,7 @@ func (c *lowCard) add(s string) {
 		c.slot[g] = k
 	}
 	c.keys = append(c.keys, uint32(k-1))
+	c.last = g
 }
 
 // The Native encoding of LowCardinality (ClickHouse's

@@ -34,8 +34,9 @@ type Watcher struct {
 	Now func() time.Time
 	// QueryTimeout bounds one rule's query; default 60s.
 	QueryTimeout time.Duration
-	// OnCycle, if set, is called after each cycle Run runs (for metrics).
-	OnCycle func(r Report, d time.Duration, err error)
+	// Hooks are told of each cycle Run runs (for metrics): each value
+	// that implements CycleHook is called, in order. Set them before Run.
+	Hooks []any
 	// Redact redacts every value of a result row before it becomes an
 	// alert's key, summary, evidence or notification. New sets one with a
 	// random key; set it to the configured one so hashes match the tables.
@@ -130,6 +131,12 @@ func compileConfig(cfg config.Watch) ([]rule, error) {
 	return rules, nil
 }
 
+// CycleHook is a Watcher hook called after each cycle Run runs, with
+// what it did, how long it took and, if it failed as a whole, why.
+type CycleHook interface {
+	OnCycle(r Report, d time.Duration, err error)
+}
+
 // Check reports every problem of cfg New would refuse, each naming its
 // field (watch.channels[0].type: ...), without connecting: each channel,
 // then the rules, silences and min_severity. Without readFiles the
@@ -201,8 +208,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 	for {
 		began := time.Now()
 		r, err := w.Cycle(ctx)
-		if w.OnCycle != nil {
-			w.OnCycle(r, time.Since(began), err)
+		d := time.Since(began)
+		for _, h := range w.Hooks {
+			if h, ok := h.(CycleHook); ok {
+				h.OnCycle(r, d, err)
+			}
 		}
 		if err != nil {
 			w.log.Error("watch cycle failed", "err", err)

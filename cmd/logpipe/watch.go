@@ -10,9 +10,9 @@ import (
 	"sort"
 	"time"
 
-	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/metrics"
+	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/watch"
 )
 
@@ -33,7 +33,7 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 			return err
 		}
 	}
-	conn, err := chclient.Open(ctx, app.SinkOptions(cfg))
+	conn, err := sink.Open(ctx, app.SinkOptions(cfg))
 	if err != nil {
 		return err
 	}
@@ -51,14 +51,7 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if !*once {
 		if cfg.HTTP.Listen != "" {
 			m := metrics.New()
-			wm := m.Watch(w.Rules())
-			w.OnCycle = func(r watch.Report, d time.Duration, err error) {
-				c := metrics.Cycle{Sent: r.Sent, Failed: r.Failed, OpenByRule: r.OpenByRule, Duration: d, Err: err}
-				for rule := range r.RuleErrors {
-					c.RuleErrors = append(c.RuleErrors, rule)
-				}
-				wm.OnCycle(c)
-			}
+			w.Hooks = append(w.Hooks, watchMetrics{m.Watch(w.Rules())})
 			srv, err := metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn.Ping)), log)
 			if err != nil {
 				return err
@@ -85,4 +78,16 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		return fmt.Errorf("%d rules failed", len(names))
 	}
 	return nil
+}
+
+// watchMetrics feeds a watch process's metrics from its cycles.
+type watchMetrics struct{ m *metrics.WatchMetrics }
+
+// OnCycle implements watch.CycleHook.
+func (w watchMetrics) OnCycle(r watch.Report, d time.Duration, err error) {
+	c := metrics.Cycle{Sent: r.Sent, Failed: r.Failed, OpenByRule: r.OpenByRule, Duration: d, Err: err}
+	for rule := range r.RuleErrors {
+		c.RuleErrors = append(c.RuleErrors, rule)
+	}
+	w.m.OnCycle(c)
 }
