@@ -39,45 +39,50 @@ func (k Kind) String() string {
 
 // ClickHouse exception codes (src/Common/ErrorCodes.cpp) logpipe decides on.
 const (
-	CodeUnexpectedEndOfFile      = 3
-	CodeUnknownTable             = 60
-	CodeTimeoutExceeded          = 159
-	CodeReadonly                 = 164
-	CodeTooManySimultaneous      = 202
-	CodeSocketTimeout            = 209
-	CodeNetworkError             = 210
-	CodeQueryIDAlreadyRunning    = 216
-	CodeNoZooKeeper              = 225
-	CodeMemoryLimitExceeded      = 241
-	CodeTableIsReadOnly          = 242
-	CodeTooManyParts             = 252
-	CodeAllConnectionTriesFailed = 279
-	CodeTooFewLiveReplicas       = 285
-	CodeUnknownStatusOfInsert    = 319
-	CodeThrowIfValueIsNonZero    = 395 // throwIf
-	CodeSystemError              = 425
-	CodeKeeperException          = 999
-	CodePocoException            = 1000
+	CodeUnexpectedEndOfFile        = 3
+	CodeUnknownTable               = 60
+	CodeUnexpectedPacketFromClient = 101
+	CodeTimeoutExceeded            = 159
+	CodeReadonly                   = 164
+	CodeTooManySimultaneous        = 202
+	CodeSocketTimeout              = 209
+	CodeNetworkError               = 210
+	CodeQueryIDAlreadyRunning      = 216
+	CodeNoZooKeeper                = 225
+	CodeMemoryLimitExceeded        = 241
+	CodeTableIsReadOnly            = 242
+	CodeTooManyParts               = 252
+	CodeAllConnectionTriesFailed   = 279
+	CodeTooFewLiveReplicas         = 285
+	CodeUnknownStatusOfInsert      = 319
+	CodeThrowIfValueIsNonZero      = 395 // throwIf
+	CodeSystemError                = 425
+	CodeKeeperException            = 999
+	CodePocoException              = 1000
 )
 
 // transientCodes are the exception codes of failures that may pass.
 var transientCodes = map[int32]bool{
-	CodeUnexpectedEndOfFile:      true,
-	CodeTimeoutExceeded:          true,
-	CodeReadonly:                 true, // replica in read-only mode
-	CodeTooManySimultaneous:      true,
-	CodeSocketTimeout:            true,
-	CodeNetworkError:             true,
-	CodeQueryIDAlreadyRunning:    true, // an earlier attempt still runs
-	CodeNoZooKeeper:              true,
-	CodeMemoryLimitExceeded:      true,
-	CodeTableIsReadOnly:          true,
-	CodeTooManyParts:             true,
-	CodeAllConnectionTriesFailed: true, // a shard of a Distributed table is down
-	CodeTooFewLiveReplicas:       true,
-	CodeUnknownStatusOfInsert:    true,
-	CodeSystemError:              true,
-	CodeKeeperException:          true,
+	CodeUnexpectedEndOfFile: true,
+	// The connection's conversation is out of step (data the server did
+	// not read before it failed the previous query); the next attempt
+	// goes on another connection.
+	CodeUnexpectedPacketFromClient: true,
+	CodeTimeoutExceeded:            true,
+	CodeReadonly:                   true, // replica in read-only mode
+	CodeTooManySimultaneous:        true,
+	CodeSocketTimeout:              true,
+	CodeNetworkError:               true,
+	CodeQueryIDAlreadyRunning:      true, // an earlier attempt still runs
+	CodeNoZooKeeper:                true,
+	CodeMemoryLimitExceeded:        true,
+	CodeTableIsReadOnly:            true,
+	CodeTooManyParts:               true,
+	CodeAllConnectionTriesFailed:   true, // a shard of a Distributed table is down
+	CodeTooFewLiveReplicas:         true,
+	CodeUnknownStatusOfInsert:      true,
+	CodeSystemError:                true,
+	CodeKeeperException:            true,
 }
 
 // pocoNetClasses are the Poco exception classes, as ClickHouse prefixes

@@ -66,6 +66,7 @@ func TestRetryable(t *testing.T) {
 		{"syntax error", ex(62, "Syntax error"), false},
 		{"a bug of ours", errors.New("column cdn_requests.status: unexpected type"), false},
 		{"unexpected end of file", ex(3, "Attempt to read after eof"), true},
+		{"connection out of step", ex(101, "Unexpected packet Data received from client"), true},
 		{"too many simultaneous queries", ex(202, "Too many simultaneous queries"), true},
 		{"socket timeout", ex(209, "Timeout exceeded while reading from socket"), true},
 		{"system error", ex(425, "System error"), true},

@@ -66,6 +66,7 @@ type nativeConn struct {
 	buf  proto.Buffer // packets to send
 	body proto.Buffer // the block being encoded, before compression
 	comp *compress.Writer
+	sent bool // the INSERT under way has sent (some of) its data
 }
 
 // insertPool holds a Conn's INSERT connections.
@@ -279,8 +280,10 @@ func (p *insertPool) insert(ctx context.Context, query, queryID string, input pr
 	c.trim()
 	var ex *clickhouse.Exception
 	switch {
-	case err == nil || errors.As(err, &ex):
-		p.put(c) // the server ended the query: the connection is clean
+	case err == nil, errors.As(err, &ex) && !c.sent:
+		// The server ended the query, before any of its data was sent
+		// when it failed: the connection is clean.
+		p.put(c)
 	default:
 		c.conn.Close()
 		var pe *protocolError
@@ -292,6 +295,7 @@ func (p *insertPool) insert(ctx context.Context, query, queryID string, input pr
 }
 
 func (c *nativeConn) insert(query, queryID string, input proto.Input, rows int) error {
+	c.sent = false
 	c.query(query, queryID)
 	c.block(nil, 0) // no external tables
 	if err := c.flush(); err != nil {
@@ -314,6 +318,12 @@ func (c *nativeConn) insert(query, queryID string, input proto.Input, rows int) 
 			return fmt.Errorf("%w: %w", ErrTypes, err)
 		}
 	}
+	// From here on a server that fails the INSERT (a fence refusing the
+	// batch, a view's error) may answer before it has read all of the
+	// data; what it left unread would be taken for the next query's
+	// packets (UNEXPECTED_PACKET_FROM_CLIENT), so the connection is not
+	// reused after an exception.
+	c.sent = true
 	if err := c.block(input, rows); err != nil {
 		return err
 	}

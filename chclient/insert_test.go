@@ -17,7 +17,8 @@ import (
 // path; a server error keeps the connection (the server ended the query)
 // and arrives as the driver's Exception with its code; a table whose
 // column types differ fails with ErrTypes, having sent nothing, and
-// leaves the path on.
+// leaves the path on; an exception after the data was sent drops the
+// connection.
 func TestInsertInputPool(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs ClickHouse")
@@ -83,5 +84,33 @@ func TestInsertInputPool(t *testing.T) {
 	}
 	if err := c.ins.disabled(); err != nil {
 		t.Errorf("native path off after a type mismatch: %v", err)
+	}
+
+	// A view that refuses the rows (as the fence's does): the exception
+	// comes after the data was sent, the connection is dropped, and the
+	// next INSERT works on a new one.
+	if err := c.Exec(ctx, "CREATE MATERIALIZED VIEW rv ENGINE = Memory AS SELECT throwIf(n > 100) AS x FROM r"); err != nil {
+		t.Fatal(err)
+	}
+	var big proto.ColInt64
+	var bs proto.ColStr
+	big.Append(101)
+	bs.Append("z")
+	err = c.InsertInput(ctx, "INSERT INTO r (s, n) VALUES", "", proto.Input{{Name: "s", Data: &bs}, {Name: "n", Data: &big}}, 1)
+	if code, ok := Code(err); !ok || code != CodeThrowIfValueIsNonZero {
+		t.Fatalf("insert the view refuses: %v, want exception %d", err, CodeThrowIfValueIsNonZero)
+	}
+	if n := len(c.ins.idle); n != 0 {
+		t.Errorf("%d idle INSERT connections after an exception that followed the data, want 0 (dropped)", n)
+	}
+	for i := range 3 {
+		if err := c.InsertInput(ctx, "INSERT INTO r (s, n) VALUES", "", input(), 3); err != nil {
+			t.Fatalf("insert %d after the refused one: %v", i, err)
+		}
+	}
+	// 6 + 9, and the refused row: r stores its block before its views
+	// run (the fence puts its view in front of the table for that).
+	if n, err := Value[uint64](ctx, c, "SELECT count() FROM r"); err != nil || n != 16 {
+		t.Errorf("rows stored: %d, %v; want 16", n, err)
 	}
 }
