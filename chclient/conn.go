@@ -33,6 +33,9 @@ type Options struct {
 	// (watermarks, running inserts) are then never stuck on a server that
 	// stopped answering mid-query.
 	QueryTimeout time.Duration
+	// NoNativeInsert sends every INSERT through clickhouse-go's batch
+	// instead of the native INSERT path (insert.go).
+	NoNativeInsert bool
 	// Cluster, when set, is the ClickHouse cluster the tables are spread
 	// over (schemas.Target): inserts into its Distributed tables are then
 	// synchronous (insert_distributed_sync = 1), so an acknowledged batch
@@ -87,7 +90,11 @@ func Open(ctx context.Context, o Options) (*Conn, error) {
 	if o.ReadTimeout == 0 {
 		o.ReadTimeout = 5 * time.Minute
 	}
-	return &Conn{conn: conn, ins: newInsertPool(d, o), database: o.Database, opts: o}, nil
+	c := &Conn{conn: conn, database: o.Database, opts: o}
+	if !o.NoNativeInsert {
+		c.ins = newInsertPool(d, o)
+	}
+	return c, nil
 }
 
 func settings(o Options) clickhouse.Settings {

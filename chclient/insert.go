@@ -41,12 +41,44 @@ const clientName = "logpipe"
 // protocolError is a server answer the INSERT path does not understand.
 // The connection is closed, and the Conn's inserts go through
 // clickhouse-go from then on.
-type protocolError struct{ msg string }
+type protocolError struct {
+	msg string
+	// before: nothing of the INSERT's data was sent (the attempt may go
+	// through clickhouse-go at once); keep: the Conn keeps the path (a
+	// server that refused the handshake: the driver gets the same answer,
+	// or the next connection is accepted).
+	before, keep bool
+}
 
 func (e *protocolError) Error() string { return "native insert: " + e.msg }
 
 func protoErrorf(format string, args ...any) error {
-	return &protocolError{msg: fmt.Sprintf(format, args...)}
+	return &protocolError{msg: fmt.Sprintf(format, args...), before: true}
+}
+
+// protocolCodes are the server errors that say it did not understand what
+// the path sent (rather than refusing the rows): the path is switched
+// off for the Conn, as for an answer it does not understand.
+var protocolCodes = map[int32]bool{
+	32:  true, // ATTEMPT_TO_READ_AFTER_EOF
+	33:  true, // CANNOT_READ_ALL_DATA
+	40:  true, // CHECKSUM_DOESNT_MATCH
+	100: true, // UNKNOWN_PACKET_FROM_CLIENT
+	101: true, // UNEXPECTED_PACKET_FROM_CLIENT
+	115: true, // UNKNOWN_SETTING (how 18.16 answers ch-go's query packet)
+	117: true, // INCORRECT_DATA
+	271: true, // CANNOT_DECOMPRESS
+}
+
+// misunderstood turns a server error of protocolCodes into a
+// protocolError (its text only: a retry is decided as for a connection
+// that broke, and goes through clickhouse-go).
+func misunderstood(err error, before bool) error {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && protocolCodes[ex.Code] {
+		return &protocolError{msg: "server did not understand: " + ex.Error(), before: before}
+	}
+	return err
 }
 
 // ErrNativeOff: the path is off for this Conn (see protocolError); the
@@ -205,7 +237,7 @@ func (p *insertPool) handshake(ctx context.Context, addr string) (_ *nativeConn,
 		}
 		return c, nil
 	case proto.ServerCodeException:
-		return nil, c.exception()
+		return nil, &protocolError{msg: fmt.Sprintf("handshake with %s: %v", addr, c.exception()), before: true, keep: true}
 	}
 	return nil, protoErrorf("handshake: unexpected packet %d from %s", code, addr)
 }
@@ -268,7 +300,9 @@ func (p *insertPool) insert(ctx context.Context, query, queryID string, input pr
 	if err != nil {
 		var pe *protocolError
 		if errors.As(err, &pe) {
-			p.disable(err)
+			if !pe.keep {
+				p.disable(err)
+			}
 			return fmt.Errorf("%w: %w", ErrNativeOff, err)
 		}
 		return err
@@ -279,17 +313,20 @@ func (p *insertPool) insert(ctx context.Context, query, queryID string, input pr
 	c.buf.Reset()
 	c.trim()
 	var ex *clickhouse.Exception
+	var pe *protocolError
 	switch {
+	case errors.As(err, &pe):
+		c.conn.Close()
+		p.disable(err)
+		if pe.before {
+			return fmt.Errorf("%w: %w", ErrNativeOff, err)
+		}
 	case err == nil, errors.As(err, &ex) && !c.sent:
 		// The server ended the query, before any of its data was sent
 		// when it failed: the connection is clean.
 		p.put(c)
 	default:
 		c.conn.Close()
-		var pe *protocolError
-		if errors.As(err, &pe) {
-			p.disable(err)
-		}
 	}
 	return err
 }
@@ -303,7 +340,7 @@ func (c *nativeConn) insert(query, queryID string, input proto.Input, rows int) 
 	}
 	header, err := c.header()
 	if err != nil {
-		return err
+		return misunderstood(err, true)
 	}
 	if len(header) != len(input) {
 		return protoErrorf("%d columns in the server's header for %d sent", len(header), len(input))
@@ -331,7 +368,7 @@ func (c *nativeConn) insert(query, queryID string, input proto.Input, rows int) 
 	if err := c.flush(); err != nil {
 		return err
 	}
-	return c.end()
+	return misunderstood(c.end(), false)
 }
 
 // query writes the Query packet at nativeRevision (ClickHouse's
@@ -526,7 +563,7 @@ func (c *nativeConn) end() error {
 				return err
 			}
 		default:
-			return protoErrorf("unexpected packet %s after the INSERT's data", proto.ServerCode(code))
+			return &protocolError{msg: fmt.Sprintf("unexpected packet %s after the INSERT's data", proto.ServerCode(code))}
 		}
 	}
 }

@@ -114,3 +114,55 @@ func TestInsertInputPool(t *testing.T) {
 		t.Errorf("rows stored: %d, %v; want 16", n, err)
 	}
 }
+
+// TestInsertInputOff: with the path off (Options.NoNativeInsert, or once a
+// server answered what it does not understand) InsertInput sends nothing
+// and says ErrNativeOff, opening no connection; a server that refuses the
+// path's handshake (here: a user that does not exist, which only the
+// path's connections use) gets ErrNativeOff too, for the driver to answer,
+// and the path stays on for the next connection.
+func TestInsertInputOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs ClickHouse")
+	}
+	ctx := context.Background()
+	srv := chserver.Shared(t)
+	var s proto.ColStr
+	s.Append("x")
+	input := proto.Input{{Name: "s", Data: &s}}
+
+	off, err := Open(ctx, Options{Addr: []string{srv.TCPAddr}, NoNativeInsert: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer off.Close()
+	if err := off.InsertInput(ctx, "INSERT INTO missing_table (s) VALUES", "", input, 1); !errors.Is(err, ErrNativeOff) {
+		t.Errorf("InsertInput with NoNativeInsert: %v, want ErrNativeOff", err)
+	}
+
+	c, err := Open(ctx, Options{Addr: []string{srv.TCPAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.ins.disable(protoErrorf("test"))
+	if err := c.InsertInput(ctx, "INSERT INTO missing_table (s) VALUES", "", input, 1); !errors.Is(err, ErrNativeOff) {
+		t.Errorf("InsertInput with the path switched off: %v, want ErrNativeOff", err)
+	}
+	if n := len(c.ins.idle); n != 0 {
+		t.Errorf("%d INSERT connections opened with the path off", n)
+	}
+
+	r, err := Open(ctx, Options{Addr: []string{srv.TCPAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.ins.o.User = "nobody_h14t"
+	if err := r.InsertInput(ctx, "INSERT INTO missing_table (s) VALUES", "", input, 1); !errors.Is(err, ErrNativeOff) {
+		t.Errorf("InsertInput with the handshake refused: %v, want ErrNativeOff", err)
+	}
+	if err := r.ins.disabled(); err != nil {
+		t.Errorf("path off after a refused handshake: %v", err)
+	}
+}

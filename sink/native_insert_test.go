@@ -142,3 +142,38 @@ func TestNativeInsert(t *testing.T) {
 		t.Errorf("read back %q (%v), want cherry, c", got, err)
 	}
 }
+
+// TestNativeOffUsesDriver: with the native path off for a Conn
+// (chclient.Options.NoNativeInsert; chclient also switches it off once a
+// server answered what it does not understand), INSERTs go through
+// clickhouse-go and store the same rows.
+func TestNativeOffUsesDriver(t *testing.T) {
+	ctx := context.Background()
+	srv := chserver.Shared(t)
+	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: fmt.Sprintf("insoff_%d", time.Now().UnixNano()), NoNativeInsert: true}
+	if err := chclient.CreateDatabase(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	c, err := chclient.Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+o.Database)
+		c.Close()
+	})
+	if err := c.Exec(ctx, "CREATE TABLE r (s String, lc LowCardinality(String), _offset Int64) ENGINE = MergeTree ORDER BY _offset"); err != nil {
+		t.Fatal(err)
+	}
+	w := NewWriter(c, slog.New(slog.DiscardHandler))
+	if err := w.InsertAs(ctx, newRows("r", "apple", "banana"), "logpipe-test:off"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.QueryStrings(ctx, "SELECT s, lc FROM r ORDER BY s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]string{{"apple", "a"}, {"banana", "b"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("read back %q, want %q", got, want)
+	}
+}

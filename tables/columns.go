@@ -365,6 +365,9 @@ func (c *array[T]) Values() any {
 	var start uint64
 	for i, end := range c.ends {
 		out[i] = c.data[start:end:end]
+		if out[i] == nil {
+			out[i] = []T{} // an empty array, as the driver and JSON show it
+		}
 		start = end
 	}
 	return out

@@ -354,6 +354,15 @@ streams:
 		if err != nil {
 			t.Errorf("catalogue query %s on the cluster: %v", q.Name, err)
 		}
+		if len(q.Lets) > 0 { // and as logpipe query runs it: the lets first
+			sql, err := q.RenderWith(ctx, conn.Scalar, params)
+			if err == nil {
+				_, _, err = conn.Query(ctx, sql)
+			}
+			if err != nil {
+				t.Errorf("catalogue query %s on the cluster, lets first: %v", q.Name, err)
+			}
+		}
 	}
 	// The warehouse commands on a cluster: tables shows the local parts;
 	// retire refuses a table the catalogue queries above just read,

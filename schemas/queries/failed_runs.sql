@@ -2,12 +2,13 @@
 -- param: since DateTime = now() - INTERVAL 7 DAY  -- runs that started at or after this time (UTC)
 -- param: until DateTime = now() + INTERVAL 1 DAY  -- runs that started before this time (UTC); the answer is as of this moment: only events before it count
 -- param: limit UInt64 = 50  -- at most this many runs
--- let: read_from DateTime  -- the day before the earliest state row of the runs with events at or after `until` (computed first; job_events partitions before it are not read)
+-- let: read_from DateTime  -- the day before the earliest state row of the runs with events at or after `until` (a row's day is its first event's date; a day of margin for a server time zone change): job_events partitions before it are not read
 --   SELECT if(count() = 0, {until:DateTime}, toDateTime(min(day)) - 86400)
 --   FROM job_runs_state
---   WHERE (job, run_id) GLOBAL IN
+--   -- by a hash of the run: a superset (a collision adds a run), so the bound is never too late
+--   WHERE cityHash64(job, run_id) GLOBAL IN
 --   (
---       SELECT job, run_id
+--       SELECT cityHash64(job, run_id)
 --       FROM job_events
 --       WHERE time_ms >= toUInt64(toUInt32({until:DateTime})) * 1000 AND time >= {until:DateTime}
 --   )
@@ -59,15 +60,15 @@ FROM
             argMaxIfMerge(error_state)               AS error,
             argMaxIfMerge(error_class_state)         AS error_class
         FROM job_runs_state
-        WHERE (job, run_id) GLOBAL IN
+        WHERE cityHash64(job, run_id) GLOBAL IN
               (
-                  SELECT job, run_id
+                  SELECT cityHash64(job, run_id)
                   FROM job_runs_state
                   WHERE finalizeAggregation(terminal_event_state) = 'failed' OR finalizeAggregation(exit_code_state) != 0
               )
-          AND (job, run_id) GLOBAL IN
+          AND cityHash64(job, run_id) GLOBAL IN
               (
-                  SELECT job, run_id
+                  SELECT cityHash64(job, run_id)
                   FROM job_runs_state
                   WHERE (finalizeAggregation(started_ms_state) >= toUInt64(toUInt32({since:DateTime})) * 1000
                          AND finalizeAggregation(started_ms_state) < toUInt64(toUInt32({until:DateTime})) * 1000)
@@ -94,17 +95,23 @@ FROM
         argMaxIf(error, time_ms, error != '') AS error_
     FROM job_events
     WHERE time_ms < toUInt64(toUInt32({until:DateTime})) * 1000 AND time <= {until:DateTime}
-      -- candidates: the runs with an event at or after `until` (read from job_events after
-      -- `until`: those partitions only); the day before the candidates' earliest state row's
-      -- day (a row's day is its first event's date; a day of margin for a server time zone
-      -- change): older partitions are skipped (read from `day`, not the states: cheaper, as
-      -- 18.16 runs it once per nesting level)
       AND time >= {read_from:DateTime}
+      -- candidates: the runs with an event at or after `until` (read from job_events after
+      -- `until`: those partitions only) and one before it (their hash among the runs of the
+      -- events read here: a run with no event before `until` that comes along by a collision
+      -- has no row here)
       AND (job, run_id) GLOBAL IN
       (
           SELECT job, run_id
           FROM job_events
           WHERE time_ms >= toUInt64(toUInt32({until:DateTime})) * 1000 AND time >= {until:DateTime}
+            AND cityHash64(job, run_id) GLOBAL IN
+            (
+                SELECT cityHash64(job, run_id)
+                FROM job_events
+                WHERE time_ms < toUInt64(toUInt32({until:DateTime})) * 1000 AND time <= {until:DateTime}
+                  AND time >= {read_from:DateTime}
+            )
       )
     GROUP BY job, run_id
     -- failed: a `failed` end event last, or a non-zero exit code on the latest event with one

@@ -4,9 +4,10 @@
 -- let: read_from DateTime  -- the day before the earliest state row of the runs with events after `at` (computed first; job_events partitions before it are not read)
 --   SELECT if(count() = 0, {at:DateTime}, toDateTime(min(day)) - 86400)
 --   FROM job_runs_state
---   WHERE (job, run_id) GLOBAL IN
+--   -- by a hash of the run: a superset (a collision adds a run), so the bound is never too late
+--   WHERE cityHash64(job, run_id) GLOBAL IN
 --   (
---       SELECT job, run_id
+--       SELECT cityHash64(job, run_id)
 --       FROM job_events
 --       WHERE time_ms >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time >= {at:DateTime}
 --   )
@@ -51,14 +52,18 @@ FROM
                 maxIfMerge(ended_ms_state)               AS end_ms,
                 maxMerge(last_ms_state)                  AS last_ms
             FROM job_runs_state
-            -- a run starts at or after `since` only if one of its state rows has a `started`
-            -- event, or else a first event, at or after it (the row holding the minimum)
-            WHERE (job, run_id) GLOBAL IN
+            -- a run starts in [since, at] only if one of its state rows has a `started` event, or
+            -- else a first event, in it (the row holding the minimum); a run with a start after
+            -- `at` has an event after it (by a hash of the run: a collision adds a run, whole,
+            -- that the conditions below drop)
+            WHERE cityHash64(job, run_id) GLOBAL IN
                   (
-                      SELECT job, run_id
+                      SELECT cityHash64(job, run_id)
                       FROM job_runs_state
-                      WHERE finalizeAggregation(started_ms_state) >= toUInt64(toUInt32({since:DateTime})) * 1000
-                         OR finalizeAggregation(first_ms_state) >= toUInt64(toUInt32({since:DateTime})) * 1000
+                      WHERE (finalizeAggregation(started_ms_state) >= toUInt64(toUInt32({since:DateTime})) * 1000
+                             AND finalizeAggregation(started_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
+                         OR (finalizeAggregation(first_ms_state) >= toUInt64(toUInt32({since:DateTime})) * 1000
+                             AND finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
                   )
             GROUP BY job, run_id
         ) AS settled
@@ -81,6 +86,15 @@ FROM
               SELECT job, run_id
               FROM job_events
               WHERE time_ms >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time >= {at:DateTime}
+                -- and an event by `at` (their hash among the runs of the events read here: a run
+                -- with none that comes along by a collision has no row here)
+                AND cityHash64(job, run_id) GLOBAL IN
+                (
+                    SELECT cityHash64(job, run_id)
+                    FROM job_events
+                    WHERE time_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time <= {at:DateTime} + 1
+                      AND time >= {read_from:DateTime}
+                )
           )
         GROUP BY job, run_id
         HAVING start_s >= toInt64({since:DateTime})

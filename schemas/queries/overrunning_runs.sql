@@ -5,9 +5,10 @@
 -- let: read_from DateTime  -- the day before the earliest state row of the runs running as of `at` (computed first; job_events partitions before it are not read)
 --   SELECT if(count() = 0, {at:DateTime}, toDateTime(min(day)) - 86400)
 --   FROM job_runs_state
---   WHERE (job, run_id) GLOBAL IN
+--   -- by a hash of the run: a superset (a collision adds a run), the same as the runs rebuilt
+--   WHERE cityHash64(job, run_id) GLOBAL IN
 --   (
---       SELECT job, run_id
+--       SELECT cityHash64(job, run_id)
 --       FROM job_runs_state
 --       WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
 --         AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
@@ -15,9 +16,10 @@
 -- let: history_from DateTime  -- the day before the earliest state row of the runs with events after `at` of the jobs with a running run (computed first; job_events partitions before it are not read)
 --   SELECT if(count() = 0, {at:DateTime}, toDateTime(min(day)) - 86400)
 --   FROM job_runs_state
---   WHERE (job, run_id) GLOBAL IN
+--   -- by a hash of the run: a superset (a collision adds a run), so the bound is never too late
+--   WHERE cityHash64(job, run_id) GLOBAL IN
 --   (
---       SELECT job, run_id
+--       SELECT cityHash64(job, run_id)
 --       FROM job_events
 --       WHERE time_ms >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time >= {at:DateTime}
 --         AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
@@ -43,9 +45,11 @@ FROM
       -- event's date; a day of margin for a server time zone change): older partitions are
       -- skipped (read from `day`, not the states: cheaper, as 18.16 runs it once per level)
       AND time >= {read_from:DateTime}
-      AND (job, run_id) GLOBAL IN
+      -- candidates by a hash of the run (cheaper than the names; a run that comes along by a
+      -- collision is rebuilt whole too, read_from covers it, and counts only if running)
+      AND cityHash64(job, run_id) GLOBAL IN
       (
-          SELECT job, run_id
+          SELECT cityHash64(job, run_id)
           FROM job_runs_state
           WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
             AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
@@ -59,25 +63,44 @@ ALL INNER JOIN
     SELECT job, round(quantile(0.95)(duration_s), 1) AS p95_s, count() AS history_runs
     FROM
     (
-        -- finished runs whose events all came by `at` (only jobs with a candidate run)
+        -- finished runs whose events all came by `at` (of every job: the join keeps the jobs
+        -- with a running run)
         SELECT job, (toInt64(end_ms) - toInt64(if(started_ms = 0, first_ms, started_ms))) / 1000 AS duration_s
         FROM
         (
+            -- a run whose state is one row (no other row has its hash): that row is the run,
+            -- no merge needed (most runs, once ClickHouse has merged the parts)
             SELECT
                 job,
-                run_id,
+                finalizeAggregation(first_ms_state)   AS first_ms,
+                finalizeAggregation(started_ms_state) AS started_ms,
+                finalizeAggregation(ended_ms_state)   AS end_ms,
+                finalizeAggregation(last_ms_state)    AS last_ms
+            FROM job_runs_state
+            WHERE cityHash64(job, run_id) GLOBAL NOT IN
+              (
+                  SELECT cityHash64(job, run_id) AS h
+                  FROM job_runs_state
+                  GROUP BY h
+                  HAVING count() > 1
+              )
+            UNION ALL
+            -- runs with several state rows (or sharing a hash with another run): merged (PREWHERE:
+            -- the states of the other runs are not read)
+            SELECT
+                job,
                 minMerge(first_ms_state)     AS first_ms,
                 minIfMerge(started_ms_state) AS started_ms,
                 maxIfMerge(ended_ms_state)   AS end_ms,
                 maxMerge(last_ms_state)      AS last_ms
             FROM job_runs_state
-            WHERE job GLOBAL IN
-            (
-                SELECT job
-                FROM job_runs_state
-                WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
-                  AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
-            )
+            PREWHERE cityHash64(job, run_id) GLOBAL IN
+              (
+                  SELECT cityHash64(job, run_id) AS h
+                  FROM job_runs_state
+                  GROUP BY h
+                  HAVING count() > 1
+              )
             GROUP BY job, run_id
         ) AS settled
         WHERE last_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND end_ms > 0
@@ -98,6 +121,15 @@ ALL INNER JOIN
               FROM job_events
               WHERE time_ms >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time >= {at:DateTime}
                 AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
+                -- and an event by `at` (their hash among the runs of the events read here: a run
+                -- with none that comes along by a collision has no row here)
+                AND cityHash64(job, run_id) GLOBAL IN
+                (
+                    SELECT cityHash64(job, run_id)
+                    FROM job_events
+                    WHERE time_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time <= {at:DateTime} + 1
+                      AND time >= {history_from:DateTime}
+                )
           )
         GROUP BY job, run_id
         HAVING maxIf(time_ms, CAST(event AS String) IN ('finished', 'failed')) > 0

@@ -4,9 +4,10 @@
 -- let: read_from DateTime  -- the earliest event of the runs with events at or after `until` (computed first; job_events partitions before it are not read)
 --   SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({until:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
 --   FROM job_runs_state
---   WHERE (job, run_id) GLOBAL IN
+--   -- by a hash of the run: a superset (a collision adds a run), so the bound is never too late
+--   WHERE cityHash64(job, run_id) GLOBAL IN
 --   (
---       SELECT job, run_id
+--       SELECT cityHash64(job, run_id)
 --       FROM job_runs_state
 --       WHERE finalizeAggregation(last_ms_state) >= toUInt64(toUInt32({until:DateTime})) * 1000
 --   )
@@ -22,12 +23,37 @@ SELECT
     round(max(duration_s), 1)        AS max_s
 FROM
 (
-    -- finished runs whose events all came before `until`: job_runs answers for them
-    SELECT job, assumeNotNull(duration_s) AS duration_s
-    FROM job_runs
-    WHERE last_event_time < {until:DateTime}
-      AND end_time IS NOT NULL
-      AND start_time >= {since:DateTime} AND start_time < {until:DateTime}
+    -- finished runs whose events all came before `until`: their merged states answer (the rules
+    -- of the job_runs view), only the four states needed, merged only for the runs that can
+    -- qualify: a run starts in [since, until) only if one of its state rows has a `started`
+    -- event, or else a first event, in it (the row holding the minimum); by a hash of the run:
+    -- a collision adds a run, whole, that the conditions after the merge drop
+    SELECT job, (toInt64(end_ms) - toInt64(start_ms)) / 1000 AS duration_s
+    FROM
+    (
+        SELECT
+            job,
+            run_id,
+            minMerge(first_ms_state)                 AS first_ms,
+            minIfMerge(started_ms_state)             AS started_ms,
+            if(started_ms = 0, first_ms, started_ms) AS start_ms,
+            maxIfMerge(ended_ms_state)               AS end_ms,
+            maxMerge(last_ms_state)                  AS last_ms
+        FROM job_runs_state
+        WHERE cityHash64(job, run_id) GLOBAL IN
+              (
+                  SELECT cityHash64(job, run_id)
+                  FROM job_runs_state
+                  WHERE (finalizeAggregation(started_ms_state) >= toUInt64(toUInt32({since:DateTime})) * 1000
+                         AND finalizeAggregation(started_ms_state) < toUInt64(toUInt32({until:DateTime})) * 1000)
+                     OR (finalizeAggregation(first_ms_state) >= toUInt64(toUInt32({since:DateTime})) * 1000
+                         AND finalizeAggregation(first_ms_state) < toUInt64(toUInt32({until:DateTime})) * 1000)
+              )
+        GROUP BY job, run_id
+    ) AS settled
+    WHERE last_ms < toUInt64(toUInt32({until:DateTime})) * 1000
+      AND end_ms > 0
+      AND start_ms >= toUInt64(toUInt32({since:DateTime})) * 1000 AND start_ms < toUInt64(toUInt32({until:DateTime})) * 1000
     UNION ALL
     -- runs with events at or after `until`, rebuilt from their events before it (the rules of
     -- job_runs: start = first `started` event, else first event; end = last end event)
@@ -36,11 +62,21 @@ FROM
     WHERE time_ms < toUInt64(toUInt32({until:DateTime})) * 1000 AND time <= {until:DateTime}
       -- the candidates' earliest event over all their state rows: older partitions are skipped
       AND time >= {read_from:DateTime}
+      -- candidates: the runs with an event at or after `until` and one before it (their hash
+      -- among the runs of the events read here: a run with none that comes along by a
+      -- collision has no row here)
       AND (job, run_id) GLOBAL IN
       (
           SELECT job, run_id
           FROM job_runs_state
           WHERE finalizeAggregation(last_ms_state) >= toUInt64(toUInt32({until:DateTime})) * 1000
+            AND cityHash64(job, run_id) GLOBAL IN
+            (
+                SELECT cityHash64(job, run_id)
+                FROM job_events
+                WHERE time_ms < toUInt64(toUInt32({until:DateTime})) * 1000 AND time <= {until:DateTime}
+                  AND time >= {read_from:DateTime}
+            )
       )
     GROUP BY job, run_id
     HAVING maxIf(time_ms, CAST(event AS String) IN ('finished', 'failed')) > 0

@@ -4,9 +4,10 @@
 -- let: read_from DateTime  -- the earliest event of the runs running as of `at` (computed first; job_events partitions before it are not read)
 --   SELECT toDateTime(intDiv(if(count() = 0, toUInt64(toUInt32({at:DateTime})) * 1000, min(finalizeAggregation(first_ms_state))), 1000))
 --   FROM job_runs_state
---   WHERE (job, run_id) GLOBAL IN
+--   -- by a hash of the run: a superset (a collision adds a run), the same as the runs rebuilt
+--   WHERE cityHash64(job, run_id) GLOBAL IN
 --   (
---       SELECT job, run_id
+--       SELECT cityHash64(job, run_id)
 --       FROM job_runs_state
 --       WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
 --         AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
@@ -50,9 +51,11 @@ FROM
     WHERE time_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time <= {at:DateTime} + 1
       -- the candidates' earliest event over all their state rows: older partitions are skipped
       AND time >= {read_from:DateTime}
-      AND (job, run_id) GLOBAL IN
+      -- candidates by a hash of the run (cheaper than the names; a run that comes along by a
+      -- collision is rebuilt whole too, read_from covers it, and counts only if running)
+      AND cityHash64(job, run_id) GLOBAL IN
       (
-          SELECT job, run_id
+          SELECT cityHash64(job, run_id)
           FROM job_runs_state
           WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
             AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
