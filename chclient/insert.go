@@ -63,8 +63,6 @@ var protocolCodes = map[int32]bool{
 	32:  true, // ATTEMPT_TO_READ_AFTER_EOF
 	33:  true, // CANNOT_READ_ALL_DATA
 	40:  true, // CHECKSUM_DOESNT_MATCH
-	100: true, // UNKNOWN_PACKET_FROM_CLIENT
-	101: true, // UNEXPECTED_PACKET_FROM_CLIENT
 	115: true, // UNKNOWN_SETTING (how 18.16 answers ch-go's query packet)
 	117: true, // INCORRECT_DATA
 	271: true, // CANNOT_DECOMPRESS
@@ -98,7 +96,7 @@ type nativeConn struct {
 	buf  proto.Buffer // packets to send
 	body proto.Buffer // the block being encoded, before compression
 	comp *compress.Writer
-	sent bool // the INSERT under way has sent (some of) its data
+	sent bool // the current INSERT's data has started to go out
 }
 
 // insertPool holds a Conn's INSERT connections.
@@ -359,7 +357,7 @@ func (c *nativeConn) insert(query, queryID string, input proto.Input, rows int) 
 	// batch, a view's error) may answer before it has read all of the
 	// data; what it left unread would be taken for the next query's
 	// packets (UNEXPECTED_PACKET_FROM_CLIENT), so the connection is not
-	// reused after an exception.
+	// reused after an exception (h18c found it).
 	c.sent = true
 	if err := c.block(input, rows); err != nil {
 		return err

@@ -21,13 +21,20 @@ import (
 //	LOGPIPE_BENCH_CDN_ROWS=10000000 LOGPIPE_BENCH_JOB_RUNS=1000000 \
 //	  go test -run '^$' -bench BenchmarkCatalogue -benchtime 3x ./schemas/
 //
-// The data set is kept in the database bench_<cdn>_<runs> of the server
-// and reused when it already holds the rows (LOGPIPE_CLICKHOUSE_ADDR
-// points the test binary at a long-lived server).
+// The CDN day is the 2017 incident's (cdnDayLoadSQL); the incident_*
+// queries also run on a worst case (rows named worst/..., cdnWorstLoadSQL).
+// The data sets are kept in the databases bench_day_<cdn>_<runs> and
+// bench_worst_<cdn> of the server and reused when they already hold the
+// rows (LOGPIPE_CLICKHOUSE_ADDR points the test binary at a long-lived
+// server).
 func BenchmarkCatalogue(b *testing.B) {
 	cdnRows := envInt(b, "LOGPIPE_BENCH_CDN_ROWS", 10_000_000)
 	jobRuns := envInt(b, "LOGPIPE_BENCH_JOB_RUNS", 1_000_000)
-	conn := benchData(b, cdnRows, jobRuns)
+	conn := benchData(b, fmt.Sprintf("bench_day_%d_%d", cdnRows, jobRuns), cdnRows, jobRuns, cdnDayLoadSQL)
+	var worst *chclient.Conn
+	if cdnRows > 0 {
+		worst = benchData(b, fmt.Sprintf("bench_worst_%d", cdnRows), cdnRows, 0, cdnWorstLoadSQL)
+	}
 	day := benchDay.Format("2006-01-02 15:04:05")
 	next := benchDay.Add(24 * time.Hour).Format("2006-01-02 15:04:05")
 	values := map[string]string{
@@ -37,6 +44,7 @@ func BenchmarkCatalogue(b *testing.B) {
 		name   string
 		query  schemas.Query
 		params map[string]string
+		conn   *chclient.Conn
 	}
 	qs, err := schemas.Queries()
 	if err != nil {
@@ -57,11 +65,13 @@ func BenchmarkCatalogue(b *testing.B) {
 			// The 2017 incident's five hours, then the whole day.
 			w := map[string]string{"since": benchDay.Add(9*time.Hour + 41*time.Minute).Format("2006-01-02 15:04:05"),
 				"until": benchDay.Add(14*time.Hour + 41*time.Minute).Format("2006-01-02 15:04:05")}
-			runs = append(runs, run{q.Name + "/5h", q, w})
-			runs = append(runs, run{q.Name + "/24h", q, p})
+			runs = append(runs, run{q.Name + "/5h", q, w, conn}, run{q.Name + "/24h", q, p, conn})
+			if worst != nil {
+				runs = append(runs, run{"worst/" + q.Name + "/5h", q, w, worst}, run{"worst/" + q.Name + "/24h", q, p, worst})
+			}
 			continue
 		}
-		runs = append(runs, run{q.Name, q, p})
+		runs = append(runs, run{q.Name, q, p, conn})
 	}
 	for _, r := range runs {
 		b.Run(r.name, func(b *testing.B) {
@@ -69,11 +79,11 @@ func BenchmarkCatalogue(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				// The lets' queries first, as `logpipe query` runs them:
 				// their time counts.
-				sql, err := r.query.RenderWith(context.Background(), conn.Scalar, r.params)
+				sql, err := r.query.RenderWith(context.Background(), r.conn.Scalar, r.params)
 				if err != nil {
 					b.Fatal(err)
 				}
-				_, out, err := conn.Query(context.Background(), sql)
+				_, out, err := r.conn.Query(context.Background(), sql)
 				if err != nil {
 					b.Fatalf("%s: %v", r.name, err)
 				}
@@ -101,11 +111,11 @@ func envInt(b *testing.B, name string, def int) int {
 	return n
 }
 
-func benchData(b *testing.B, cdnRows, jobRuns int) *chclient.Conn {
+func benchData(b *testing.B, db string, cdnRows, jobRuns int, cdnLoad func(from, n, total int) string) *chclient.Conn {
 	b.Helper()
 	ctx := context.Background()
 	srv := chserver.Shared(b)
-	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: fmt.Sprintf("bench_%d_%d", cdnRows, jobRuns)}
+	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: db}
 	if err := chclient.CreateDatabase(ctx, o); err != nil {
 		b.Fatal(err)
 	}
@@ -127,14 +137,17 @@ func benchData(b *testing.B, cdnRows, jobRuns int) *chclient.Conn {
 	}
 	start := time.Now()
 	if n := have("cdn_requests"); n != cdnRows {
-		if err := conn.Exec(ctx, "TRUNCATE TABLE cdn_requests"); err != nil {
-			b.Fatal(err)
+		// cdn_hourly_state is filled from cdn_requests by a materialized view.
+		for _, t := range []string{"cdn_requests", "cdn_hourly_state"} {
+			if err := conn.Exec(ctx, "TRUNCATE TABLE "+t); err != nil {
+				b.Fatal(err)
+			}
 		}
 		// In chunks of 1M rows: each INSERT ... SELECT stays within the
 		// server's memory limits.
 		for from := 0; from < cdnRows; from += 1_000_000 {
 			n := min(1_000_000, cdnRows-from)
-			if err := conn.Exec(ctx, cdnLoadSQL(from, n, cdnRows)); err != nil {
+			if err := conn.Exec(ctx, cdnLoad(from, n, cdnRows)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -158,10 +171,83 @@ func benchData(b *testing.B, cdnRows, jobRuns int) *chclient.Conn {
 	return conn
 }
 
-// cdnLoadSQL generates rows [from, from+n) of a day of Fastly logs with
-// personal pages fetched, collapsed and served from cache (the 2017
-// shape), public items and static files mostly from cache.
-func cdnLoadSQL(from, n, total int) string {
+// cdnDayLoadSQL generates rows [from, from+n) of a day of Fastly logs of a
+// marketplace with the 2017 incident in it. 95% of the rows are the day's
+// ordinary traffic: static files (70%) and public item pages (25%) mostly
+// from cache, personal pages that say private (order details, settings:
+// 3%) and the login page (1%) passed to the origin. The last 5% are the
+// incident: from 09:41 to 15:05 /mypage (www and api) and ten pages of
+// /mypage/orders were cached with a TTL of 0 at three POPs, so per page and
+// POP one origin fetch (20-1500 ms) at a time, 0-3 other users' requests
+// collapsed onto it, a fetch every 5.6 s or so (fetches of one page at
+// different POPs overlap); the group's unused rows are static hits.
+func cdnDayLoadSQL(from, n, total int) string {
+	incident := total / 20
+	groups := incident / 4
+	perLane := max(1, (groups+35)/36)
+	slot := max(2000, int64(5*time.Hour+24*time.Minute)/int64(time.Millisecond)/int64(perLane))
+	return strings.NewReplacer("{from}", strconv.Itoa(from), "{n}", strconv.Itoa(n),
+		"{na}", strconv.Itoa(total-incident), "{slot}", strconv.FormatInt(slot, 10), "{slot_free}", strconv.FormatInt(slot-1600, 10),
+		"{day_ms}", strconv.FormatInt(benchDay.UnixMilli(), 10),
+		"{inc_ms}", strconv.FormatInt(benchDay.Add(9*time.Hour+41*time.Minute).UnixMilli(), 10)).Replace(`
+INSERT INTO cdn_requests (time, time_ms, vendor, service, config_version, pop, host, method, path, path_template,
+    path_class, query, status, origin_status, cache_status, cache_status_raw, collapsed, from_cache, bytes_sent,
+    duration_ms, origin_ms, has_session_cookie, session_hash, flag_personal_cached, flag_auth_cached,
+    _topic, _partition, _offset, _ingested_at)
+SELECT
+    toDateTime(intDiv(ms, 1000)), ms, 'fastly', 'svc', '42', ['NRT', 'KIX', 'HND'][1 + pop_i], host, 'GET', path, template,
+    class, query, 200, if(st IN ('MISS', 'PASS'), 200, 0),
+    multiIf(st = 'HIT', 'hit', st = 'PASS', 'pass', 'miss'), st,
+    st = 'MISS-WAIT', st = 'HIT', size, 5 + h3 % 100,
+    if(st IN ('MISS', 'PASS'), toFloat64(origin), 0),
+    sess != 0, sess,
+    class = 'personal' AND st IN ('HIT', 'MISS-WAIT'), sess != 0 AND class != 'static' AND st IN ('HIT', 'MISS-WAIT'),
+    'cdn', 0, toInt64(number), now()
+FROM
+(
+    SELECT
+        number,
+        number >= {na} AS inc,
+        cityHash64(number, 1) AS h, cityHash64(number, 2) AS h2, cityHash64(number, 3) AS h3,
+        -- ordinary traffic
+        h % 100 AS k,
+        -- the incident: groups of 4 rows (a fetch, then up to 3 collapsed), 36 lanes (page x POP)
+        toUInt64(if(inc, number - {na}, 0)) AS r, intDiv(r, 4) AS g, r % 4 AS j, g % 36 AS lane, intDiv(lane, 3) AS page,
+        toUInt64({inc_ms}) + intDiv(g, 36) * {slot} + cityHash64(g) % {slot_free} AS fetch_ms,
+        20 + cityHash64(g, 1) % 1480 AS fetch_len,
+        j > 0 AND j <= cityHash64(g, 2) % 4 AS waiter,
+        inc AND (j = 0 OR waiter) AS mine,
+        multiIf(NOT inc, toUInt64({day_ms}) + intDiv(number * 86400000, {na}) + cityHash64(number) % 7,
+                j = 0, fetch_ms, waiter, fetch_ms + cityHash64(number) % (fetch_len + 1), fetch_ms + cityHash64(number) % {slot}) AS ms,
+        if(inc, lane % 3, h % 3) AS pop_i,
+        if(mine, if(page = 1, 'api.example.jp', 'www.example.jp'), if(h % 5 = 0, 'api.example.jp', 'www.example.jp')) AS host,
+        multiIf(mine, if(page < 2, '/mypage', '/mypage/orders'),
+                inc OR k >= 30, concat('/static/app', toString(h2 % 200), '.js'),
+                k < 2, concat('/orders/', toString(h2 % 100000)), k < 3, '/mypage/settings', k < 4, '/login',
+                concat('/items/', toString(h2 % 50000))) AS path,
+        multiIf(mine, path, inc OR k >= 30, '/static/app:id.js', k < 2, '/orders/:id', k < 4, path, '/items/:id') AS template,
+        multiIf(mine, 'personal', inc OR k >= 30, 'static', k < 3, 'personal', k < 4, 'auth', 'other') AS class,
+        if(mine AND page >= 2, concat('page=', toString(page - 1)), '') AS query,
+        multiIf(mine, if(j = 0, 'MISS', 'MISS-WAIT'), NOT inc AND k < 4, 'PASS',
+                NOT inc AND k < 30, if(h3 % 100 < 80, 'HIT', 'MISS'), inc OR h3 % 100 < 95, 'HIT', 'MISS') AS st,
+        multiIf(st = 'MISS' AND mine, fetch_len, 20 + h3 % 1500) AS origin,
+        -- a page's size: the same for everyone, but for personal pages per session (the owner's)
+        1000 + (cityHash64(path, query) + if(class = 'personal', if(mine, cityHash64(g, 3) % 1000000, sess), 0)) % 50000 AS size,
+        multiIf(mine AND j = 0, cityHash64(cityHash64(g, 3) % 1000000), mine, cityHash64(cityHash64(number, 4) % 1000000),
+                class IN ('personal', 'auth') OR h2 % 2 = 0, cityHash64(h2 % 1000000), 0) AS sess
+    FROM numbers({from}, {n})
+)`)
+}
+
+// cdnWorstLoadSQL generates rows [from, from+n) of a worst case for the
+// incident pairing: a whole day of Fastly logs in which a third of all
+// requests are personal or login pages with random cache states, 60%
+// origin fetches of random length (20-1520 ms) that overlap each other
+// (about five fetches of /mypage in flight at any moment), 25% collapsed
+// and 15% hits; public items and static files mostly from cache. No CDN
+// behaves like this (collapsing leaves one fetch per key and POP in
+// flight), which is what makes it the worst case.
+func cdnWorstLoadSQL(from, n, total int) string {
 	return strings.NewReplacer("{from}", strconv.Itoa(from), "{n}", strconv.Itoa(n), "{total}", strconv.Itoa(total),
 		"{day_ms}", strconv.FormatInt(benchDay.UnixMilli(), 10)).Replace(`
 INSERT INTO cdn_requests (time, time_ms, vendor, service, config_version, pop, host, method, path, path_template,

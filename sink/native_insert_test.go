@@ -177,3 +177,36 @@ func TestNativeOffUsesDriver(t *testing.T) {
 		t.Errorf("read back %q, want %q", got, want)
 	}
 }
+
+// TestNativeExceptionAfterData: a view that refuses the rows (as the
+// fence's does) answers after the data was sent, possibly before the
+// server read all of it: the connection is dropped, not reused, and the
+// next INSERT goes through a clean one (chclient's TestInsertInputPool
+// checks the pool).
+func TestNativeExceptionAfterData(t *testing.T) {
+	ctx := context.Background()
+	c := testConn(t)
+	for _, q := range []string{
+		"CREATE TABLE r (s String, lc LowCardinality(String), _offset Int64) ENGINE = MergeTree ORDER BY _offset",
+		"CREATE MATERIALIZED VIEW rv ENGINE = Memory AS SELECT throwIf(_offset > 1) AS x FROM r",
+	} {
+		if err := c.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := NewWriter(c, slog.New(slog.DiscardHandler))
+	big := make([]string, 5000)
+	for i := range big {
+		big[i] = fmt.Sprintf("x%0600d", i)
+	}
+	for i := range 3 {
+		err := w.Insert(ctx, newRows("r", big...))
+		var ex *clickhouse.Exception
+		if !errors.As(err, &ex) || ex.Code != 395 {
+			t.Fatalf("refused insert %d: %v, want the view's throwIf (395)", i, err)
+		}
+	}
+	if err := w.Insert(ctx, newRows("r", "ok")); err != nil {
+		t.Fatal(err)
+	}
+}

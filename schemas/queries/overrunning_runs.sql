@@ -13,7 +13,7 @@
 --       WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000
 --         AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000)
 --   )
--- let: history_from DateTime  -- the day before the earliest state row of the runs with events after `at` of the jobs with a running run (computed first; job_events partitions before it are not read)
+-- let: history_from DateTime  -- the day before the earliest state row of the runs with events after `at` (computed first; job_events partitions before it are not read)
 --   SELECT if(count() = 0, {at:DateTime}, toDateTime(min(day)) - 86400)
 --   FROM job_runs_state
 --   -- by a hash of the run: a superset (a collision adds a run), so the bound is never too late
@@ -22,7 +22,6 @@
 --       SELECT cityHash64(job, run_id)
 --       FROM job_events
 --       WHERE time_ms >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time >= {at:DateTime}
---         AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
 --   )
 -- example:
 --   job           run_id         start_time           elapsed_s  p95_s  history_runs
@@ -110,17 +109,14 @@ ALL INNER JOIN
         FROM job_events
         WHERE time_ms < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time <= {at:DateTime} + 1
           -- candidates: the runs with an event after `at` (read from job_events after `at`: those
-          -- partitions only), of the jobs with a running run; the day before their earliest state
-          -- row's day (a row's day is its first event's date; a day of margin for a server time
-          -- zone change): older partitions are skipped (read from `day`, not the states: cheaper,
-          -- as 18.16 runs it once per nesting level)
+          -- partitions only), of every job as above; the day before their earliest state row's
+          -- day (history_from): older partitions are skipped
           AND time >= {history_from:DateTime}
           AND (job, run_id) GLOBAL IN
           (
               SELECT job, run_id
               FROM job_events
               WHERE time_ms >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000 AND time >= {at:DateTime}
-                AND job GLOBAL IN (SELECT job FROM job_runs_state WHERE finalizeAggregation(first_ms_state) < (toUInt64(toUInt32({at:DateTime})) + 1) * 1000   AND (finalizeAggregation(ended_ms_state) = 0 OR finalizeAggregation(ended_ms_state) >= (toUInt64(toUInt32({at:DateTime})) + 1) * 1000))
                 -- and an event by `at` (their hash among the runs of the events read here: a run
                 -- with none that comes along by a collision has no row here)
                 AND cityHash64(job, run_id) GLOBAL IN

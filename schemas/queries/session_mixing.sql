@@ -152,6 +152,41 @@ FROM
                              AND position(lower(CAST(cache_control AS String)), 's-maxage') = 0)) AS by_authorization_s
                     FROM cdn_requests
                     WHERE time >= {since:DateTime} AND time < {until:DateTime}
+                      -- only URLs with some evidence of being personal (the evidence below) can be
+                      -- reported: the others (static files, public pages) are left out here
+                      AND (CAST(host AS String), path, query) IN
+                      (
+                          SELECT CAST(host AS String), path, query
+                          FROM cdn_requests
+                          WHERE time >= {since:DateTime} AND time < {until:DateTime}
+                            AND (CAST(path_class AS String) IN ('personal', 'auth')
+                                 OR position(lower(CAST(cache_control AS String)), 'private') > 0
+                                 OR position(lower(CAST(cache_control AS String)), 'no-store') > 0
+                                 OR set_cookie = 1
+                                 OR position(lower(CAST(vary AS String)), 'cookie') > 0
+                                 OR position(lower(CAST(vary AS String)), 'authorization') > 0
+                                 OR (has_authorization AND position(lower(CAST(cache_control AS String)), 'public') = 0
+                                     AND position(lower(CAST(cache_control AS String)), 's-maxage') = 0))
+                          UNION ALL
+                          SELECT CAST(host AS String), path, query
+                          FROM
+                          (
+                              SELECT
+                                  host,
+                                  path,
+                                  query,
+                                  uniqExactIf(session_hash, etag != '' AND substring(etag, 1, 2) != 'W/') AS strong_sessions,
+                                  uniqExactIf(etag, etag != '' AND substring(etag, 1, 2) != 'W/')         AS strong_etags,
+                                  uniqExact(session_hash)                                                 AS fetch_sessions,
+                                  uniqExact(bytes_sent)                                                   AS fetch_sizes
+                              FROM cdn_requests
+                              WHERE time >= {since:DateTime} AND time < {until:DateTime}
+                                AND from_cache = 0 AND collapsed = 0 AND session_hash != 0 AND status = 200
+                              GROUP BY host, path, query, intDiv(toUInt32(time), {body_window_s:UInt64})
+                          )
+                          WHERE (strong_sessions >= 2 AND strong_etags >= 2)
+                             OR (fetch_sessions >= {body_sessions:UInt64} AND fetch_sizes >= fetch_sessions)
+                      )
                     GROUP BY host, path_template, path, query, bucket, session_hash
                 )
                 GROUP BY host, path_template, path, query, bucket
