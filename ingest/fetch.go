@@ -149,14 +149,20 @@ func (f *partitionFetcher) fetch(ctx context.Context, offset int64, deliver func
 	wait := f.c.cfg.FetchMaxWait
 	conn.SetReadDeadline(time.Now().Add(wait + readTimeout))
 	batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: f.maxBytes, MaxWait: wait})
+	// The read deadline bounds the broker, not the handler: it is set
+	// again before a read once a quarter of it has passed (deliver may
+	// have waited long), not around every record (each setting re-arms
+	// a runtime timer under a lock).
+	var armed time.Time
 	for {
-		conn.SetReadDeadline(time.Now().Add(readTimeout))
+		if now := time.Now(); now.Sub(armed) > readTimeout/4 {
+			conn.SetReadDeadline(now.Add(readTimeout))
+			armed = now
+		}
 		m, err := batch.ReadMessage()
 		if err != nil {
 			break
 		}
-		// The deadline is for the broker, not for the handler.
-		conn.SetReadDeadline(time.Time{})
 		if err := deliver(m); err != nil {
 			batch.Close()
 			return offset, fmt.Errorf("%w: %w", errDeliver, err)

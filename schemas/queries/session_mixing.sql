@@ -153,8 +153,9 @@ FROM
                     FROM cdn_requests
                     WHERE time >= {since:DateTime} AND time < {until:DateTime}
                       -- only URLs with some evidence of being personal (the evidence below) can be
-                      -- reported: the others (static files, public pages) are left out here
-                      AND (CAST(host AS String), path, query) IN
+                      -- reported: the others (static files, public pages) are left out here (GLOBAL:
+                      -- on a cluster the set is built once and sent to the shards)
+                      AND (CAST(host AS String), path, query) GLOBAL IN
                       (
                           SELECT CAST(host AS String), path, query
                           FROM cdn_requests
