@@ -84,7 +84,7 @@ type Inserter interface {
 }
 
 // Checkpointer keeps what makes the pipeline's writes exactly-once:
-// fences, and how far each table got (sink.Conn).
+// fences, and how far each table got (checkpoint.Store).
 type Checkpointer interface {
 	// Fence makes the caller the partition's only writer: from now on
 	// inserts carrying an earlier epoch are refused. It returns the new
@@ -343,7 +343,7 @@ type worker struct {
 	// wm is, per table, the highest offset of this partition already
 	// stored there: rows at or below it are not inserted again.
 	wm map[string]int64
-	// epoch is this claim's fence (sink.Conn.Fence): every insert
+	// epoch is this claim's fence (checkpoint.Store.Fence): every insert
 	// carries it, and the server refuses it once a newer owner fenced.
 	epoch   uint64
 	records int
