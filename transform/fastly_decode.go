@@ -1,8 +1,8 @@
 package transform
 
 import (
-	"bytes"
 	"encoding/binary"
+	"math/bits"
 	"unsafe"
 
 	json "github.com/goccy/go-json"
@@ -23,9 +23,10 @@ import (
 // mapped key whose value needs converting leaves the line to the general
 // path.
 func (f *fastlyJSON) decode(line []byte, m *keyMap) bool {
-	if !plainASCII(line) {
-		return false
-	}
+	// Strings are checked as they are read (plainString): no escapes,
+	// control or non-ASCII bytes. Every byte between them is checked by
+	// the grammar below (spaces, punctuation, numbers, literals), so the
+	// line as a whole is plain printable ASCII.
 	i := skipSpace(line, 0)
 	if i >= len(line) || line[i] != '{' {
 		return false
@@ -169,46 +170,49 @@ func (f *fastlyJSON) set(key string, raw []byte, isString bool) bool {
 	return false
 }
 
+// skipSpace skips spaces. Only ' ': other white space (a control byte)
+// sends the line to the general path.
 func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+	for i < len(b) && b[i] == ' ' {
 		i++
 	}
 	return i
 }
 
-// plainASCII reports whether b has only printable ASCII and spaces: no
-// escapes, control characters or multi-byte characters, so that strings
-// can be cut out of it as they are.
-func plainASCII(b []byte) bool {
-	const hi, lo = 0x8080808080808080, 0x0101010101010101
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:]) // one load
-		bs := x ^ (lo * '\\')
-		// high bit set, a byte < 0x20, or a backslash
-		if (x|((x-lo*0x20)&^x)|((bs-lo)&^bs))&hi != 0 {
-			return false
-		}
-	}
-	for ; i < len(b); i++ {
-		if c := b[i]; c < 0x20 || c >= 0x80 || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
+const swarLo, swarHi = 0x0101010101010101, 0x8080808080808080
 
-// plainString reads a string at b[i] of a line that passed plainASCII,
-// returning its content (aliasing b) and the index after it.
+// plainString reads a plain string at b[i]: its content (aliasing b) and
+// the index after it; false when there is none or it has an escape, a
+// control character or a non-ASCII byte (checked in the same pass as the
+// search for the closing quote, 8 bytes at a time).
 func plainString(b []byte, i int) (string, int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return "", 0, false
 	}
-	j := bytes.IndexByte(b[i+1:], '"')
-	if j < 0 {
-		return "", 0, false
+	j := i + 1
+	for ; j+8 <= len(b); j += 8 {
+		x := binary.LittleEndian.Uint64(b[j:])
+		q, bs := x^(swarLo*'"'), x^(swarLo*'\\')
+		// The lowest flagged byte is exact (a borrow only flags bytes
+		// above a true one): high bit, < 0x20, quote or backslash.
+		m := (x | ((x - swarLo*0x20) &^ x) | ((q - swarLo) &^ q) | ((bs - swarLo) &^ bs)) & swarHi
+		if m != 0 {
+			k := j + bits.TrailingZeros64(m)/8
+			if b[k] != '"' {
+				return "", 0, false
+			}
+			return unsafeString(b[i+1 : k]), k + 1, true
+		}
 	}
-	return unsafeString(b[i+1 : i+1+j]), i + 2 + j, true
+	for ; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return unsafeString(b[i+1 : j]), j + 1, true
+		case c < 0x20 || c >= 0x80 || c == '\\':
+			return "", 0, false
+		}
+	}
+	return "", 0, false
 }
 
 // scalarEnd finds the end of a plain string, number, true, false or null

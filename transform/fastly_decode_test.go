@@ -2,6 +2,7 @@ package transform
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	json "github.com/goccy/go-json"
@@ -47,6 +48,8 @@ func FuzzFastlyDecode(f *testing.F) {
 	f.Add([]byte(`{"url":"/a","host":null,"response_status":200,"x":{"y":[1,2]}}`))
 	f.Add([]byte(`{"url":"/a\u00e9","response_status":2e2}`))
 	f.Add([]byte(`{"url":"/a","url":"/b"} `))
+	f.Add([]byte("{\"url\":\t\"/a\",\"host\":\"h\x7f\",\"response_status\":200}\n"))
+	f.Add([]byte("{\"url\":\"/a\",\"request_user_agent\":\"Mozilla/5.0 (caf\xc3\xa9)\",\"response_status\":200}"))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		var r CDNRequest
 		if err := slowFastly(line, &r); err == errMismatch {
@@ -70,5 +73,40 @@ func TestFastlyDecodeAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("Parse allocates %.0f times per line on a plain line, want 0", allocs)
+	}
+}
+
+// TestPlainString checks the 8-bytes-at-a-time string reader against a
+// byte-by-byte reference, with each special byte at each offset of the
+// words it reads.
+func TestPlainString(t *testing.T) {
+	ref := func(b []byte, i int) (string, int, bool) {
+		if i >= len(b) || b[i] != '"' {
+			return "", 0, false
+		}
+		for j := i + 1; j < len(b); j++ {
+			if c := b[j]; c == '"' {
+				return string(b[i+1 : j]), j + 1, true
+			} else if c < 0x20 || c >= 0x80 || c == '\\' {
+				return "", 0, false
+			}
+		}
+		return "", 0, false
+	}
+	specials := []byte{'"', '\\', 0x00, 0x1f, '\t', '\n', 0x7f, 0x80, 0xc3, 0xff, ' ', '!', '~', 'a'}
+	for n := 0; n <= 24; n++ {
+		for p := 0; p < n; p++ {
+			for _, c := range specials {
+				for _, tail := range []string{`"`, `", "x":1}`, ""} {
+					b := []byte(`"` + strings.Repeat("a", n) + tail)
+					b[1+p] = c
+					gs, gi, gok := plainString(b, 0)
+					ws, wi, wok := ref(b, 0)
+					if gs != ws || gi != wi || gok != wok {
+						t.Errorf("plainString(%q) = %q, %d, %v; want %q, %d, %v", b, gs, gi, gok, ws, wi, wok)
+					}
+				}
+			}
+		}
 	}
 }
