@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/watch"
 )
 
@@ -52,7 +52,7 @@ type AlertOptions struct {
 // Alerter turns findings into one alert per host + path template, kept
 // in the alerts table, and stores every finding in leak_findings.
 type Alerter struct {
-	conn *sink.Conn // nil: nothing stored (tests of the grouping)
+	conn *chclient.Conn // nil: nothing stored (tests of the grouping)
 	opts AlertOptions
 	log  *slog.Logger
 	// Now is the clock.
@@ -95,7 +95,7 @@ type group struct {
 const maxTracked = 100_000 // distinct objects/sessions counted per group
 
 // NewAlerter returns an Alerter storing through conn (nil = store nothing).
-func NewAlerter(conn *sink.Conn, o AlertOptions, log *slog.Logger) *Alerter {
+func NewAlerter(conn *chclient.Conn, o AlertOptions, log *slog.Logger) *Alerter {
 	if o.MinSessions <= 0 {
 		o.MinSessions = 1
 	}
@@ -280,14 +280,14 @@ func (a *Alerter) evidence(g *group) watch.Evidence {
 	if a.conn != nil {
 		db = a.conn.Database()
 	}
-	q := func(s string) string { return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'" }
+	q := chclient.String
 	return watch.Evidence{
 		Columns: []string{"host", "path_template", "path_class", "objects", "sessions", "owners", "responses", "collapsed_responses", "evidence", "severity", "first_seen", "last_seen"},
 		Values: []string{g.host, g.template, g.class, strconv.Itoa(len(g.objects)), strconv.Itoa(len(g.sessions)), strconv.Itoa(len(g.owners)),
 			strconv.Itoa(g.resp), strconv.Itoa(g.coll), g.evidenceList(), g.severity,
 			g.first.UTC().Format(time.DateTime), g.last.UTC().Format(time.DateTime)},
 		SQL: fmt.Sprintf("SELECT time, path, query, cache_status, collapsed, session_hash, owner_hash, evidence\nFROM %s.leak_findings\nWHERE host = %s AND path_template = %s AND time >= toDateTime(%s, 'UTC')\nORDER BY time",
-			watch.QuoteIdent(db), q(g.host), q(g.template), q(g.first.UTC().Format(time.DateTime))),
+			chclient.Ident(db), q(g.host), q(g.template), q(g.first.UTC().Format(time.DateTime))),
 	}
 }
 
@@ -332,7 +332,7 @@ func (a *Alerter) flush(ctx context.Context) {
 func (a *Alerter) insert(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	b, err := a.conn.Driver().PrepareBatch(ctx, "INSERT INTO leak_findings (time, time_ms, host, path, query, path_template, path_class, session_hash, owner_hash, collapsed, cache_status, evidence, severity, silenced, detected_at, _topic, _partition, _offset)")
+	b, err := a.conn.PrepareBatch(ctx, "INSERT INTO leak_findings (time, time_ms, host, path, query, path_template, path_class, session_hash, owner_hash, collapsed, cache_status, evidence, severity, silenced, detected_at, _topic, _partition, _offset)")
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
 	"github.com/logpipe/logpipe/pipeline"
@@ -88,7 +89,7 @@ func TestBrokerHang(t *testing.T) {
 		Streams: []pipeline.Stream{{Name: "jobs", Topic: "jobs", Format: "logpipe-job"}},
 		Limits:  pipeline.Limits{MaxRows: 100_000, MaxBytes: 16 << 20, MaxAge: 3 * time.Second, MaxRecordBytes: 4096},
 		Enrich:  transform.EnrichConfig{HashKey: hashKey},
-	}, insertVia(w), w.Conn(), e.log)
+	}, insertVia(w), checkpoint.New(w.Conn()), e.log)
 	if err != nil {
 		t.Fatal(err)
 	}

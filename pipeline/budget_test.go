@@ -8,6 +8,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/logpipe/logpipe/budget"
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
 	"github.com/logpipe/logpipe/pipeline"
@@ -53,7 +54,7 @@ func TestBacklogWithinMemoryBudget(t *testing.T) {
 		Streams: []pipeline.Stream{{Name: "cdn", Topic: "cdn", Format: "fastly-json"}},
 		Limits:  pipeline.Limits{MaxRows: 100_000, MaxBytes: 32 << 20, MaxAge: 20 * time.Second, MaxRecordBytes: 1 << 20},
 		Enrich:  transform.EnrichConfig{HashKey: hashKey},
-	}, insertVia(w), w.Conn(), e.log)
+	}, insertVia(w), checkpoint.New(w.Conn()), e.log)
 	if err != nil {
 		t.Fatal(err)
 	}

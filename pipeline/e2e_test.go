@@ -13,6 +13,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
@@ -30,7 +32,7 @@ var hashKey = []byte("e2e-test-key-0123456789abcdef")
 // shared local ClickHouse server.
 type env struct {
 	broker *kafkabroker.Broker
-	conn   *sink.Conn
+	conn   *chclient.Conn
 	db     string
 	log    *slog.Logger
 }
@@ -42,11 +44,11 @@ func newEnv(t *testing.T, topics ...string) *env {
 	b := make([]byte, 4)
 	rand.Read(b)
 	db := "e2e_" + hex.EncodeToString(b)
-	opts := sink.Options{Addr: []string{srv.TCPAddr}, Database: db, User: "default"}
-	if err := sink.CreateDatabase(ctx, opts); err != nil {
+	opts := chclient.Options{Addr: []string{srv.TCPAddr}, Database: db, User: "default"}
+	if err := chclient.CreateDatabase(ctx, opts); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := sink.Open(ctx, opts)
+	conn, err := chclient.Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func (e *env) pipeline(t *testing.T, streams ...pipeline.Stream) *pipeline.Pipel
 			DropQueryParams: []string{"token"},
 			PathClasses:     []transform.PathClassRule{{Class: "personal", Patterns: []string{"/mypage*"}}},
 		},
-	}, insertVia(w), w.Conn(), e.log)
+	}, insertVia(w), checkpoint.New(w.Conn()), e.log)
 	if err != nil {
 		t.Fatal(err)
 	}

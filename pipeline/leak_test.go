@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/pipeline"
 	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/transform"
@@ -105,7 +106,7 @@ func TestNoSecretLeaks(t *testing.T) {
 			SessionCookies:  []string{"session"},
 			DropQueryParams: []string{"token"},
 		},
-	}, insertVia(sink.NewWriter(e.conn, log)), e.conn, log)
+	}, insertVia(sink.NewWriter(e.conn, log)), checkpoint.New(e.conn), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestDeadLettersWithoutRaw(t *testing.T) {
 		Streams: []pipeline.Stream{{Name: "raw", Topic: "raw", Format: "logpipe-job"}},
 		Limits:  pipeline.Limits{MaxRows: 500, MaxBytes: 1 << 20, MaxAge: 200 * time.Millisecond, MaxRecordBytes: 4096},
 		Enrich:  transform.EnrichConfig{HashKey: hashKey, Redact: transform.RedactRules{NoRawDeadLetters: true}},
-	}, insertVia(sink.NewWriter(e.conn, e.log)), e.conn, e.log)
+	}, insertVia(sink.NewWriter(e.conn, e.log)), checkpoint.New(e.conn), e.log)
 	if err != nil {
 		t.Fatal(err)
 	}

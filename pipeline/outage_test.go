@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
@@ -29,11 +31,11 @@ func TestClickHouseOutage(t *testing.T) {
 	}
 	srv := chserver.Private(t)
 	ctx := context.Background()
-	o := sink.Options{Addr: []string{srv.TCPAddr}, Database: "outage"}
-	if err := sink.CreateDatabase(ctx, o); err != nil {
+	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: "outage"}
+	if err := chclient.CreateDatabase(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := sink.Open(ctx, o)
+	conn, err := chclient.Open(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,7 @@ func TestClickHouseOutage(t *testing.T) {
 		Streams: []pipeline.Stream{{Name: "jobs", Topic: "jobs", Format: "logpipe-job"}},
 		Limits:  pipeline.Limits{MaxRows: 1000, MaxBytes: 1 << 20, MaxAge: 100 * time.Millisecond, MaxRecordBytes: 4096},
 		Enrich:  transform.EnrichConfig{HashKey: hashKey},
-	}, insertVia(w), w.Conn(), log)
+	}, insertVia(w), checkpoint.New(w.Conn()), log)
 	if err != nil {
 		t.Fatal(err)
 	}

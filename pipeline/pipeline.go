@@ -84,7 +84,7 @@ type Inserter interface {
 }
 
 // Checkpointer keeps what makes the pipeline's writes exactly-once:
-// fences, and how far each table got (sink.Conn).
+// fences, and how far each table got (checkpoint.Store).
 type Checkpointer interface {
 	// Fence makes the caller the partition's only writer: from now on
 	// inserts carrying an earlier epoch are refused. It returns the new
@@ -248,6 +248,7 @@ func (p *Pipeline) ConsumePartition(ctx context.Context, c partition.Claim) {
 	log.Debug("partition assigned", "start_offset", info.StartOffset, "generation", info.Generation)
 	w.progress = p.owned.track(info.Topic, info.Partition)
 	defer p.owned.untrack(w.progress)
+	defer w.putEnricher()
 	if err := w.loadWatermarks(ctx); err != nil {
 		return // revoked before ClickHouse answered
 	}
@@ -332,7 +333,8 @@ type worker struct {
 	st       stream
 	claim    partition.Claim
 	info     partition.Info
-	enricher *transform.Enricher // borrowed from p.enrichers during add
+	enricher *transform.Enricher // borrowed from p.enrichers during add (and between adds, see add)
+	turn     int                 // records parsed with it since it was borrowed
 	rows     kindRows            // the stream's records, parsed and enriched
 	errs     *tables.IngestErrors
 	next     int64     // offset to commit after the next flush; -1 = nothing read
@@ -341,7 +343,7 @@ type worker struct {
 	// wm is, per table, the highest offset of this partition already
 	// stored there: rows at or below it are not inserted again.
 	wm map[string]int64
-	// epoch is this claim's fence (sink.Conn.Fence): every insert
+	// epoch is this claim's fence (checkpoint.Store.Fence): every insert
 	// carries it, and the server refuses it once a newer owner fenced.
 	epoch   uint64
 	records int
@@ -411,12 +413,31 @@ func (w *worker) due(behind bool) bool {
 	return age >= w.p.cfg.Limits.MaxAge
 }
 
-// add parses one record (one or more lines) into the batches.
-func (w *worker) add(rec partition.Record) {
-	w.enricher = <-w.p.enrichers
-	defer func() {
+// enricherTurn is how many records in a row a partition may parse with
+// the enricher it borrowed before it hands it back.
+const enricherTurn = 64
+
+// putEnricher hands the borrowed enricher back, if any.
+func (w *worker) putEnricher() {
+	if w.enricher != nil {
 		w.p.enrichers <- w.enricher
 		w.enricher = nil
+	}
+	w.turn = 0
+}
+
+// add parses one record (one or more lines) into the batches.
+func (w *worker) add(rec partition.Record) {
+	if w.enricher == nil {
+		w.enricher = <-w.p.enrichers
+	}
+	defer func() {
+		// Kept for the next record only while one is already queued,
+		// and for at most enricherTurn records: never across a wait.
+		w.turn++
+		if w.turn >= enricherTurn || w.claim == nil || len(w.claim.Records()) == 0 {
+			w.putEnricher()
+		}
 	}()
 	if w.records == 0 {
 		w.first = time.Now()
@@ -480,6 +501,7 @@ func (w *worker) reject(meta tables.Meta, line int, reason string, raw []byte, n
 // flush inserts the pending batches, then commits the offset after the
 // last record read. Nothing is committed unless every insert succeeded.
 func (w *worker) flush(ctx context.Context) error {
+	w.putEnricher() // not held through an INSERT: other partitions parse meanwhile
 	if w.records == 0 {
 		return nil
 	}

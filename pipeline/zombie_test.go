@@ -13,6 +13,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/pipeline"
 	"github.com/logpipe/logpipe/sink"
@@ -67,7 +68,7 @@ func zombieCutOff(t *testing.T, run int, ignoreDeadlines bool) {
 			Streams: []pipeline.Stream{stream},
 			Limits:  pipeline.Limits{MaxRows: 1 << 20, MaxBytes: 1 << 30, MaxAge: maxAge, MaxRecordBytes: 4096},
 			Enrich:  transform.EnrichConfig{HashKey: hashKey},
-		}, insertVia(sink.NewWriter(e.conn, e.log)), e.conn, e.log)
+		}, insertVia(sink.NewWriter(e.conn, e.log)), checkpoint.New(e.conn), e.log)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // lookBackEvents are runs whose later events change earlier answers: a
@@ -60,14 +60,14 @@ func lookBackEvents() []jobEv {
 
 // insertOneByOne inserts every event in its own block, so that run states
 // stay split over several rows (as they are before merges).
-func insertOneByOne(t *testing.T, conn *sink.Conn, evs []jobEv) {
+func insertOneByOne(t *testing.T, conn *chclient.Conn, evs []jobEv) {
 	t.Helper()
 	for _, e := range evs {
 		insertJobs(t, conn, []jobEv{e})
 	}
 }
 
-func insertBillingSchedule(t *testing.T, conn *sink.Conn) {
+func insertBillingSchedule(t *testing.T, conn *chclient.Conn) {
 	t.Helper()
 	for _, h := range []time.Duration{7 * time.Hour, 12 * time.Hour, 15 * time.Hour} {
 		if err := conn.Exec(context.Background(), fmt.Sprintf("INSERT INTO job_expected_runs (job, expected_time, grace_s) SELECT 'billing', toDateTime('%s', 'UTC'), 600", ts(h))); err != nil {
@@ -76,7 +76,7 @@ func insertBillingSchedule(t *testing.T, conn *sink.Conn) {
 	}
 }
 
-func runQuery(t *testing.T, conn *sink.Conn, name string, params map[string]string) string {
+func runQuery(t *testing.T, conn *chclient.Conn, name string, params map[string]string) string {
 	t.Helper()
 	q, err := schemas.LookupQuery(name)
 	if err != nil {

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // BenchmarkCatalogue loads a data set (by default 10M CDN requests in one
@@ -31,7 +31,7 @@ func BenchmarkCatalogue(b *testing.B) {
 	cdnRows := envInt(b, "LOGPIPE_BENCH_CDN_ROWS", 10_000_000)
 	jobRuns := envInt(b, "LOGPIPE_BENCH_JOB_RUNS", 1_000_000)
 	conn := benchData(b, fmt.Sprintf("bench_day_%d_%d", cdnRows, jobRuns), cdnRows, jobRuns, cdnDayLoadSQL)
-	var worst *sink.Conn
+	var worst *chclient.Conn
 	if cdnRows > 0 {
 		worst = benchData(b, fmt.Sprintf("bench_worst_%d", cdnRows), cdnRows, 0, cdnWorstLoadSQL)
 	}
@@ -44,7 +44,7 @@ func BenchmarkCatalogue(b *testing.B) {
 		name   string
 		query  schemas.Query
 		params map[string]string
-		conn   *sink.Conn
+		conn   *chclient.Conn
 	}
 	qs, err := schemas.Queries()
 	if err != nil {
@@ -111,15 +111,15 @@ func envInt(b *testing.B, name string, def int) int {
 	return n
 }
 
-func benchData(b *testing.B, db string, cdnRows, jobRuns int, cdnLoad func(from, n, total int) string) *sink.Conn {
+func benchData(b *testing.B, db string, cdnRows, jobRuns int, cdnLoad func(from, n, total int) string) *chclient.Conn {
 	b.Helper()
 	ctx := context.Background()
 	srv := chserver.Shared(b)
-	o := sink.Options{Addr: []string{srv.TCPAddr}, Database: db}
-	if err := sink.CreateDatabase(ctx, o); err != nil {
+	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: db}
+	if err := chclient.CreateDatabase(ctx, o); err != nil {
 		b.Fatal(err)
 	}
-	conn, err := sink.Open(ctx, o)
+	conn, err := chclient.Open(ctx, o)
 	if err != nil {
 		b.Fatal(err)
 	}

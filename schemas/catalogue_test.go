@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
@@ -24,17 +25,17 @@ func TestMain(m *testing.M) { chserver.Main(m) }
 // answers do not depend on when the test runs.
 var T = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 
-func freshDB(t *testing.T) *sink.Conn {
+func freshDB(t *testing.T) *chclient.Conn {
 	t.Helper()
 	srv := chserver.Shared(t)
 	ctx := context.Background()
 	b := make([]byte, 4)
 	rand.Read(b)
-	o := sink.Options{Addr: []string{srv.TCPAddr}, Database: "cat_" + hex.EncodeToString(b)}
-	if err := sink.CreateDatabase(ctx, o); err != nil {
+	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: "cat_" + hex.EncodeToString(b)}
+	if err := chclient.CreateDatabase(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := sink.Open(ctx, o)
+	conn, err := chclient.Open(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ type jobEv struct {
 	exit            int32 // -1 = none
 }
 
-func insertJobs(t *testing.T, conn *sink.Conn, evs []jobEv) {
+func insertJobs(t *testing.T, conn *chclient.Conn, evs []jobEv) {
 	t.Helper()
 	b := tables.NewJobEvents()
 	for i, e := range evs {
@@ -91,7 +92,7 @@ func run(job, id string, start, dur time.Duration, outcome string, delay time.Du
 	return evs
 }
 
-func jobFixtures(t *testing.T, conn *sink.Conn) {
+func jobFixtures(t *testing.T, conn *chclient.Conn) {
 	insertJobs(t, conn, catalogueJobEvents())
 	ctx := context.Background()
 	for _, h := range []int{1, 8, 10} {
@@ -133,7 +134,7 @@ type req struct {
 // C is the CDN fixtures' hour.
 var C = T.Add(20 * time.Hour)
 
-func cdnFixtures(t *testing.T, conn *sink.Conn) {
+func cdnFixtures(t *testing.T, conn *chclient.Conn) {
 	var rs []req
 	// /mypage: session 1's origin fetch, then 2 (collapsed) and 3 get it
 	// from cache, and 1 again (its own page: no leak).

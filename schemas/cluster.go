@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"github.com/logpipe/logpipe/chclient"
 	"regexp"
 	"strings"
 	"time"
@@ -94,7 +95,7 @@ func (t Target) render(statement, key string, managed map[string]Kind) ([]string
 		return nil, fmt.Errorf("rendering for cluster %s: no database", t.Cluster)
 	}
 	body := strings.TrimSpace(leadComments.ReplaceAllString(statement, ""))
-	db, on := quoteIdent(t.Database), " ON CLUSTER "+quoteIdent(t.Cluster)
+	db, on := chclient.Ident(t.Database), " ON CLUSTER "+chclient.Ident(t.Cluster)
 	switch {
 	case createTable.MatchString(body):
 		m := createTable.FindStringSubmatch(body)
@@ -129,9 +130,9 @@ func (t Target) render(statement, key string, managed map[string]Kind) ([]string
 			return nil, err
 		}
 		return []string{
-			fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s\n%s", db, quoteIdent(local), on, rest),
+			fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s\n%s", db, chclient.Ident(local), on, rest),
 			fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s\n%s\nENGINE = Distributed(%s, %s, %s, %s)",
-				db, quoteIdent(name), on, columns, quoteIdent(t.Cluster), db, quoteIdent(local), key),
+				db, chclient.Ident(name), on, columns, chclient.Ident(t.Cluster), db, chclient.Ident(local), key),
 		}, nil
 	case createMV.MatchString(body):
 		m := createMV.FindStringSubmatch(body)
@@ -139,11 +140,11 @@ func (t Target) render(statement, key string, managed map[string]Kind) ([]string
 			return nil, fmt.Errorf("materialized view %s: target %s is not a table the migrations create", m[1], m[2])
 		}
 		return []string{fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s.%s%s TO %s.%s AS\n%s",
-			db, quoteIdent(m[1]), on, db, quoteIdent(m[2]+LocalSuffix), t.qualify(m[3], managed, true))}, nil
+			db, chclient.Ident(m[1]), on, db, chclient.Ident(m[2]+LocalSuffix), t.qualify(m[3], managed, true))}, nil
 	case createView.MatchString(body):
 		m := createView.FindStringSubmatch(body)
 		return []string{fmt.Sprintf("CREATE VIEW IF NOT EXISTS %s.%s%s AS\n%s",
-			db, quoteIdent(m[1]), on, t.qualify(m[2], managed, false))}, nil
+			db, chclient.Ident(m[1]), on, t.qualify(m[2], managed, false))}, nil
 	case alterTable.MatchString(body):
 		m := alterTable.FindStringSubmatch(body)
 		name, rest := m[1], m[2]
@@ -160,8 +161,8 @@ func (t Target) render(statement, key string, managed map[string]Kind) ([]string
 			dist = codecClause.ReplaceAllString(rest, "")
 		}
 		return []string{
-			fmt.Sprintf("ALTER TABLE %s.%s%s %s", db, quoteIdent(name+LocalSuffix), on, rest),
-			fmt.Sprintf("ALTER TABLE %s.%s%s %s", db, quoteIdent(name), on, dist),
+			fmt.Sprintf("ALTER TABLE %s.%s%s %s", db, chclient.Ident(name+LocalSuffix), on, rest),
+			fmt.Sprintf("ALTER TABLE %s.%s%s %s", db, chclient.Ident(name), on, dist),
 		}, nil
 	}
 	first, _, _ := strings.Cut(body, "\n")
@@ -174,7 +175,7 @@ func (t Target) render(statement, key string, managed map[string]Kind) ([]string
 // NAME, a Distributed table over them sharded like the tables the views
 // write into, so that the rows reach the views of the right shard.
 func (t Target) renderNull(name, rest string) ([]string, error) {
-	db, on := quoteIdent(t.Database), " ON CLUSTER "+quoteIdent(t.Cluster)
+	db, on := chclient.Ident(t.Database), " ON CLUSTER "+chclient.Ident(t.Cluster)
 	columns := strings.TrimSpace(rest[:nullEngine.FindStringIndex(rest)[0]])
 	key, err := shardingKey(name, rest)
 	if err != nil {
@@ -185,9 +186,9 @@ func (t Target) renderNull(name, rest string) ([]string, error) {
 		local = columnComment.ReplaceAllString(local, "")
 	}
 	return []string{
-		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s\n%s", db, quoteIdent(name+LocalSuffix), on, local),
+		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s\n%s", db, chclient.Ident(name+LocalSuffix), on, local),
 		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s\n%s\nENGINE = Distributed(%s, %s, %s, %s)",
-			db, quoteIdent(name), on, columns, quoteIdent(t.Cluster), db, quoteIdent(name+LocalSuffix), key),
+			db, chclient.Ident(name), on, columns, chclient.Ident(t.Cluster), db, chclient.Ident(name+LocalSuffix), key),
 	}, nil
 }
 
@@ -211,7 +212,7 @@ func shardingKey(name, def string) (string, error) {
 // qualify prefixes the managed tables and views a query reads with the
 // database, pointing tables at their local part when local is set.
 func (t Target) qualify(query string, managed map[string]Kind, local bool) string {
-	db := quoteIdent(t.Database)
+	db := chclient.Ident(t.Database)
 	return tableRef.ReplaceAllStringFunc(query, func(s string) string {
 		m := tableRef.FindStringSubmatch(s)
 		kind, ok := managed[m[3]]
@@ -222,7 +223,7 @@ func (t Target) qualify(query string, managed map[string]Kind, local bool) strin
 		if local && kind == KindTable {
 			name += LocalSuffix
 		}
-		return m[1] + m[2] + db + "." + quoteIdent(name)
+		return m[1] + m[2] + db + "." + chclient.Ident(name)
 	})
 }
 
@@ -256,15 +257,6 @@ func Managed(ms []Migration) map[string]Kind {
 		}
 	}
 	return out
-}
-
-var plainIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-func quoteIdent(s string) string {
-	if plainIdent.MatchString(s) {
-		return s
-	}
-	return "`" + strings.NewReplacer("\\", "\\\\", "`", "\\`").Replace(s) + "`"
 }
 
 var codecClause = regexp.MustCompile(`(?i)\s+CODEC\s*\((?:[^()]|\([^()]*\))*\)`)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chdbtest"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
@@ -154,7 +155,7 @@ func pick(m map[string]string, keys ...string) map[string]string {
 // edgeFixtures adds the rows the differential cases need beyond
 // TestCatalogue's: a run across midnight, ties, a session served two other
 // sessions' pages.
-func edgeFixtures(t *testing.T, conn *sink.Conn) {
+func edgeFixtures(t *testing.T, conn *chclient.Conn) {
 	t.Helper()
 	var evs []jobEv
 	evs = append(evs, run("nightly", "n1", 23*time.Hour+50*time.Minute, 1200*time.Second, "finished", 0, 1)...) // crosses midnight

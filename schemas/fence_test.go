@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/tables"
@@ -20,7 +21,7 @@ import (
 // TestFenceRefusesStaleEpoch checks the fence on the server: a batch with
 // the partition's current epoch is stored (and every view of its table
 // runs exactly once), a batch with an older epoch, or for a partition
-// nobody fenced, is refused whole with sink.ErrFenced and stores nothing.
+// nobody fenced, is refused whole with checkpoint.ErrFenced and stores nothing.
 func TestFenceRefusesStaleEpoch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs ClickHouse")
@@ -35,48 +36,48 @@ func TestFenceRefusesStaleEpoch(t *testing.T) {
 		}
 		return b
 	}
-	e1, err := conn.Fence(ctx, "cdn", 1)
+	e1, err := checkpoint.New(conn).Fence(ctx, "cdn", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.InsertFenced(ctx, cdn(0, 1), "", sink.Fence{Topic: "cdn", Partition: 1, Epoch: e1}); err != nil {
+	if err := w.InsertFenced(ctx, cdn(0, 1), "", checkpoint.Fence{Topic: "cdn", Partition: 1, Epoch: e1}); err != nil {
 		t.Fatalf("insert with the current epoch: %v", err)
 	}
-	e2, err := conn.Fence(ctx, "cdn", 1)
+	e2, err := checkpoint.New(conn).Fence(ctx, "cdn", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if e2 <= e1 {
 		t.Fatalf("second fence %d not above the first %d", e2, e1)
 	}
-	err = w.InsertFenced(ctx, cdn(2, 3), "", sink.Fence{Topic: "cdn", Partition: 1, Epoch: e1})
-	if !errors.Is(err, sink.ErrFenced) {
+	err = w.InsertFenced(ctx, cdn(2, 3), "", checkpoint.Fence{Topic: "cdn", Partition: 1, Epoch: e1})
+	if !errors.Is(err, checkpoint.ErrFenced) {
 		t.Fatalf("insert with the old epoch: %v, want ErrFenced", err)
 	}
 	// A partition that nobody fenced refuses every epoch.
 	b := tables.NewCDNRequests()
 	b.Append(&transform.CDNRequest{Time: T, Host: "h"}, tables.Meta{Topic: "cdn", Partition: 2, Offset: 0}, T, 10)
-	if err := w.InsertFenced(ctx, b, "", sink.Fence{Topic: "cdn", Partition: 2, Epoch: e2}); !errors.Is(err, sink.ErrFenced) {
+	if err := w.InsertFenced(ctx, b, "", checkpoint.Fence{Topic: "cdn", Partition: 2, Epoch: e2}); !errors.Is(err, checkpoint.ErrFenced) {
 		t.Fatalf("insert into an unfenced partition: %v, want ErrFenced", err)
 	}
-	if err := w.InsertFenced(ctx, cdn(2), "", sink.Fence{Topic: "cdn", Partition: 1, Epoch: e2}); err != nil {
+	if err := w.InsertFenced(ctx, cdn(2), "", checkpoint.Fence{Topic: "cdn", Partition: 1, Epoch: e2}); err != nil {
 		t.Fatalf("insert with the new epoch: %v", err)
 	}
 	jobs := tables.NewJobEvents()
 	jobs.Append(&transform.JobEvent{Time: T, Job: "j", RunID: "r", Event: "started"}, tables.Meta{Topic: "jobs", Partition: 0, Offset: 7}, T, 10)
-	if err := w.InsertFenced(ctx, jobs, "", sink.Fence{Topic: "jobs", Epoch: 5}); !errors.Is(err, sink.ErrFenced) {
+	if err := w.InsertFenced(ctx, jobs, "", checkpoint.Fence{Topic: "jobs", Epoch: 5}); !errors.Is(err, checkpoint.ErrFenced) {
 		t.Fatalf("job insert with an epoch nobody recorded: %v, want ErrFenced", err)
 	}
-	ej, err := conn.Fence(ctx, "jobs", 0)
+	ej, err := checkpoint.New(conn).Fence(ctx, "jobs", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.InsertFenced(ctx, jobs, "", sink.Fence{Topic: "jobs", Epoch: ej}); err != nil {
+	if err := w.InsertFenced(ctx, jobs, "", checkpoint.Fence{Topic: "jobs", Epoch: ej}); err != nil {
 		t.Fatal(err)
 	}
 	errs := tables.NewIngestErrors()
 	errs.Append("s", "f", 1, "bad", []byte("x"), 1, tables.Meta{Topic: "jobs", Partition: 0, Offset: 8}, T)
-	if err := w.InsertFenced(ctx, errs, "", sink.Fence{Topic: "jobs", Epoch: ej}); err != nil {
+	if err := w.InsertFenced(ctx, errs, "", checkpoint.Fence{Topic: "jobs", Epoch: ej}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ query, want string }{
@@ -98,7 +99,7 @@ func TestFenceRefusesStaleEpoch(t *testing.T) {
 			t.Errorf("%s = %s, want %s", c.query, got, c.want)
 		}
 	}
-	if f, err := conn.Fences(ctx, "cdn", 1); err != nil || f != e2 {
+	if f, err := checkpoint.New(conn).Fences(ctx, "cdn", 1); err != nil || f != e2 {
 		t.Errorf("Fences = %d, %v; want %d", f, err, e2)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chdbtest"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
@@ -167,7 +168,7 @@ func simulate(s shape) []simRow {
 }
 
 // insertSim writes the simulated requests as the vendor would log them.
-func insertSim(t *testing.T, conn *sink.Conn, s shape, rows []simRow) {
+func insertSim(t *testing.T, conn *chclient.Conn, s shape, rows []simRow) {
 	t.Helper()
 	w := sink.NewWriter(conn, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	b := tables.NewCDNRequests()
@@ -508,7 +509,7 @@ func TestIncidentQueriesEqualTruth(t *testing.T) {
 	}
 }
 
-func runIncidentQuery(t *testing.T, conn *sink.Conn, name string, params map[string]string) []string {
+func runIncidentQuery(t *testing.T, conn *chclient.Conn, name string, params map[string]string) []string {
 	t.Helper()
 	q, err := schemas.LookupQuery(name)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"github.com/logpipe/logpipe/chclient"
 	"io/fs"
 	"path"
 	"regexp"
@@ -121,7 +122,7 @@ func onlyComments(s string) bool {
 	return true
 }
 
-// Execer runs one DDL statement. *sink.Conn satisfies it.
+// Execer runs one DDL statement. *chclient.Conn satisfies it.
 type Execer interface {
 	Exec(ctx context.Context, query string, args ...any) error
 	QueryStrings(ctx context.Context, query string, args ...any) ([][]string, error)
@@ -234,7 +235,7 @@ func apply(ctx context.Context, db Execer, ms []Migration, t Target) ([]Migratio
 		}
 		// INSERT ... SELECT: the server needs no data block from the client.
 		rec := fmt.Sprintf("INSERT INTO schema_migrations (version, name, checksum, applied_at, rendering) SELECT %d, %s, %s, now(), %s",
-			m.Version, quoteString(m.Name), quoteString(m.Checksum), quoteString(t.Rendering()))
+			m.Version, chclient.String(m.Name), chclient.String(m.Checksum), chclient.String(t.Rendering()))
 		if err := db.Exec(ctx, rec); err != nil {
 			return applied, fmt.Errorf("record migration %04d_%s: %w", m.Version, m.Name, err)
 		}
@@ -246,7 +247,7 @@ func apply(ctx context.Context, db Execer, ms []Migration, t Target) ([]Migratio
 	for _, m := range applied {
 		for _, t := range m.Retire {
 			rec := fmt.Sprintf("INSERT INTO table_retirements (time, table_name, retired_name, action, by, reason, evidence) SELECT now(), %s, '', 'scheduled', 'migration', %s, ''",
-				quoteString(t), quoteString(fmt.Sprintf("replaced by migration %04d_%s", m.Version, m.Name)))
+				chclient.String(t), chclient.String(fmt.Sprintf("replaced by migration %04d_%s", m.Version, m.Name)))
 			if err := db.Exec(ctx, rec); err != nil {
 				return applied, fmt.Errorf("schedule retirement of %s (migration %04d_%s): %w", t, m.Version, m.Name, err)
 			}
@@ -274,7 +275,10 @@ func AppliedMigrations(ctx context.Context, db Execer) ([]Applied, error) {
 	}
 	out := make([]Applied, 0, len(rows))
 	for _, r := range rows {
-		v, _ := strconv.Atoi(r[0])
+		v, err := strconv.Atoi(r[0])
+		if err != nil {
+			return nil, fmt.Errorf("read schema_migrations: version %q: %w", r[0], err)
+		}
 		out = append(out, Applied{Version: v, Name: r[1], Checksum: r[2]})
 	}
 	return out, nil

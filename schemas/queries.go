@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"github.com/logpipe/logpipe/chclient"
 	"io/fs"
 	"regexp"
 	"sort"
@@ -319,7 +320,7 @@ func (q Query) bind(values map[string]string) (map[string]string, error) {
 func literal(t, v string) (string, error) {
 	switch t {
 	case "String":
-		return quoteString(v), nil
+		return chclient.String(v), nil
 	case "DateTime":
 		for _, l := range []string{"2006-01-02 15:04:05", time.RFC3339, "2006-01-02T15:04:05", "2006-01-02"} {
 			if tm, err := time.Parse(l, v); err == nil {
@@ -349,9 +350,4 @@ func literal(t, v string) (string, error) {
 		return v, nil
 	}
 	return "", fmt.Errorf("type %s is not supported", t)
-}
-
-func quoteString(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
-	return "'" + r.Replace(s) + "'"
 }

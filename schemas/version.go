@@ -55,7 +55,7 @@ func (v ServerVersion) AtLeast(o ServerVersion) bool {
 	return v.Major > o.Major || v.Major == o.Major && v.Minor >= o.Minor
 }
 
-// Querier runs a query and returns its rows as text; *sink.Conn has it.
+// Querier runs a query and returns its rows as text; *chclient.Conn has it.
 type Querier interface {
 	QueryStrings(ctx context.Context, query string, args ...any) ([][]string, error)
 }

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"fmt"
+	"github.com/logpipe/logpipe/chclient"
 	"strings"
 
 	"github.com/ClickHouse/ch-go/proto"
@@ -38,7 +39,7 @@ type Batch interface {
 // insertQuery is the INSERT statement of a batch, with the explicit column
 // list that old servers need.
 func insertQuery(b Batch) string {
-	return fmt.Sprintf("INSERT INTO %s (%s)", quoteIdent(b.Table()), strings.Join(b.Columns(), ", "))
+	return fmt.Sprintf("INSERT INTO %s (%s)", chclient.QuotedIdent(b.Table()), strings.Join(b.Columns(), ", "))
 }
 
 // fencedInsertQuery is the INSERT of a batch through its table's fence
@@ -46,7 +47,7 @@ func insertQuery(b Batch) string {
 // LocalSuffix for a server's own part on a cluster).
 func fencedInsertQuery(b Batch, suffix string) string {
 	names := append(b.Columns(), "_epoch")
-	return fmt.Sprintf("INSERT INTO %s (%s)", quoteIdent(b.Table()+FenceSuffix+suffix), strings.Join(names, ", "))
+	return fmt.Sprintf("INSERT INTO %s (%s)", chclient.QuotedIdent(b.Table()+FenceSuffix+suffix), strings.Join(names, ", "))
 }
 
 // FenceSuffix names the entry table through which a data table is

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
@@ -28,11 +30,11 @@ func BenchmarkFencedInsert(b *testing.B) {
 	ctx := context.Background()
 	r := make([]byte, 4)
 	rand.Read(r)
-	o := sink.Options{Addr: []string{srv.TCPAddr}, Database: "bench_" + hex.EncodeToString(r)}
-	if err := sink.CreateDatabase(ctx, o); err != nil {
+	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: "bench_" + hex.EncodeToString(r)}
+	if err := chclient.CreateDatabase(ctx, o); err != nil {
 		b.Fatal(err)
 	}
-	conn, err := sink.Open(ctx, o)
+	conn, err := chclient.Open(ctx, o)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -44,7 +46,7 @@ func BenchmarkFencedInsert(b *testing.B) {
 		b.Fatal(err)
 	}
 	w := sink.NewWriter(conn, slog.New(slog.DiscardHandler))
-	epoch, err := conn.Fence(ctx, "cdn", 0)
+	epoch, err := checkpoint.New(conn).Fence(ctx, "cdn", 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func BenchmarkFencedInsert(b *testing.B) {
 						err = w.Insert(ctx, c)
 						plain = append(plain, float64(time.Since(began).Microseconds()))
 					} else {
-						err = w.InsertFenced(ctx, c, "", sink.Fence{Topic: "cdn", Partition: 0, Epoch: epoch})
+						err = w.InsertFenced(ctx, c, "", checkpoint.Fence{Topic: "cdn", Partition: 0, Epoch: epoch})
 						fenced = append(fenced, float64(time.Since(began).Microseconds()))
 					}
 					if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ClickHouse/ch-go/proto"
+	"github.com/logpipe/logpipe/chclient"
 )
 
 // EncodeNative encodes a batch in ClickHouse's Native format, given each
@@ -19,7 +20,7 @@ func EncodeNative(b Batch, types []string) ([]byte, error) {
 		return nil, fmt.Errorf("encode %s: %d column types for %d columns", b.Table(), len(types), len(input))
 	}
 	for i, c := range input {
-		if err := conform(c, proto.ColumnType(types[i])); err != nil {
+		if err := chclient.Conform(c, proto.ColumnType(types[i])); err != nil {
 			return nil, fmt.Errorf("encode %s: %w", b.Table(), err)
 		}
 	}
@@ -28,20 +29,4 @@ func EncodeNative(b Batch, types []string) ([]byte, error) {
 		return nil, fmt.Errorf("encode %s: %w", b.Table(), err)
 	}
 	return buf.Buf, nil
-}
-
-// conform makes column c encode itself as type t, the type the server's
-// table has (a time column picks DateTime or DateTime64), or says it
-// cannot.
-func conform(c proto.InputColumn, t proto.ColumnType) error {
-	if in, ok := c.Data.(proto.Inferable); ok {
-		if err := in.Infer(t); err != nil {
-			return fmt.Errorf("column %s: %w", c.Name, err)
-		}
-		return nil
-	}
-	if c.Data.Type() != t {
-		return fmt.Errorf("column %s is %s, the table's is %s", c.Name, c.Data.Type(), t)
-	}
-	return nil
 }

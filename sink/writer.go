@@ -1,3 +1,9 @@
+// Package sink writes records to ClickHouse in columnar batches over the
+// native protocol, retrying the failures worth retrying (chclient.KindOf),
+// and through the fence of the partition the rows come from
+// (checkpoint.Fence) when asked. The connection is a chclient.Conn; what a
+// partition has stored (insert ids, fences, watermarks) is package
+// checkpoint's.
 package sink
 
 import (
@@ -9,7 +15,10 @@ import (
 	"time"
 
 	"github.com/ClickHouse/ch-go/proto"
+	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/partition"
 )
 
@@ -17,7 +26,7 @@ import (
 // exponential backoff and jitter. A retry sends the identical block, so a
 // replicated table de-duplicates a retry of an insert that did succeed.
 type Writer struct {
-	conn *Conn
+	conn *chclient.Conn
 	log  *slog.Logger
 	// Timeout bounds one attempt.
 	Timeout time.Duration
@@ -49,7 +58,7 @@ func (f InsertFunc) OnInsert(table string, rows int, d time.Duration, err error)
 }
 
 // NewWriter returns a Writer on conn.
-func NewWriter(conn *Conn, log *slog.Logger) *Writer {
+func NewWriter(conn *chclient.Conn, log *slog.Logger) *Writer {
 	return &Writer{
 		conn:     conn,
 		log:      log,
@@ -60,7 +69,7 @@ func NewWriter(conn *Conn, log *slog.Logger) *Writer {
 }
 
 // Conn is the connection the writer inserts through.
-func (w *Writer) Conn() *Conn { return w.conn }
+func (w *Writer) Conn() *chclient.Conn { return w.conn }
 
 // Insert sends b as one INSERT. It retries retryable errors until ctx is
 // done, and returns at once on any other error. It does not reset b.
@@ -68,49 +77,42 @@ func (w *Writer) Insert(ctx context.Context, b Batch) error {
 	return w.InsertAs(ctx, b, "")
 }
 
-// InsertAs is Insert with a query id (see InsertID). A retry reuses it, so
+// InsertAs is Insert with a query id (see checkpoint.InsertID). A retry reuses it, so
 // the server refuses a retry while an earlier attempt is still running
 // instead of running both.
 func (w *Writer) InsertAs(ctx context.Context, b Batch, queryID string) error {
 	return w.insert(ctx, b, queryID, nil)
 }
 
-// Fence is what a fenced insert carries: the Kafka partition every row of
-// the batch comes from, and its writer's epoch (Conn.Fence).
-type Fence struct {
-	Topic     string
-	Partition int32
-	Epoch     uint64
-}
-
 // InsertFenced is InsertAs through the fence (migration 0019_fences): the
 // rows, all of partition f.Topic/f.Partition, go to the table's entry
 // table (NAME_in) with f.Epoch, and the server stores them only if that
-// is the partition's current fence (see Conn.Fence). A refused batch
-// stores nothing and fails with an error that wraps ErrFenced, at once
+// is the partition's current fence (see checkpoint.Store.Fence). A refused
+// batch stores nothing and fails with an error that wraps
+// checkpoint.ErrFenced, at once
 // (it is not retried).
 //
 // On a cluster the batch goes straight to NAME_in_local on a replica of
 // the partition's shard (the one the Distributed tables would pick):
 // ClickHouse 18.16 fails a view with a subquery, as the fence's is, when
 // a Distributed table inserts into its own server's shard.
-func (w *Writer) InsertFenced(ctx context.Context, b Batch, queryID string, f Fence) error {
+func (w *Writer) InsertFenced(ctx context.Context, b Batch, queryID string, f checkpoint.Fence) error {
 	return w.insert(ctx, b, queryID, &f)
 }
 
 // InsertAt is InsertFenced for the rows of topic/partition built from the
-// records at firstOffset and after, under the query id InsertID gives
+// records at firstOffset and after, under the query id checkpoint.InsertID gives
 // them (it implements pipeline.Inserter). A refused batch fails with an
-// error wrapping both ErrFenced and partition.ErrNotOwner.
+// error wrapping both checkpoint.ErrFenced and partition.ErrNotOwner.
 func (w *Writer) InsertAt(ctx context.Context, b Batch, topic string, part int32, firstOffset int64, epoch uint64) error {
-	err := w.InsertFenced(ctx, b, InsertID(b.Table(), topic, part, firstOffset), Fence{Topic: topic, Partition: part, Epoch: epoch})
-	if errors.Is(err, ErrFenced) {
+	err := w.InsertFenced(ctx, b, checkpoint.InsertID(b.Table(), topic, part, firstOffset), checkpoint.Fence{Topic: topic, Partition: part, Epoch: epoch})
+	if errors.Is(err, checkpoint.ErrFenced) {
 		return fmt.Errorf("%w: %w", partition.ErrNotOwner, err)
 	}
 	return err
 }
 
-func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *Fence) error {
+func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *checkpoint.Fence) error {
 	if b.Len() == 0 {
 		return nil
 	}
@@ -119,7 +121,7 @@ func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *Fen
 	for attempt := 1; ; attempt++ {
 		began := time.Now()
 		var err error
-		checking := unknown && queryID != "" && w.conn.opts.Cluster == ""
+		checking := unknown && queryID != "" && w.conn.Cluster() == ""
 		if checking {
 			// On a cluster the tables are replicated, and a replica drops
 			// a block identical to one already stored: no check needed
@@ -146,12 +148,12 @@ func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *Fen
 		if err == nil {
 			return nil
 		}
-		if fence != nil && fenced(err) {
-			return fmt.Errorf("insert %d rows into %s (epoch %d): %w (%v)", b.Len(), b.Table(), fence.Epoch, ErrFenced, err)
+		if fence != nil && checkpoint.IsFenced(err) {
+			return fmt.Errorf("insert %d rows into %s (epoch %d): %w (%v)", b.Len(), b.Table(), fence.Epoch, checkpoint.ErrFenced, err)
 		}
 		// A check that failed is tried again like an attempt: the batch
 		// is not sent before the check concludes.
-		if (!checking && !Retryable(err)) || ctx.Err() != nil {
+		if (!checking && !chclient.Retryable(err)) || ctx.Err() != nil {
 			return fmt.Errorf("insert %d rows into %s: %w", b.Len(), b.Table(), err)
 		}
 		for _, h := range w.Hooks {
@@ -171,7 +173,7 @@ func (w *Writer) insert(ctx context.Context, b Batch, queryID string, fence *Fen
 	}
 }
 
-func (w *Writer) send(ctx context.Context, b Batch, queryID string, fence *Fence) error {
+func (w *Writer) send(ctx context.Context, b Batch, queryID string, fence *checkpoint.Fence) error {
 	// An attempt under way is not abandoned when ctx is cancelled (a
 	// revoked partition): cutting an INSERT midway leaves it unknown
 	// whether it was stored. The timeout still bounds it.
@@ -180,21 +182,23 @@ func (w *Writer) send(ctx context.Context, b Batch, queryID string, fence *Fence
 	if fence == nil {
 		return sendTo(ctx, w.conn, insertQuery(b), b, queryID, nil)
 	}
-	if w.conn.opts.Cluster == "" {
+	if w.conn.Cluster() == "" {
 		return sendTo(ctx, w.conn, fencedInsertQuery(b, ""), b, queryID, fence)
 	}
-	replicas, err := w.conn.shardOf(ctx, fence.Topic, fence.Partition)
+	// The shard the Distributed tables pick: their sharding key is
+	// cityHash64(_topic, _partition) (schemas.Target).
+	replicas, err := w.conn.ShardOf(ctx, fmt.Sprintf("cityHash64(%s, toInt32(%d))", chclient.String(fence.Topic), fence.Partition))
 	if err != nil {
 		return err
 	}
 	// The first replica that takes it; the shard's others fetch it.
 	for _, i := range replicas {
-		var conn *Conn
-		conn, err = w.conn.openServer(ctx, i)
+		var conn *chclient.Conn
+		conn, err = w.conn.ServerConn(ctx, i)
 		if err == nil {
 			err = sendTo(ctx, conn, fencedInsertQuery(b, LocalSuffix), b, queryID, fence)
 		}
-		if err == nil || !Retryable(err) {
+		if err == nil || !chclient.Retryable(err) {
 			return err
 		}
 	}
@@ -211,18 +215,18 @@ const LocalSuffix = "_local"
 // for conn, when the table's column types differ from the batch's, and for
 // a cluster's Distributed tables (which need the insert settings only the
 // driver sends).
-func sendTo(ctx context.Context, conn *Conn, query string, b Batch, queryID string, fence *Fence) error {
-	if conn.ins != nil && (fence != nil || conn.opts.Cluster == "") {
+func sendTo(ctx context.Context, conn *chclient.Conn, query string, b Batch, queryID string, fence *checkpoint.Fence) error {
+	if fence != nil || conn.Cluster() == "" {
 		input := b.Input()
 		if fence != nil {
 			input = append(input[:len(input):len(input)], proto.InputColumn{Name: "_epoch", Data: epochs(fence.Epoch, b.Len())})
 		}
-		err := conn.ins.insert(ctx, query+" VALUES", queryID, input, b.Len())
-		if !errors.Is(err, errNativeOff) && !errors.Is(err, errTypes) {
+		err := conn.InsertInput(ctx, query+" VALUES", queryID, input, b.Len())
+		if !errors.Is(err, chclient.ErrNativeOff) && !errors.Is(err, chclient.ErrTypes) {
 			return err
 		}
 	}
-	batch, err := conn.conn.PrepareBatch(withQueryID(ctx, queryID), query)
+	batch, err := conn.PrepareBatch(withQueryID(ctx, queryID), query)
 	if err != nil {
 		return err
 	}
@@ -247,4 +251,11 @@ func epochs(epoch uint64, n int) *proto.ColUInt64 {
 		c[i] = epoch
 	}
 	return &c
+}
+
+func withQueryID(ctx context.Context, id string) context.Context {
+	if id == "" {
+		return ctx
+	}
+	return clickhouse.Context(ctx, clickhouse.WithQueryID(id))
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/internal/chdbtest"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
@@ -141,11 +143,11 @@ func TestTablesOn1816(t *testing.T) {
 	ctx := context.Background()
 	rb := make([]byte, 4)
 	rand.Read(rb)
-	o := sink.Options{Addr: []string{srv.TCPAddr}, Database: "tables_" + hex.EncodeToString(rb)}
-	if err := sink.CreateDatabase(ctx, o); err != nil {
+	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: "tables_" + hex.EncodeToString(rb)}
+	if err := chclient.CreateDatabase(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := sink.Open(ctx, o)
+	conn, err := chclient.Open(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,11 +184,11 @@ func TestTablesOn1816(t *testing.T) {
 			if !ok {
 				t.Fatalf("span of %s: rows of several partitions", tt.b.Table())
 			}
-			epoch, err := conn.Fence(ctx, topic, part)
+			epoch, err := checkpoint.New(conn).Fence(ctx, topic, part)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := w.InsertFenced(ctx, tt.b, "", sink.Fence{Topic: topic, Partition: part, Epoch: epoch}); err != nil {
+			if err := w.InsertFenced(ctx, tt.b, "", checkpoint.Fence{Topic: topic, Partition: part, Epoch: epoch}); err != nil {
 				t.Fatal(err)
 			}
 			n, err := conn.QueryStrings(ctx, "SELECT toString(count()) FROM "+tt.b.Table())

@@ -45,7 +45,7 @@ type Enricher struct {
 	// Caches of derived values: user agents, paths and session values
 	// repeat a lot, and HMAC, templating and substring scans cost more
 	// than a map lookup. Each is emptied when it reaches cacheSize.
-	uaCache   map[string]string
+	uaCache   map[string]uaInfo
 	pathCache map[string]pathInfo
 	hashCache map[string]uint64
 
@@ -57,7 +57,8 @@ type Enricher struct {
 	templates []compiledTemplate
 	red       *redact.Redactor
 	noRaw     bool
-	redCache  map[redKey]string // redacted low-cardinality values (redact.go)
+	redCache  map[string]string  // redacted low-cardinality values (redact.go), redact.Text mode
+	redLast   [redFields]redMemo // each such field's last value (redact.go)
 }
 
 type compiledTemplate struct {
@@ -75,7 +76,7 @@ func NewEnricher(cfg EnrichConfig) (*Enricher, error) {
 	}
 	e := &Enricher{
 		mac:       hmac.New(sha256.New, cfg.HashKey),
-		uaCache:   map[string]string{},
+		uaCache:   map[string]uaInfo{},
 		pathCache: map[string]pathInfo{},
 		hashCache: map[string]uint64{},
 		cookies:   map[string]bool{},
@@ -92,7 +93,7 @@ func NewEnricher(cfg EnrichConfig) (*Enricher, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.red, e.noRaw, e.redCache = red, cfg.Redact.NoRawDeadLetters, map[redKey]string{}
+	e.red, e.noRaw, e.redCache = red, cfg.Redact.NoRawDeadLetters, map[string]string{}
 	for _, t := range cfg.PathTemplates {
 		e.templates = append(e.templates, compiledTemplate{regexp.MustCompile(t.Match), t.Replace}) // Check compiled it
 	}
@@ -101,7 +102,14 @@ func NewEnricher(cfg EnrichConfig) (*Enricher, error) {
 
 const cacheSize = 1 << 16
 
-type pathInfo struct{ template, class string }
+// pathInfo is what the Enricher derives from a path, looked up once per
+// record: the template and class (from the clear path), and the path and
+// template as stored (redacted: see redactCDN).
+type pathInfo struct{ template, class, redPath, redTemplate string }
+
+// uaInfo is what the Enricher derives from a User-Agent, looked up once
+// per record: its class and the value as stored (redacted).
+type uaInfo struct{ class, red string }
 
 // Hash returns the keyed hash (HMAC-SHA256, first 8 bytes) of s; 0 for "".
 func (e *Enricher) Hash(s string) uint64 {
@@ -122,27 +130,36 @@ func (e *Enricher) Hash(s string) uint64 {
 	return h
 }
 
-func (e *Enricher) uaClass(ua string) string {
-	if c, ok := e.uaCache[ua]; ok {
-		return c
+func (e *Enricher) uaInfo(ua string) uaInfo {
+	if ui, ok := e.uaCache[ua]; ok {
+		return ui
 	}
-	c := UAClass(ua)
+	key := strings.Clone(ua) // ua may alias a buffer that is reused
+	ui := uaInfo{class: UAClass(key), red: key}
+	if key != "" {
+		ui.red = e.red.StringMode(key, redact.UserAgent)
+	}
 	if len(e.uaCache) >= cacheSize {
 		clear(e.uaCache)
 	}
-	e.uaCache[strings.Clone(ua)] = c
-	return c
+	e.uaCache[key] = ui
+	return ui
 }
 
 func (e *Enricher) pathInfo(path string) pathInfo {
 	if pi, ok := e.pathCache[path]; ok {
 		return pi
 	}
-	pi := pathInfo{e.Template(path), e.Class(path)}
+	key := strings.Clone(path) // path may alias a buffer that is reused
+	pi := pathInfo{template: e.Template(key), class: e.Class(key), redPath: key}
+	if key != "" {
+		pi.redPath = e.red.String(key)
+	}
+	pi.redTemplate = e.redactTemplate(pi.template, key, pi.redPath)
 	if len(e.pathCache) >= cacheSize {
 		clear(e.pathCache)
 	}
-	e.pathCache[strings.Clone(path)] = pi
+	e.pathCache[key] = pi
 	return pi
 }
 
@@ -161,8 +178,9 @@ func (e *Enricher) CDN(r *CDNRequest) {
 	}
 	pi := e.pathInfo(r.Path)
 	r.PathTemplate, r.PathClass = pi.template, pi.class
+	ui := e.uaInfo(r.UserAgent)
 	if r.UAClass == "" {
-		r.UAClass = e.uaClass(r.UserAgent)
+		r.UAClass = ui.class
 	}
 	r.Method = strings.ToUpper(r.Method)
 
@@ -196,7 +214,7 @@ func (e *Enricher) CDN(r *CDNRequest) {
 	// counts as a leak").
 	r.FlagAuthCached = shared && (r.HasSessionCookie || r.HasAuthorization) && PersonalSignals(r) != 0 && !isStatic(r)
 	r.FlagTTLZero = ttlZero(cc, r.Expires, r.Time)
-	e.redactCDN(r)
+	e.redactCDNWith(r, &pi, &ui)
 }
 
 // PersonalClass reports whether a configured path class marks personal

@@ -2,6 +2,7 @@ package transform
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unsafe"
 
 	json "github.com/goccy/go-json"
@@ -182,8 +183,7 @@ func plainASCII(b []byte) bool {
 	const hi, lo = 0x8080808080808080, 0x0101010101010101
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
-		x := uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
-			uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
+		x := binary.LittleEndian.Uint64(b[i:]) // one load
 		bs := x ^ (lo * '\\')
 		// high bit set, a byte < 0x20, or a backslash
 		if (x|((x-lo*0x20)&^x)|((bs-lo)&^bs))&hi != 0 {

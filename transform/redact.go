@@ -119,50 +119,77 @@ func (e *Enricher) RedactReason(reason string, line []byte) string {
 // derived fields (template, class, flags) were computed from the clear
 // values. Clean values are kept as they are, without allocating.
 func (e *Enricher) redactCDN(r *CDNRequest) {
+	pi, ui := e.pathInfo(r.Path), e.uaInfo(r.UserAgent)
+	e.redactCDNWith(r, &pi, &ui)
+}
+
+// redactCDNWith is redactCDN with the cached derivations of r.Path and
+// r.UserAgent (pathInfo, uaInfo: the redacted path, template and user
+// agent are remembered with them, so each is hashed once per record).
+func (e *Enricher) redactCDNWith(r *CDNRequest, pi *pathInfo, ui *uaInfo) {
 	red := e.red
 	// Values that differ from request to request are scanned each time.
-	// The built-in template of a clean path is clean (it only replaces
-	// whole segments by :id, :hex, ...): it is scanned only when the path
-	// was not clean or user template rules may have rearranged it.
-	path := r.Path
-	for _, p := range [...]*string{&r.RequestID, &r.Path, &r.Query, &r.ETag} {
+	for _, p := range [...]*string{&r.RequestID, &r.Query, &r.ETag} {
 		if *p != "" {
 			*p = red.String(*p)
 		}
 	}
-	if r.PathTemplate != "" && (r.Path != path || len(e.templates) > 0) {
-		r.PathTemplate = red.String(r.PathTemplate)
+	// Paths repeat: the redacted path and template come from the path
+	// cache. A template that is not the path's own (set by the caller)
+	// is redacted as the cache would.
+	path := r.Path
+	r.Path = pi.redPath
+	if r.PathTemplate == pi.template {
+		r.PathTemplate = pi.redTemplate
+	} else {
+		r.PathTemplate = e.redactTemplate(r.PathTemplate, path, r.Path)
 	}
 	// Values that repeat (headers, user agents, referers) are scanned
 	// once and remembered: a map lookup costs less than a scan.
-	for _, p := range [...]*string{
+	for i, p := range [...]*string{
 		&r.Service, &r.ConfigVersion, &r.POP, &r.Host, &r.Scheme, &r.Protocol, &r.CacheRaw,
 		&r.ContentType, &r.CacheControl, &r.Expires, &r.Vary, &r.Referer, &r.Country,
 	} {
-		if *p != "" {
-			*p = e.redactCached(*p, redact.Text)
+		if *p == "" {
+			continue
 		}
+		// Most records repeat the previous record's value of a field:
+		// a comparison costs less than a map lookup.
+		if m := &e.redLast[i]; *p == m.in {
+			*p = m.out
+			continue
+		}
+		*p = e.redactCached(*p, &e.redLast[i])
 	}
-	if r.UserAgent != "" {
-		r.UserAgent = e.redactCached(r.UserAgent, redact.UserAgent)
-	}
+	r.UserAgent = ui.red
 	if !plausibleMethod(r.Method) {
 		r.Method = "[redacted:method]" // upper-cased already: a token in it could no longer be recognised
 	}
 }
 
-// redKey is a value and the mode it was redacted in.
-type redKey struct {
-	s string
-	m redact.Mode
+// redactTemplate returns the stored form of template, the template of
+// path (redPath: path redacted). The built-in template of a clean path is
+// clean (it only replaces whole segments by :id, :hex, ...): it is
+// scanned only when the path was not clean or user template rules may
+// have rearranged it.
+func (e *Enricher) redactTemplate(template, path, redPath string) string {
+	if template != "" && (redPath != path || len(e.templates) > 0) {
+		return e.red.String(template)
+	}
+	return template
 }
 
-// redactCached is red.StringMode through the Enricher's cache.
-func (e *Enricher) redactCached(s string, m redact.Mode) string {
-	if v, ok := e.redCache[redKey{s, m}]; ok {
+// redactCached is red.String through the Enricher's cache. A clean
+// value is remembered in last as well (the cache's copy: s may alias a
+// buffer that is reused).
+func (e *Enricher) redactCached(s string, last *redMemo) string {
+	if v, ok := e.redCache[s]; ok {
+		if len(v) == len(s) && v == s {
+			*last = redMemo{v, v}
+		}
 		return v
 	}
-	v := e.red.StringMode(s, m)
+	v := e.red.String(s)
 	if len(e.redCache) >= cacheSize {
 		clear(e.redCache)
 	}
@@ -170,9 +197,17 @@ func (e *Enricher) redactCached(s string, m redact.Mode) string {
 	if v == s {
 		v = key
 	}
-	e.redCache[redKey{key, m}] = v
+	e.redCache[key] = v
+	*last = redMemo{key, v}
 	return v
 }
+
+// redMemo is the last value of a field and its redacted form.
+type redMemo struct{ in, out string }
+
+// redFields is the number of fields redactCDNWith redacts through
+// redactCached.
+const redFields = 13
 
 // redactJob redacts every free-text field of a job event.
 func (e *Enricher) redactJob(ev *JobEvent) {

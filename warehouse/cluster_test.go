@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/warehouse"
 )
 
@@ -34,11 +34,11 @@ func TestRetentionOnCluster(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Stop()
-			o := sink.Options{Addr: []string{c.Servers[0].TCPAddr}, Database: "wh", Cluster: "logpipe"}
-			if err := sink.CreateDatabase(ctx, o); err != nil {
+			o := chclient.Options{Addr: []string{c.Servers[0].TCPAddr}, Database: "wh", Cluster: "logpipe"}
+			if err := chclient.CreateDatabase(ctx, o); err != nil {
 				t.Fatal(err)
 			}
-			conn, err := sink.Open(ctx, o)
+			conn, err := chclient.Open(ctx, o)
 			if err != nil {
 				t.Fatal(err)
 			}

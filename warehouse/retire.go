@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/schemas"
 )
 
@@ -71,20 +72,19 @@ func (w *Warehouse) Retire(ctx context.Context, table string, quiet time.Duratio
 // Dependents lists the views and materialized views of the database that
 // read table or write into it.
 func (w *Warehouse) Dependents(ctx context.Context, table string) ([]string, error) {
-	rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(`
+	out, err := chclient.Values[string](ctx, w.conn, fmt.Sprintf(`
 SELECT DISTINCT name FROM (
     SELECT arrayJoin(dependencies_table) AS name FROM system.tables WHERE database = %[1]s AND name = %[2]s
     UNION ALL
     SELECT name FROM system.tables
     WHERE database = %[1]s AND engine IN ('View', 'MaterializedView') AND name != %[2]s
       AND match(create_table_query, %[3]s)
-) ORDER BY name`, quote(w.db), quote(table), quote(`(^|[^A-Za-z0-9_.`+"`"+`])(`+regexp.QuoteMeta(w.db)+`\.)?`+"`?"+regexp.QuoteMeta(table)+"`?"+`([^A-Za-z0-9_]|$)`)))
+) ORDER BY name`, chclient.String(w.db), chclient.String(table), chclient.String(`(^|[^A-Za-z0-9_.`+"`"+`])(`+regexp.QuoteMeta(w.db)+`\.)?`+"`?"+regexp.QuoteMeta(table)+"`?"+`([^A-Za-z0-9_]|$)`)))
 	if err != nil {
 		return nil, fmt.Errorf("views on %s: %w", table, err)
 	}
-	out := make([]string, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, r[0])
+	if out == nil {
+		out = []string{}
 	}
 	return out, nil
 }
@@ -115,20 +115,20 @@ func localName(name string) string {
 // server.
 func (w *Warehouse) rename(ctx context.Context, from, to string) error {
 	if w.Cluster == "" {
-		return w.conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %s.%s TO %s.%s", ident(w.db), ident(from), ident(w.db), ident(to)))
+		return w.conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %s.%s TO %s.%s", chclient.QuotedIdent(w.db), chclient.QuotedIdent(from), chclient.QuotedIdent(w.db), chclient.QuotedIdent(to)))
 	}
 	return w.conn.Exec(ctx, fmt.Sprintf("RENAME TABLE %[1]s.%[2]s TO %[1]s.%[3]s, %[1]s.%[4]s TO %[1]s.%[5]s ON CLUSTER %[6]s",
-		ident(w.db), ident(from), ident(to), ident(localName(from)), ident(localName(to)), ident(w.Cluster)))
+		chclient.QuotedIdent(w.db), chclient.QuotedIdent(from), chclient.QuotedIdent(to), chclient.QuotedIdent(localName(from)), chclient.QuotedIdent(localName(to)), chclient.QuotedIdent(w.Cluster)))
 }
 
 // drop drops a retired table, and on a cluster its local part too, on
 // every server.
 func (w *Warehouse) drop(ctx context.Context, name string) error {
 	if w.Cluster == "" {
-		return w.conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s", ident(w.db), ident(name)))
+		return w.conn.Exec(ctx, fmt.Sprintf("DROP TABLE %s.%s", chclient.QuotedIdent(w.db), chclient.QuotedIdent(name)))
 	}
 	for _, n := range []string{name, localName(name)} {
-		if err := w.conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s ON CLUSTER %s", ident(w.db), ident(n), ident(w.Cluster))); err != nil {
+		if err := w.conn.Exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s.%s ON CLUSTER %s", chclient.QuotedIdent(w.db), chclient.QuotedIdent(n), chclient.QuotedIdent(w.Cluster))); err != nil {
 			return err
 		}
 	}
@@ -146,35 +146,52 @@ type Retired struct {
 // DropRetired lists retired tables and, with apply, drops those retired
 // longer ago than grace. Tables retired more recently are kept.
 func (w *Warehouse) DropRetired(ctx context.Context, grace time.Duration, by string, apply bool) ([]Retired, error) {
-	rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(`
-SELECT t.name, toString(r.since)
+	rows, err := w.conn.Rows(ctx, fmt.Sprintf(`
+SELECT t.name, r.since
 FROM (SELECT name FROM system.tables WHERE database = %[1]s AND position(name, '%[2]s') > 0) AS t
 ALL LEFT JOIN (
     SELECT retired_name AS name, max(time) AS since FROM %[3]s.table_retirements WHERE action = 'rename' GROUP BY retired_name
 ) AS r USING (name)
-ORDER BY t.name`, quote(w.db), retiredMark, ident(w.db)))
+ORDER BY t.name`, chclient.String(w.db), retiredMark, chclient.QuotedIdent(w.db)))
 	if err != nil {
 		return nil, fmt.Errorf("retired tables: %w", err)
 	}
+	type retiredRow struct {
+		name  string
+		since time.Time
+	}
+	var found []retiredRow
+	defer rows.Close()
+	for rows.Next() {
+		var r retiredRow
+		if err := rows.Scan(&r.name, &r.since); err != nil {
+			return nil, fmt.Errorf("retired tables: %w", err)
+		}
+		found = append(found, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("retired tables: %w", err)
+	}
+	rows.Close()
 	now := w.Now()
 	var out []Retired
-	for _, r := range rows {
-		table, _, _ := strings.Cut(r[0], retiredMark)
+	for _, r := range found {
+		table, _, _ := strings.Cut(r.name, retiredMark)
 		if w.Cluster != "" && strings.HasSuffix(table, schemas.LocalSuffix) {
 			continue // goes with its Distributed table
 		}
-		since, err := time.Parse(time.DateTime, r[1])
-		if err != nil || since.Unix() <= 0 {
+		since := r.since.UTC()
+		if since.Unix() <= 0 {
 			// Renamed by hand, not through logpipe: never dropped automatically.
-			out = append(out, Retired{Table: table, RetiredName: r[0]})
+			out = append(out, Retired{Table: table, RetiredName: r.name})
 			continue
 		}
-		rt := Retired{Table: table, RetiredName: r[0], Since: since, Droppable: !since.After(now.Add(-grace))}
+		rt := Retired{Table: table, RetiredName: r.name, Since: since, Droppable: !since.After(now.Add(-grace))}
 		if rt.Droppable && apply {
-			if err := w.drop(ctx, r[0]); err != nil {
-				return out, fmt.Errorf("drop %s: %w", r[0], err)
+			if err := w.drop(ctx, r.name); err != nil {
+				return out, fmt.Errorf("drop %s: %w", r.name, err)
 			}
-			if err := w.record(ctx, now, table, r[0], "drop", by, fmt.Sprintf("retired %s ago, grace %s", now.Sub(since).Round(time.Hour), grace), ""); err != nil {
+			if err := w.record(ctx, now, table, r.name, "drop", by, fmt.Sprintf("retired %s ago, grace %s", now.Sub(since).Round(time.Hour), grace), ""); err != nil {
 				return out, err
 			}
 			rt.Dropped = true
@@ -187,7 +204,7 @@ ORDER BY t.name`, quote(w.db), retiredMark, ident(w.db)))
 func (w *Warehouse) record(ctx context.Context, at time.Time, table, retired, action, by, reason, evidence string) error {
 	err := w.conn.Exec(ctx, fmt.Sprintf(
 		"INSERT INTO %s.table_retirements (time, table_name, retired_name, action, by, reason, evidence) SELECT toDateTime(%d), %s, %s, %s, %s, %s, %s",
-		ident(w.db), at.Unix(), quote(table), quote(retired), quote(action), quote(by), quote(reason), quote(evidence)))
+		chclient.QuotedIdent(w.db), at.Unix(), chclient.String(table), chclient.String(retired), chclient.String(action), chclient.String(by), chclient.String(reason), chclient.String(evidence)))
 	if err != nil {
 		return fmt.Errorf("record %s of %s: %w", action, table, err)
 	}
@@ -198,21 +215,21 @@ func (w *Warehouse) record(ctx context.Context, at time.Time, table, retired, ac
 // that are neither retired nor dropped yet, with their current usage.
 func (w *Warehouse) Scheduled(ctx context.Context, quiet time.Duration) ([]Table, error) {
 	w.flushLogs(ctx)
-	rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(`
+	names, err := chclient.Values[string](ctx, w.conn, fmt.Sprintf(`
 SELECT table_name FROM %s.table_retirements
 GROUP BY table_name
 HAVING argMax(action, time) = 'scheduled'
-ORDER BY table_name`, ident(w.db)))
+ORDER BY table_name`, chclient.QuotedIdent(w.db)))
 	if err != nil {
 		return nil, fmt.Errorf("scheduled retirements: %w", err)
 	}
 	var out []Table
-	for _, r := range rows {
-		u, err := w.Usage(ctx, r[0], quiet)
+	for _, name := range names {
+		u, err := w.Usage(ctx, name, quiet)
 		if err != nil {
 			return out, err
 		}
-		out = append(out, Table{Name: r[0], Usage: u})
+		out = append(out, Table{Name: name, Usage: u})
 	}
 	return out, nil
 }

@@ -8,10 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/schemas"
 )
 
-// sqlDB is what retention needs of a connection (*sink.Conn has it; tests
+// sqlDB is what retention needs of a connection (*chclient.Conn has it; tests
 // give the embedded modern engine).
 type sqlDB interface {
 	Exec(ctx context.Context, query string, args ...any) error
@@ -32,7 +33,7 @@ var (
 // tableTTL reads a table's TTL and partition column from system.tables
 // (engine_full). Servers before TTL existed (18.16) have none.
 func (w *Warehouse) tableTTL(ctx context.Context, table string) (tableDef, error) {
-	rows, err := w.sql.QueryStrings(ctx, fmt.Sprintf("SELECT engine_full FROM system.tables WHERE database = %s AND name = %s", quote(w.db), quote(table)))
+	rows, err := w.sql.QueryStrings(ctx, fmt.Sprintf("SELECT engine_full FROM system.tables WHERE database = %s AND name = %s", chclient.String(w.db), chclient.String(table)))
 	if err != nil {
 		return tableDef{}, fmt.Errorf("definition of %s: %w", table, err)
 	}
@@ -71,7 +72,7 @@ func (w *Warehouse) SyncTTL(ctx context.Context, rules map[string]time.Duration,
 	for _, table := range tables {
 		local, on := table, ""
 		if w.Cluster != "" {
-			local, on = table+schemas.LocalSuffix, " ON CLUSTER "+ident(w.Cluster)
+			local, on = table+schemas.LocalSuffix, " ON CLUSTER "+chclient.QuotedIdent(w.Cluster)
 		}
 		def, err := w.tableTTL(ctx, local)
 		if err != nil {
@@ -89,7 +90,7 @@ func (w *Warehouse) SyncTTL(ctx context.Context, rules map[string]time.Duration,
 		}
 		c := TTLChange{Table: table, From: def.ttl, To: want}
 		if apply {
-			if err := w.sql.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY TTL %s", ident(w.db), ident(local), on, want)); err != nil {
+			if err := w.sql.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s MODIFY TTL %s", chclient.QuotedIdent(w.db), chclient.QuotedIdent(local), on, want)); err != nil {
 				return out, fmt.Errorf("retention: set the TTL of %s: %w", table, err)
 			}
 			c.Applied = true

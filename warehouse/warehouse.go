@@ -13,14 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // Warehouse works on one database.
 type Warehouse struct {
-	conn *sink.Conn
+	conn *chclient.Conn
 	sql  sqlDB // conn, for what runs on any engine (retention)
 	db   string
 	// Now is the clock (injectable for tests).
@@ -33,7 +33,7 @@ type Warehouse struct {
 }
 
 // New returns a Warehouse for the connection's database.
-func New(conn *sink.Conn) *Warehouse {
+func New(conn *chclient.Conn) *Warehouse {
 	return &Warehouse{conn: conn, sql: conn, db: conn.Database(), Now: func() time.Time { return time.Now().UTC() }}
 }
 
@@ -82,7 +82,7 @@ func (w *Warehouse) Retention(ctx context.Context, rules map[string]time.Duratio
 		if w.Cluster != "" {
 			// One replica of every shard: rows and bytes are the
 			// cluster's (not counting copies).
-			parts, local, on = fmt.Sprintf("cluster(%s, system, parts)", quote(w.Cluster)), table+schemas.LocalSuffix, " ON CLUSTER "+ident(w.Cluster)
+			parts, local, on = fmt.Sprintf("cluster(%s, system, parts)", chclient.String(w.Cluster)), table+schemas.LocalSuffix, " ON CLUSTER "+chclient.QuotedIdent(w.Cluster)
 		}
 		def, err := w.tableTTL(ctx, local)
 		if err != nil {
@@ -90,7 +90,7 @@ func (w *Warehouse) Retention(ctx context.Context, rules map[string]time.Duratio
 		}
 		rows, err := w.sql.QueryStrings(ctx, fmt.Sprintf(
 			"SELECT partition, toString(sum(rows)), toString(sum(bytes_on_disk)), any(partition_id) FROM %s WHERE active AND database = %s AND table = %s GROUP BY partition ORDER BY partition",
-			parts, quote(w.db), quote(local)))
+			parts, chclient.String(w.db), chclient.String(local)))
 		if err != nil {
 			return out, fmt.Errorf("retention: parts of %s: %w", table, err)
 		}
@@ -102,11 +102,18 @@ func (w *Warehouse) Retention(ctx context.Context, rules map[string]time.Duratio
 			if end.After(now.Add(-keep)) {
 				continue
 			}
-			n, _ := strconv.ParseUint(r[1], 10, 64)
-			b, _ := strconv.ParseUint(r[2], 10, 64)
+			// Read as text: the same code runs on the embedded engine in tests.
+			n, err := strconv.ParseUint(r[1], 10, 64)
+			if err != nil {
+				return out, fmt.Errorf("retention: rows of partition %s of %s: %w", r[0], table, err)
+			}
+			b, err := strconv.ParseUint(r[2], 10, 64)
+			if err != nil {
+				return out, fmt.Errorf("retention: bytes of partition %s of %s: %w", r[0], table, err)
+			}
 			p := Partition{Table: table, Partition: r[0], ID: r[3], Rows: n, Bytes: b, Newest: end.Add(-time.Second), TTL: def.ttl != ""}
 			if apply && !p.TTL {
-				if err := w.sql.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", ident(w.db), ident(local), on, quote(r[3]))); err != nil {
+				if err := w.sql.Exec(ctx, fmt.Sprintf("ALTER TABLE %s.%s%s DROP PARTITION ID %s", chclient.QuotedIdent(w.db), chclient.QuotedIdent(local), on, chclient.String(r[3]))); err != nil {
 					return out, fmt.Errorf("retention: drop partition %s of %s: %w", r[0], table, err)
 				}
 				p.Dropped = true
@@ -177,28 +184,40 @@ func (u Usage) String() string {
 // is not nil) with their size and the reads within window.
 func (w *Warehouse) Tables(ctx context.Context, managed map[string]bool, window time.Duration) ([]Table, error) {
 	w.flushLogs(ctx)
-	rows, err := w.conn.QueryStrings(ctx, fmt.Sprintf(`
-SELECT t.name, t.engine, toString(p.rows), toString(p.bytes), toString(p.partitions), toString(p.modified)
+	rows, err := w.conn.Rows(ctx, fmt.Sprintf(`
+SELECT t.name, t.engine, toUInt64(p.rows), toUInt64(p.bytes), toUInt64(p.partitions), p.modified
 FROM (SELECT name, engine FROM system.tables WHERE database = %[1]s) AS t
 ALL LEFT JOIN (
     SELECT table AS name, sum(rows) AS rows, sum(bytes_on_disk) AS bytes, uniqExact(partition) AS partitions, max(modification_time) AS modified
     FROM system.parts WHERE active AND database = %[1]s GROUP BY table
 ) AS p USING (name)
-ORDER BY t.name`, quote(w.db)))
+ORDER BY t.name`, chclient.String(w.db)))
 	if err != nil {
 		return nil, fmt.Errorf("tables: %w", err)
 	}
-	var out []Table
-	for _, r := range rows {
-		if managed != nil && !managed[r[0]] {
-			continue
+	defer rows.Close()
+	var all []Table
+	for rows.Next() {
+		var t Table
+		var partitions uint64
+		var modified time.Time
+		if err := rows.Scan(&t.Name, &t.Engine, &t.Rows, &t.Bytes, &partitions, &modified); err != nil {
+			return nil, fmt.Errorf("tables: %w", err)
 		}
-		t := Table{Name: r[0], Engine: r[1]}
-		t.Rows, _ = strconv.ParseUint(r[2], 10, 64)
-		t.Bytes, _ = strconv.ParseUint(r[3], 10, 64)
-		t.Partitions, _ = strconv.Atoi(r[4])
-		if m, err := time.Parse(time.DateTime, r[5]); err == nil && m.Unix() > 0 {
-			t.Modified = m
+		t.Partitions = int(partitions)
+		if modified.Unix() > 0 {
+			t.Modified = modified.UTC()
+		}
+		all = append(all, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("tables: %w", err)
+	}
+	rows.Close()
+	var out []Table
+	for _, t := range all {
+		if managed != nil && !managed[t.Name] {
+			continue
 		}
 		if t.Usage, err = w.Usage(ctx, t.Name, window); err != nil {
 			return out, err
@@ -227,7 +246,7 @@ func (w *Warehouse) Usage(ctx context.Context, table string, window time.Duratio
 	}
 	var all Usage
 	readers := map[string]bool{}
-	err := w.conn.EachServer(ctx, func(ctx context.Context, c *sink.Conn) error {
+	err := w.conn.EachServer(ctx, func(ctx context.Context, c *chclient.Conn) error {
 		for _, name := range []string{table, table + schemas.LocalSuffix} {
 			u, err := w.usageOn(ctx, c, name, window)
 			if err != nil {
@@ -250,28 +269,29 @@ func (w *Warehouse) Usage(ctx context.Context, table string, window time.Duratio
 	return all, err
 }
 
-func (w *Warehouse) usageOn(ctx context.Context, conn *sink.Conn, table string, window time.Duration) (Usage, error) {
+func (w *Warehouse) usageOn(ctx context.Context, conn *chclient.Conn, table string, window time.Duration) (Usage, error) {
 	since := w.Now().Add(-window)
-	rows, err := conn.QueryStrings(ctx, fmt.Sprintf(`
-SELECT toString(count()), toString(max(event_time)), arrayStringConcat(groupUniqArray(user), ',')
+	var u Usage
+	var last time.Time
+	err := conn.QueryRow(ctx, fmt.Sprintf(`
+SELECT count(), max(event_time), groupUniqArray(user)
 FROM system.query_log
 WHERE toUInt8(type) = 2 AND event_time >= toDateTime(%d)
   AND NOT match(query, '(?is)^\\s*((/\\*.*?\\*/|--[^\\n]*\\n)\\s*)*(INSERT|CREATE|ALTER|DROP|RENAME|OPTIMIZE|SYSTEM|KILL|DETACH|ATTACH|TRUNCATE|SHOW|DESCRIBE|EXISTS)\\b')
   AND position(query, 'system.') = 0
   AND (match(query, %s) OR position(query, %s) > 0)`,
-		since.Unix(), quote(`\b`+table+`\b`), quote(w.db+"."+table)))
+		since.Unix(), chclient.String(`\b`+table+`\b`), chclient.String(w.db+"."+table))).Scan(&u.Reads, &last, &u.Readers)
 	if err != nil {
-		if strings.Contains(err.Error(), "query_log") {
+		if code, _ := chclient.Code(err); code == chclient.CodeUnknownTable {
 			return Usage{}, fmt.Errorf("usage: system.query_log is not available (%v): enable query logging with log_queries=1 in the users' profile (users.xml) and read again", err)
 		}
 		return Usage{}, fmt.Errorf("usage of %s: %w", table, err)
 	}
-	var u Usage
-	u.Reads, _ = strconv.ParseUint(rows[0][0], 10, 64)
 	if u.Reads > 0 {
-		u.LastRead, _ = time.Parse(time.DateTime, rows[0][1])
-		u.Readers = strings.Split(rows[0][2], ",")
+		u.LastRead = last.UTC()
 		sort.Strings(u.Readers)
+	} else {
+		u.Readers = nil
 	}
 	return u, nil
 }
@@ -280,7 +300,7 @@ WHERE toUInt8(type) = 2 AND event_time >= toDateTime(%d)
 // otherwise do every few seconds, so that the latest reads count. Without
 // the SYSTEM privilege the log is read as it stands.
 func (w *Warehouse) flushLogs(ctx context.Context) {
-	w.conn.EachServer(ctx, func(ctx context.Context, c *sink.Conn) error {
+	w.conn.EachServer(ctx, func(ctx context.Context, c *chclient.Conn) error {
 		c.Exec(ctx, "SYSTEM FLUSH LOGS")
 		return nil
 	})
@@ -288,12 +308,6 @@ func (w *Warehouse) flushLogs(ctx context.Context) {
 
 // QueryLogEnabled reports whether system.query_log exists and has rows.
 func (w *Warehouse) QueryLogEnabled(ctx context.Context) bool {
-	rows, err := w.conn.QueryStrings(ctx, "SELECT toString(count() > 0) FROM system.query_log")
-	return err == nil && rows[0][0] == "1"
+	n, err := chclient.Value[uint64](ctx, w.conn, "SELECT count() FROM system.query_log")
+	return err == nil && n > 0
 }
-
-func quote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
-}
-
-func ident(s string) string { return "`" + strings.ReplaceAll(s, "`", "\\`") + "`" }

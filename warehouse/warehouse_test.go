@@ -11,25 +11,25 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/warehouse"
 )
 
 func TestMain(m *testing.M) { chserver.Main(m) }
 
-func fresh(t *testing.T) (*sink.Conn, *chserver.Server) {
+func fresh(t *testing.T) (*chclient.Conn, *chserver.Server) {
 	t.Helper()
 	srv := chserver.Shared(t)
 	ctx := context.Background()
 	b := make([]byte, 4)
 	rand.Read(b)
-	o := sink.Options{Addr: []string{srv.TCPAddr}, Database: "wh_" + hex.EncodeToString(b)}
-	if err := sink.CreateDatabase(ctx, o); err != nil {
+	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: "wh_" + hex.EncodeToString(b)}
+	if err := chclient.CreateDatabase(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := sink.Open(ctx, o)
+	conn, err := chclient.Open(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}

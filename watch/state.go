@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/logpipe/logpipe/sink"
+	"github.com/logpipe/logpipe/chclient"
 )
 
 // Alert is the state of one (rule, key).
@@ -34,12 +34,12 @@ var epoch = time.Unix(0, 0).UTC()
 type alertID struct{ rule, key string }
 
 // loadAlerts reads the latest state of every alert.
-func loadAlerts(ctx context.Context, conn *sink.Conn) (map[alertID]Alert, error) {
+func loadAlerts(ctx context.Context, conn *chclient.Conn) (map[alertID]Alert, error) {
 	return loadAlertsWhere(ctx, conn, "")
 }
 
-func loadAlertsWhere(ctx context.Context, conn *sink.Conn, where string) (map[alertID]Alert, error) {
-	rows, err := conn.Driver().Query(ctx, `SELECT rule, alert_key, severity, summary, evidence, opened_at, last_seen, resolved_at, notified_at, version FROM alerts FINAL `+where)
+func loadAlertsWhere(ctx context.Context, conn *chclient.Conn, where string) (map[alertID]Alert, error) {
+	rows, err := conn.Rows(ctx, `SELECT rule, alert_key, severity, summary, evidence, opened_at, last_seen, resolved_at, notified_at, version FROM alerts FINAL `+where)
 	if err != nil {
 		return nil, fmt.Errorf("read alerts: %w", err)
 	}
@@ -62,11 +62,11 @@ func loadAlertsWhere(ctx context.Context, conn *sink.Conn, where string) (map[al
 }
 
 // saveAlerts inserts the new state of as in one block.
-func saveAlerts(ctx context.Context, conn *sink.Conn, as []Alert) error {
+func saveAlerts(ctx context.Context, conn *chclient.Conn, as []Alert) error {
 	if len(as) == 0 {
 		return nil
 	}
-	b, err := conn.Driver().PrepareBatch(ctx, `INSERT INTO alerts (rule, alert_key, severity, summary, evidence, opened_at, last_seen, resolved_at, notified_at, version)`)
+	b, err := conn.PrepareBatch(ctx, `INSERT INTO alerts (rule, alert_key, severity, summary, evidence, opened_at, last_seen, resolved_at, notified_at, version)`)
 	if err != nil {
 		return fmt.Errorf("save alerts: %w", err)
 	}
@@ -96,8 +96,8 @@ func saveAlerts(ctx context.Context, conn *sink.Conn, as []Alert) error {
 // existed. Other alert sources that share the alerts table (the streaming
 // leak detector, package detect) use it so that an alert is sent once
 // whichever source sees the condition first.
-func LoadAlert(ctx context.Context, conn *sink.Conn, rule, key string) (Alert, bool, error) {
-	as, err := loadAlertsWhere(ctx, conn, "WHERE rule = "+quote(rule)+" AND alert_key = "+quote(key))
+func LoadAlert(ctx context.Context, conn *chclient.Conn, rule, key string) (Alert, bool, error) {
+	as, err := loadAlertsWhere(ctx, conn, "WHERE rule = "+chclient.String(rule)+" AND alert_key = "+chclient.String(key))
 	if err != nil {
 		return Alert{}, false, err
 	}
@@ -107,6 +107,6 @@ func LoadAlert(ctx context.Context, conn *sink.Conn, rule, key string) (Alert, b
 
 // SaveAlerts stores new states of alerts (each with a higher Version than
 // the one it replaces).
-func SaveAlerts(ctx context.Context, conn *sink.Conn, as []Alert) error {
+func SaveAlerts(ctx context.Context, conn *chclient.Conn, as []Alert) error {
 	return saveAlerts(ctx, conn, as)
 }

@@ -7,21 +7,20 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/transform/redact"
 )
 
 // Watcher runs the rules and keeps the alerts.
 type Watcher struct {
-	conn     *sink.Conn
+	conn     *chclient.Conn
 	rules    []rule
 	channels map[string]Notifier
 	names    []string // channel names in config order
@@ -47,7 +46,7 @@ type Watcher struct {
 // New checks cfg (rules name catalogue queries with valid parameters,
 // channels exist) and returns a Watcher reading through conn. client may
 // be nil.
-func New(conn *sink.Conn, cfg config.Watch, client *http.Client, log *slog.Logger) (*Watcher, error) {
+func New(conn *chclient.Conn, cfg config.Watch, client *http.Client, log *slog.Logger) (*Watcher, error) {
 	notifiers, err := NewNotifiers(cfg.Channels, client)
 	if err != nil {
 		return nil, err
@@ -424,32 +423,24 @@ func (w *Watcher) evaluate(ctx context.Context, r rule, now time.Time) ([]findin
 	if err != nil {
 		return nil, err
 	}
-	rows, err := w.conn.Driver().Query(ctx, sql)
+	rows, err := w.conn.Rows(ctx, sql)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", r.query.Name, err)
 	}
 	defer rows.Close()
 	cols := rows.Columns()
-	types := rows.ColumnTypes()
+	types := rows.DatabaseTypes()
 	keyIdx, err := keyColumns(r.Key, cols)
 	if err != nil {
 		return nil, fmt.Errorf("rule %s: %w", r.Name, err)
 	}
-	dest := make([]any, len(types))
-	for i, t := range types {
-		dest[i] = reflect.New(t.ScanType()).Interface()
-	}
 	var out []finding
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
+		vals, err := rows.ScanText()
+		if err != nil {
 			return nil, fmt.Errorf("query %s: %w", r.query.Name, err)
 		}
-		vals := make([]string, len(dest))
-		for i, d := range dest {
-			vals[i] = sink.FormatValue(reflect.ValueOf(d).Elem().Interface())
-			if tn := types[i].DatabaseTypeName(); strings.TrimSuffix(strings.TrimPrefix(tn, "Nullable("), ")") == "Date" && len(vals[i]) == 19 {
-				vals[i] = vals[i][:10]
-			}
+		for i := range vals {
 			// Stored values are redacted already (redaction is idempotent,
 			// so the evidence SQL still selects the row); a query can still
 			// build text from older rows or other tables.
@@ -458,7 +449,7 @@ func (w *Watcher) evaluate(ctx context.Context, r rule, now time.Time) ([]findin
 		var keyParts, conds, rest []string
 		for _, i := range keyIdx {
 			keyParts = append(keyParts, vals[i])
-			conds = append(conds, match(cols[i], types[i].DatabaseTypeName(), vals[i]))
+			conds = append(conds, match(cols[i], types[i], vals[i]))
 		}
 		for i, c := range cols {
 			if !containsInt(keyIdx, i) && len(rest) < 6 {
@@ -530,19 +521,15 @@ func containsInt(xs []int, x int) bool {
 // compared through CAST(... AS String) (toString fails on LowCardinality
 // columns on 18.16); times as UTC literals.
 func match(col, typ, val string) string {
-	id := "`" + strings.ReplaceAll(col, "`", "\\`") + "`"
+	id := chclient.QuotedIdent(col)
 	base := strings.TrimSuffix(strings.TrimPrefix(typ, "Nullable("), ")")
 	switch {
 	case strings.HasPrefix(base, "DateTime"):
-		return fmt.Sprintf("%s = toDateTime(%s, 'UTC')", id, quote(val))
+		return fmt.Sprintf("%s = toDateTime(%s, 'UTC')", id, chclient.String(val))
 	case base == "Date":
-		return fmt.Sprintf("%s = toDate(%s)", id, quote(val))
+		return fmt.Sprintf("%s = toDate(%s)", id, chclient.String(val))
 	}
-	return fmt.Sprintf("CAST(%s AS String) = %s", id, quote(val))
-}
-
-func quote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+	return fmt.Sprintf("CAST(%s AS String) = %s", id, chclient.String(val))
 }
 
 // tableRef matches a table name after FROM or JOIN that has no database:
@@ -555,24 +542,6 @@ func Qualify(sql, db string) string {
 	if db == "" {
 		return sql
 	}
-	q := QuoteIdent(db) + "."
+	q := chclient.Ident(db) + "."
 	return tableRef.ReplaceAllString(sql, "${1}${2}"+strings.ReplaceAll(q, "$", "$$")+"${3}${4}")
-}
-
-// QuoteIdent returns a database or table name as SQL: as is when it is a
-// plain identifier, else in backquotes.
-func QuoteIdent(s string) string {
-	if isIdent(s) {
-		return s
-	}
-	return "`" + strings.ReplaceAll(s, "`", "\\`") + "`"
-}
-
-func isIdent(s string) bool {
-	for i, c := range s {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return s != ""
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
@@ -86,17 +87,17 @@ func (r *receiver) take() (events []string, full []watch.Event, slack []string) 
 	return events, full, slack
 }
 
-func newDB(t testing.TB) *sink.Conn {
+func newDB(t testing.TB) *chclient.Conn {
 	t.Helper()
 	srv := chserver.Shared(t)
 	ctx := context.Background()
 	b := make([]byte, 4)
 	rand.Read(b)
-	opts := sink.Options{Addr: []string{srv.TCPAddr}, Database: "watch_" + hex.EncodeToString(b), User: "default"}
-	if err := sink.CreateDatabase(ctx, opts); err != nil {
+	opts := chclient.Options{Addr: []string{srv.TCPAddr}, Database: "watch_" + hex.EncodeToString(b), User: "default"}
+	if err := chclient.CreateDatabase(ctx, opts); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := sink.Open(ctx, opts)
+	conn, err := chclient.Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func newDB(t testing.TB) *sink.Conn {
 // insertFixture stores, through the parsers, enricher and sink batches the
 // pipeline uses, one failed run of job "etl" starting at t0 and one
 // personal page (/mypage) served from cache to a session at t0+10m.
-func insertFixture(t testing.TB, conn *sink.Conn, t0 time.Time) {
+func insertFixture(t testing.TB, conn *chclient.Conn, t0 time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
@@ -241,7 +242,7 @@ func TestWatchEndToEnd(t *testing.T) {
 	}
 	// The evidence SQL names the database: it runs from a connection to
 	// another one, as when pasted into clickhouse-client without -d.
-	other, err := sink.Open(ctx, sink.Options{Addr: []string{chserver.Shared(t).TCPAddr}, Database: "default", User: "default"})
+	other, err := chclient.Open(ctx, chclient.Options{Addr: []string{chserver.Shared(t).TCPAddr}, Database: "default", User: "default"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,12 +25,12 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
 	"github.com/logpipe/logpipe/sample"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // cmdBench measures the whole path on this machine the way the issue
@@ -147,7 +147,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 			server1, _ := procCPU(ch.PID())
 			r.ServerCPUSeconds = server1 - server0
 			if err == nil && ci == 0 && run == 1 && *latencyFor > 0 {
-				conn, cerr := sink.Open(ctx, app.SinkOptions(cfg))
+				conn, cerr := chclient.Open(ctx, app.SinkOptions(cfg))
 				if cerr == nil {
 					latency = latencyPhase(ctx, conn, broker.addrs, *rate, int(r.recordsPerSecond()/2), *latencyFor, log)
 					conn.Close()
@@ -404,7 +404,7 @@ func cmdBenchConsume(ctx context.Context, args []string, stdout io.Writer) error
 	cfg.ClickHouse.Database = *database
 	cfg.Hash.Key = *key
 	cfg.Streams = []config.Stream{{Name: "cdn", Topic: "cdn", Format: "fastly-json"}}
-	conn, err := sink.Open(ctx, app.SinkOptions(cfg))
+	conn, err := chclient.Open(ctx, app.SinkOptions(cfg))
 	if err != nil {
 		return err
 	}
@@ -460,7 +460,7 @@ func cmdBenchConsume(ctx context.Context, args []string, stdout io.Writer) error
 // latencyPhase produces at a fixed rate in 100 ms steps into the running
 // consumer's topic and notes when ClickHouse first counts each step's
 // last record.
-func latencyPhase(ctx context.Context, conn *sink.Conn, addrs []string, rate, dflt int, length time.Duration, log *slog.Logger) string {
+func latencyPhase(ctx context.Context, conn *chclient.Conn, addrs []string, rate, dflt int, length time.Duration, log *slog.Logger) string {
 	if rate == 0 {
 		rate = dflt
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/internal/chserver"
@@ -22,7 +23,6 @@ import (
 	"github.com/logpipe/logpipe/sample"
 	"github.com/logpipe/logpipe/schedule"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/warehouse"
 )
 
@@ -87,7 +87,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		return err
 	}
 	// Start from an empty database so the answers are the demo's own.
-	if err := sink.CreateDatabase(ctx, app.SinkOptions(cfg)); err != nil {
+	if err := chclient.CreateDatabase(ctx, app.SinkOptions(cfg)); err != nil {
 		return err
 	}
 	if err := ch.Exec(ctx, "DROP DATABASE IF EXISTS logpipe_demo"); err != nil {
@@ -124,7 +124,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	say("produced %d job events (%d runs, %d failed) and %d CDN requests (%d personal pages served from cache) in %s",
 		len(jobs), jsum.Runs, jsum.Failed, len(cdn), csum.PersonalCached, time.Since(start).Round(time.Millisecond))
 
-	conn, err := sink.Open(ctx, app.SinkOptions(cfg))
+	conn, err := chclient.Open(ctx, app.SinkOptions(cfg))
 	if err != nil {
 		return err
 	}

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // hangFor is how long the fault rows keep a process hung: 10 s in make
@@ -182,7 +182,7 @@ streams:
 	// not mean caught up, the row count does.
 	replicasHoldAll(t, ctx, c, records)
 	for _, s := range c.Servers {
-		conn, err := sink.Open(ctx, sink.Options{Addr: []string{s.TCPAddr}, Database: "logs"})
+		conn, err := chclient.Open(ctx, chclient.Options{Addr: []string{s.TCPAddr}, Database: "logs"})
 		if err != nil {
 			t.Fatal(err)
 		}

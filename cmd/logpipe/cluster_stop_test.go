@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // TestClusterStops stops parts of a 1x2 cluster (processes gone, not hung)
@@ -183,7 +183,7 @@ streams:
 	a.stop(t)
 	replicasHoldAll(t, ctx, c, records)
 	for _, s := range c.Servers {
-		conn, err := sink.Open(ctx, sink.Options{Addr: []string{s.TCPAddr}, Database: "logs"})
+		conn, err := chclient.Open(ctx, chclient.Options{Addr: []string{s.TCPAddr}, Database: "logs"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
 	"github.com/logpipe/logpipe/schemas"
@@ -127,7 +129,7 @@ streams:
 		t.Fatalf("second migrate: %v\n%s", err, out)
 	}
 
-	conn, err := sink.Open(ctx, sink.Options{Addr: []string{s1.TCPAddr, s2.TCPAddr}, Database: "logs", DialTimeout: 2 * time.Second})
+	conn, err := chclient.Open(ctx, chclient.Options{Addr: []string{s1.TCPAddr, s2.TCPAddr}, Database: "logs", DialTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +382,7 @@ streams:
 		b1.Append(&transform.JobEvent{Time: time.Date(2026, 11, 21, 3, 0, i, 0, time.UTC), Job: "retry", RunID: "r", Event: "heartbeat"},
 			tables.Meta{Topic: "retry", Partition: 0, Offset: int64(i)}, time.Date(2026, 11, 21, 3, 1, 0, 0, time.UTC), 10)
 	}
-	wconn, err := sink.Open(ctx, sink.Options{Addr: []string{s1.TCPAddr, s2.TCPAddr}, Database: "logs", Cluster: "logpipe"})
+	wconn, err := chclient.Open(ctx, chclient.Options{Addr: []string{s1.TCPAddr, s2.TCPAddr}, Database: "logs", Cluster: "logpipe"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,21 +419,21 @@ streams:
 			b.Append("s", "f", 1, "fence", []byte("x"), 1, tables.Meta{Topic: "fence", Partition: p, Offset: off}, time.Now().UTC())
 			return b
 		}
-		e1, err := wconn.Fence(ctx, "fence", p)
+		e1, err := checkpoint.New(wconn).Fence(ctx, "fence", p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := w.InsertFenced(ctx, fb(0), "", sink.Fence{Topic: "fence", Partition: p, Epoch: e1}); err != nil {
+		if err := w.InsertFenced(ctx, fb(0), "", checkpoint.Fence{Topic: "fence", Partition: p, Epoch: e1}); err != nil {
 			t.Fatalf("fenced insert into partition %d: %v", p, err)
 		}
-		e2, err := wconn.Fence(ctx, "fence", p)
+		e2, err := checkpoint.New(wconn).Fence(ctx, "fence", p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := w.InsertFenced(ctx, fb(1), "", sink.Fence{Topic: "fence", Partition: p, Epoch: e1}); !errors.Is(err, sink.ErrFenced) {
+		if err := w.InsertFenced(ctx, fb(1), "", checkpoint.Fence{Topic: "fence", Partition: p, Epoch: e1}); !errors.Is(err, checkpoint.ErrFenced) {
 			t.Errorf("partition %d: insert with the epoch before the last fence: %v, want ErrFenced", p, err)
 		}
-		if err := w.InsertFenced(ctx, fb(2), "", sink.Fence{Topic: "fence", Partition: p, Epoch: e2}); err != nil {
+		if err := w.InsertFenced(ctx, fb(2), "", checkpoint.Fence{Topic: "fence", Partition: p, Epoch: e2}); err != nil {
 			t.Fatalf("fenced insert into partition %d: %v", p, err)
 		}
 	}

@@ -19,9 +19,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // TestCrashLoop kills logpipe with SIGKILL at random moments while it
@@ -74,7 +74,7 @@ streams:
 	start := func(k int) *exec.Cmd {
 		return startLogged(t, filepath.Join(logs, fmt.Sprintf("run%d.log", k)), bin, []string{"LOGPIPE_HASH_KEY=crash-test-key-0123456789", "LOGPIPE_LOG_LEVEL=" + cmp.Or(os.Getenv("LOGPIPE_TEST_LOG_LEVEL"), "info")}, "run", "-config", cfg, "-migrate")
 	}
-	if err := sink.CreateDatabase(ctx, sink.Options{Addr: []string{srv.TCPAddr}, Database: db}); err != nil {
+	if err := chclient.CreateDatabase(ctx, chclient.Options{Addr: []string{srv.TCPAddr}, Database: db}); err != nil {
 		t.Fatal(err)
 	}
 	conn := openDB(t, srv.TCPAddr, db)
@@ -143,7 +143,7 @@ streams:
 // partitionReport tells, per Kafka partition, what ClickHouse stores of it
 // (rows, highest offset, watermarks) and where the group's committed offset
 // and the partition's end are: what a stuck or lossy run needs explained.
-func partitionReport(ctx context.Context, conn *sink.Conn, broker, group string) string {
+func partitionReport(ctx context.Context, conn *chclient.Conn, broker, group string) string {
 	var b strings.Builder
 	rows, err := conn.QueryStrings(ctx, `SELECT _topic, toString(_partition), toString(count()), toString(max(_offset)) FROM
 		(SELECT _topic, _partition, _offset FROM cdn_requests UNION ALL SELECT _topic, _partition, _offset FROM job_events UNION ALL SELECT _topic, _partition, _offset FROM ingest_errors)

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/detect"
 	"github.com/logpipe/logpipe/pipeline"
-	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/transform"
 	"github.com/logpipe/logpipe/watch"
 )
@@ -21,7 +21,7 @@ import (
 // the alerter to store what it holds once ctx is done. Nothing starts
 // (and the hook is nil) when detect.disabled is set or no stream carries
 // CDN logs.
-func startDetector(ctx context.Context, cfg config.Config, conn *sink.Conn, log *slog.Logger) (hook pipeline.Hook, stop func(), err error) {
+func startDetector(ctx context.Context, cfg config.Config, conn *chclient.Conn, log *slog.Logger) (hook pipeline.Hook, stop func(), err error) {
 	stop = func() {}
 	cdn := false
 	for _, s := range cfg.Streams {

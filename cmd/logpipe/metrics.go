@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/ingest"
@@ -14,7 +15,7 @@ import (
 )
 
 // serveMetrics starts the /metrics, /healthz and /readyz server.
-func serveMetrics(cfg config.Config, conn *sink.Conn, p *pipeline.Pipeline, w *sink.Writer, c *ingest.Consumer, log *slog.Logger) (*metrics.Server, error) {
+func serveMetrics(cfg config.Config, conn *chclient.Conn, p *pipeline.Pipeline, w *sink.Writer, c *ingest.Consumer, log *slog.Logger) (*metrics.Server, error) {
 	m := metrics.New()
 	if err := pipelineMetrics(m, p, w); err != nil {
 		return nil, err
@@ -30,7 +31,7 @@ func serveMetrics(cfg config.Config, conn *sink.Conn, p *pipeline.Pipeline, w *s
 	// Stalled: a partition's records wait longer than one INSERT attempt,
 	// the longest retry pause and a batch's age together.
 	stall := metrics.StallCheck(progressOf(p), cfg.ClickHouse.InsertTimeout+cfg.Batch.RetryMax+cfg.Batch.MaxAge)
-	return metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn.Driver().Ping), metrics.ConsumerCheck(c), stall), log)
+	return metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn.Ping), metrics.ConsumerCheck(c), stall), log)
 }
 
 // pipelineMetrics feeds m from p (counters, field coverage, partition

@@ -17,6 +17,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/internal/chserver"
@@ -93,11 +95,11 @@ func TestMetricsEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	b := make([]byte, 4)
 	rand.Read(b)
-	opts := sink.Options{Addr: []string{srv.TCPAddr}, Database: "metrics_" + hex.EncodeToString(b), User: "default"}
-	if err := sink.CreateDatabase(ctx, opts); err != nil {
+	opts := chclient.Options{Addr: []string{srv.TCPAddr}, Database: "metrics_" + hex.EncodeToString(b), User: "default"}
+	if err := chclient.CreateDatabase(ctx, opts); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := sink.Open(ctx, opts)
+	conn, err := chclient.Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +122,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 		Streams: []pipeline.Stream{{Name: "jobs", Topic: "jobs", Format: "logpipe-job"}},
 		Limits:  pipeline.Limits{MaxRows: 500, MaxBytes: 1 << 20, MaxAge: 100 * time.Millisecond, MaxRecordBytes: 4096},
 		Enrich:  transform.EnrichConfig{HashKey: []byte("metrics-test-key-0123456789")},
-	}, app.WriterInserter{W: w}, conn, log)
+	}, app.WriterInserter{W: w}, checkpoint.New(conn), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +141,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 	if err := m.Register(lagMetrics(lag, log)); err != nil {
 		t.Fatal(err)
 	}
-	hs, err := metrics.Start("127.0.0.1:0", metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn.Driver().Ping), metrics.ConsumerCheck(c), metrics.StallCheck(progressOf(p), time.Minute)), log)
+	hs, err := metrics.Start("127.0.0.1:0", metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn.Ping), metrics.ConsumerCheck(c), metrics.StallCheck(progressOf(p), time.Minute)), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // params collects repeated -param k=v flags.
@@ -79,7 +79,7 @@ func cmdQuery(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	conn, err := sink.Open(ctx, app.SinkOptions(cfg))
+	conn, err := chclient.Open(ctx, app.SinkOptions(cfg))
 	if err != nil {
 		return err
 	}

@@ -10,11 +10,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/pipeline"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/warehouse"
 )
 
@@ -91,7 +91,7 @@ func cmdRun(ctx context.Context, args []string, log *slog.Logger) error {
 	// handshake of a new connection included.
 	o.ReadTimeout = cfg.ClickHouse.InsertTimeout
 	o.QueryTimeout = cfg.ClickHouse.InsertTimeout
-	conn, err := sink.Open(ctx, o)
+	conn, err := chclient.Open(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func printMigrations(ctx context.Context, cfg config.Config, version string, std
 			return usageError{fmt.Errorf("migrate: -server-version: %w", err)}
 		}
 	} else {
-		conn, err := sink.Open(ctx, app.SinkOptions(cfg))
+		conn, err := chclient.Open(ctx, app.SinkOptions(cfg))
 		if err != nil {
 			return fmt.Errorf("migrate: %w (or give -server-version)", err)
 		}

@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/schedule"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // cmdSchedules implements "logpipe schedules sync": it writes the
@@ -34,7 +34,7 @@ func cmdSchedules(ctx context.Context, args []string, stdout io.Writer, log *slo
 	if len(args) > 1 && fs.NArg() > 0 {
 		return usageError{fmt.Errorf("schedules sync: unexpected argument %q", fs.Arg(0))}
 	}
-	conn, err := sink.Open(ctx, app.SinkOptions(cfg))
+	conn, err := chclient.Open(ctx, app.SinkOptions(cfg))
 	if err != nil {
 		return err
 	}

@@ -16,9 +16,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
-	"github.com/logpipe/logpipe/sink"
 )
 
 func TestMain(m *testing.M) { chserver.Main(m) }
@@ -125,11 +125,11 @@ streams: [{name: jobs, topic: jobs, format: logpipe-job}]
 	}
 }
 
-func openDB(t *testing.T, addr, db string) *sink.Conn {
+func openDB(t *testing.T, addr, db string) *chclient.Conn {
 	t.Helper()
-	var conn *sink.Conn
+	var conn *chclient.Conn
 	waitFor(t, 30*time.Second, func() bool {
-		c, err := sink.Open(context.Background(), sink.Options{Addr: []string{addr}, Database: db})
+		c, err := chclient.Open(context.Background(), chclient.Options{Addr: []string{addr}, Database: db})
 		if err != nil {
 			return false
 		}

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // stormFor is how long TestRebalanceStorm keeps killing consumers: 30 s in
@@ -97,7 +97,7 @@ streams:
   - {name: jobs, topic: jobs, format: logpipe-job}
 `, broker.Addrs[0], srv.TCPAddr, db)), 0o600)
 	env := []string{"LOGPIPE_HASH_KEY=storm-test-key-0123456789", "LOGPIPE_LOG_LEVEL=info"}
-	if err := sink.CreateDatabase(ctx, sink.Options{Addr: []string{srv.TCPAddr}, Database: db}); err != nil {
+	if err := chclient.CreateDatabase(ctx, chclient.Options{Addr: []string{srv.TCPAddr}, Database: db}); err != nil {
 		t.Fatal(err)
 	}
 	conn := openDB(t, srv.TCPAddr, db)

@@ -11,14 +11,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/config"
-	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/warehouse"
 )
 
-func openWarehouse(ctx context.Context, cfg config.Config) (*warehouse.Warehouse, *sink.Conn, error) {
-	conn, err := sink.Open(ctx, app.SinkOptions(cfg))
+func openWarehouse(ctx context.Context, cfg config.Config) (*warehouse.Warehouse, *chclient.Conn, error) {
+	conn, err := chclient.Open(ctx, app.SinkOptions(cfg))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -10,9 +10,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/cmd/internal/app"
 	"github.com/logpipe/logpipe/metrics"
-	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/watch"
 )
 
@@ -33,7 +33,7 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 			return err
 		}
 	}
-	conn, err := sink.Open(ctx, app.SinkOptions(cfg))
+	conn, err := chclient.Open(ctx, app.SinkOptions(cfg))
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func cmdWatch(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		if cfg.HTTP.Listen != "" {
 			m := metrics.New()
 			w.Hooks = append(w.Hooks, watchMetrics{m.Watch(w.Rules())})
-			srv, err := metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn.Driver().Ping)), log)
+			srv, err := metrics.Start(cfg.HTTP.Listen, metrics.Handler(m.Registry, metrics.ClickHouseCheck(conn.Ping)), log)
 			if err != nil {
 				return err
 			}

@@ -22,9 +22,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/internal/kafkabroker"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // zombieRecords is how many CDN records each zombie test stores
@@ -52,7 +52,7 @@ type zombieEnv struct {
 	srv    *chserver.Server
 	bin    string
 	broker *kafkabroker.Broker
-	conn   *sink.Conn
+	conn   *chclient.Conn
 	db     string
 	n      int
 	logs   string
@@ -86,7 +86,7 @@ func newZombieEnv(t *testing.T, bin string) *zombieEnv {
 		e.logs = d
 	}
 	ctx := context.Background()
-	if err := sink.CreateDatabase(ctx, sink.Options{Addr: []string{srv.TCPAddr}, Database: e.db}); err != nil {
+	if err := chclient.CreateDatabase(ctx, chclient.Options{Addr: []string{srv.TCPAddr}, Database: e.db}); err != nil {
 		t.Fatal(err)
 	}
 	// Migrated once, before any member starts (members run without

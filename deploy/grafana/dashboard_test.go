@@ -18,9 +18,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
-	"github.com/logpipe/logpipe/sink"
 )
 
 func TestMain(m *testing.M) { chserver.Main(m) }
@@ -188,11 +188,11 @@ func TestDashboard(t *testing.T) {
 	ctx := context.Background()
 	rb := make([]byte, 4)
 	rand.Read(rb)
-	opts := sink.Options{Addr: []string{srv.TCPAddr}, Database: "grafana_" + hex.EncodeToString(rb), User: "default"}
-	if err := sink.CreateDatabase(ctx, opts); err != nil {
+	opts := chclient.Options{Addr: []string{srv.TCPAddr}, Database: "grafana_" + hex.EncodeToString(rb), User: "default"}
+	if err := chclient.CreateDatabase(ctx, opts); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := sink.Open(ctx, opts)
+	conn, err := chclient.Open(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

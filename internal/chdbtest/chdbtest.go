@@ -19,6 +19,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/logpipe/logpipe/chclient"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -143,11 +144,11 @@ func Open(t testing.TB) *Engine {
 	}
 	db := fmt.Sprintf("t%d_%s", dbSeq.Add(1), name)
 	e := &Engine{s: s, db: db}
-	if _, err := s.c.query("CREATE DATABASE "+quoteIdent(db), "TSV"); err != nil {
+	if _, err := s.c.query("CREATE DATABASE "+chclient.QuotedIdent(db), "TSV"); err != nil {
 		t.Fatalf("chdbtest: create database %s: %v", db, err)
 	}
 	t.Cleanup(func() {
-		if _, err := s.c.query("DROP DATABASE IF EXISTS "+quoteIdent(db), "TSV"); err != nil {
+		if _, err := s.c.query("DROP DATABASE IF EXISTS "+chclient.QuotedIdent(db), "TSV"); err != nil {
 			t.Errorf("chdbtest: drop database %s: %v", db, err)
 		}
 	})
@@ -187,7 +188,7 @@ func (e *Engine) Query(sql string) ([][]string, error) {
 func (e *Engine) Raw(sql, format string) ([]byte, error) {
 	e.s.mu.Lock()
 	defer e.s.mu.Unlock()
-	if _, err := e.s.c.query("USE "+quoteIdent(e.db), "TSV"); err != nil {
+	if _, err := e.s.c.query("USE "+chclient.QuotedIdent(e.db), "TSV"); err != nil {
 		return nil, fmt.Errorf("chdbtest: USE %s: %w", e.db, err)
 	}
 	return e.s.c.query(sql, format)
@@ -209,10 +210,6 @@ func (e *Engine) MustQuery(t testing.TB, sql string) [][]string {
 		t.Fatalf("chdbtest: %v\nquery:\n%s", err, sql)
 	}
 	return rows
-}
-
-func quoteIdent(s string) string {
-	return "`" + strings.ReplaceAll(s, "`", "\\`") + "`"
 }
 
 // ParseTSV splits TabSeparated output into rows of decoded values.

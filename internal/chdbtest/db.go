@@ -6,7 +6,7 @@ import (
 )
 
 // DB adapts an Engine to the context-taking methods code under test calls
-// on *sink.Conn (Exec, Query, QueryStrings), so it satisfies interfaces such
+// on *chclient.Conn (Exec, Query, QueryStrings), so it satisfies interfaces such
 // as schemas.Execer. Query arguments are refused: bind values into the SQL.
 type DB struct{ e *Engine }
 

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/logpipe/logpipe/budget"
+	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/ingest"
 	"github.com/logpipe/logpipe/pipeline"
@@ -27,12 +29,12 @@ import (
 )
 
 // SinkOptions are the ClickHouse connection options of cfg.
-func SinkOptions(cfg config.Config) sink.Options {
+func SinkOptions(cfg config.Config) chclient.Options {
 	// An unreadable CA or key file was reported before: run and validate
 	// check the TLS files (cmd/logpipe validate.go), migrate and the other
 	// commands in checkConfig.
 	tlsCfg, _ := cfg.ClickHouse.TLS.Config()
-	return sink.Options{
+	return chclient.Options{
 		Addr:        cfg.ClickHouse.Addr,
 		Database:    cfg.ClickHouse.Database,
 		User:        cfg.ClickHouse.User,
@@ -45,7 +47,7 @@ func SinkOptions(cfg config.Config) sink.Options {
 
 // NewPipeline builds the pipeline that cfg describes, with hooks, writing
 // through conn with the writer it returns (to attach metrics to).
-func NewPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger, hooks ...pipeline.Hook) (*pipeline.Pipeline, *sink.Writer, error) {
+func NewPipeline(cfg config.Config, conn *chclient.Conn, log *slog.Logger, hooks ...pipeline.Hook) (*pipeline.Pipeline, *sink.Writer, error) {
 	w := sink.NewWriter(conn, log)
 	w.Timeout = cfg.ClickHouse.InsertTimeout
 	w.RetryMax = cfg.Batch.RetryMax
@@ -68,7 +70,7 @@ func NewPipeline(cfg config.Config, conn *sink.Conn, log *slog.Logger, hooks ...
 	for _, s := range cfg.Streams {
 		pc.Streams = append(pc.Streams, pipeline.Stream{Name: s.DisplayName(), Topic: s.Topic, Format: s.Format, Vendor: s.Vendor, Options: s.ParserOptions()})
 	}
-	p, err := pipeline.New(pc, WriterInserter{w}, conn, log)
+	p, err := pipeline.New(pc, WriterInserter{w}, checkpoint.New(conn), log)
 	return p, w, err
 }
 
@@ -162,10 +164,10 @@ func MigrationTarget(cfg config.Config) (schemas.Target, error) {
 // Migrate creates the database if needed and applies the migrations.
 func Migrate(ctx context.Context, cfg config.Config, out io.Writer, log *slog.Logger) error {
 	o := SinkOptions(cfg)
-	if err := sink.CreateDatabase(ctx, o); err != nil {
+	if err := chclient.CreateDatabase(ctx, o); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	conn, err := sink.Open(ctx, o)
+	conn, err := chclient.Open(ctx, o)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

@@ -6,15 +6,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/schedule"
-	"github.com/logpipe/logpipe/sink"
 )
 
 // SyncSchedules writes the schedules and their expected runs in
 // [from, to). job_expected_runs is a ReplacingMergeTree, so syncing the same
 // window twice stores each expected run once.
-func SyncSchedules(ctx context.Context, conn *sink.Conn, scheds []*schedule.Schedule, cs []config.JobSchedule, from, to time.Time) (int, error) {
+func SyncSchedules(ctx context.Context, conn *chclient.Conn, scheds []*schedule.Schedule, cs []config.JobSchedule, from, to time.Time) (int, error) {
 	n := 0
 	for i, s := range scheds {
 		cal := "all"
@@ -22,7 +22,7 @@ func SyncSchedules(ctx context.Context, conn *sink.Conn, scheds []*schedule.Sche
 			cal = "business-days"
 		}
 		q := fmt.Sprintf("INSERT INTO job_schedules (job, schedule, timezone, calendar, grace_s, expected_s, updated_at) SELECT %s, %s, %s, %s, %d, %d, now()",
-			quote(s.Job), quote(s.Spec), quote(s.Location.String()), quote(cal), int(s.Grace.Seconds()), int(cs[i].Expected.Seconds()))
+			chclient.String(s.Job), chclient.String(s.Spec), chclient.String(s.Location.String()), chclient.String(cal), int(s.Grace.Seconds()), int(cs[i].Expected.Seconds()))
 		if err := conn.Exec(ctx, q); err != nil {
 			return n, fmt.Errorf("schedules: job %s: %w", s.Job, err)
 		}
@@ -35,7 +35,7 @@ func SyncSchedules(ctx context.Context, conn *sink.Conn, scheds []*schedule.Sche
 				secs[j] = fmt.Sprint(t.Unix())
 			}
 			q := fmt.Sprintf("INSERT INTO job_expected_runs (job, expected_time, grace_s) SELECT %s, toDateTime(arrayJoin([%s])), %d",
-				quote(s.Job), strings.Join(secs, ","), int(s.Grace.Seconds()))
+				chclient.String(s.Job), strings.Join(secs, ","), int(s.Grace.Seconds()))
 			if err := conn.Exec(ctx, q); err != nil {
 				return n, fmt.Errorf("schedules: job %s: %w", s.Job, err)
 			}
@@ -43,8 +43,4 @@ func SyncSchedules(ctx context.Context, conn *sink.Conn, scheds []*schedule.Sche
 		}
 	}
 	return n, nil
-}
-
-func quote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
 )
 
@@ -63,15 +64,15 @@ func (r *rows) Values(i int) any {
 	return out
 }
 
-func testConn(t *testing.T) *Conn {
+func testConn(t *testing.T) *chclient.Conn {
 	t.Helper()
 	srv := chserver.Shared(t)
 	ctx := context.Background()
-	o := Options{Addr: []string{srv.TCPAddr}, Database: fmt.Sprintf("ins_%d", time.Now().UnixNano())}
-	if err := CreateDatabase(ctx, o); err != nil {
+	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: fmt.Sprintf("ins_%d", time.Now().UnixNano())}
+	if err := chclient.CreateDatabase(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Open(ctx, o)
+	c, err := chclient.Open(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,10 +83,11 @@ func testConn(t *testing.T) *Conn {
 	return c
 }
 
-// TestNativeInsert: an INSERT goes through the native path (its
-// connection is kept for the next one), rows read back, a server error
-// arrives as the driver's Exception with its code, and a table whose
-// column types differ from the batch's gets its rows through the driver.
+// TestNativeInsert: the writer's INSERTs go through the native path
+// (chclient.Conn.InsertInput; its connection reuse is chclient's
+// TestInsertInputPool), rows read back, a server error arrives as the
+// driver's Exception with its code, and a table whose column types differ
+// from the batch's gets its rows through the driver.
 func TestNativeInsert(t *testing.T) {
 	ctx := context.Background()
 	c := testConn(t)
@@ -97,12 +99,6 @@ func TestNativeInsert(t *testing.T) {
 		if err := w.InsertAs(ctx, newRows("r", "apple", "avocado", "banana"), fmt.Sprintf("logpipe-test:%d", i)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := c.ins.disabled(); err != nil {
-		t.Fatalf("native path off: %v", err)
-	}
-	if n := len(c.ins.idle); n != 1 {
-		t.Errorf("%d idle INSERT connections after two inserts in turn, want 1 (reused)", n)
 	}
 	got, err := c.QueryStrings(ctx, "SELECT s, lc, toString(count()) FROM r GROUP BY s, lc ORDER BY s")
 	if err != nil {
@@ -130,11 +126,8 @@ func TestNativeInsert(t *testing.T) {
 
 	err = w.Insert(ctx, newRows("missing", "x"))
 	var ex *clickhouse.Exception
-	if !errors.As(err, &ex) || ex.Code != 60 || Retryable(err) {
+	if !errors.As(err, &ex) || ex.Code != 60 || chclient.Retryable(err) {
 		t.Errorf("insert into a missing table: %v (%T), want the server's exception 60 (UNKNOWN_TABLE), not retryable", err, errors.Unwrap(err))
-	}
-	if n := len(c.ins.idle); n != 1 {
-		t.Errorf("%d idle INSERT connections after a server error, want 1 (the connection stays usable)", n)
 	}
 
 	// lc is a plain String here: the batch cannot send its
@@ -148,27 +141,33 @@ func TestNativeInsert(t *testing.T) {
 	if got, err := c.QueryStrings(ctx, "SELECT s, lc FROM p"); err != nil || !reflect.DeepEqual(got, [][]string{{"cherry", "c"}}) {
 		t.Errorf("read back %q (%v), want cherry, c", got, err)
 	}
-	if err := c.ins.disabled(); err != nil {
-		t.Errorf("native path off after a type mismatch: %v", err)
-	}
 }
 
-// TestNativeOffUsesDriver: once the path is off for a Conn (a server
-// answered what it does not understand), INSERTs go through clickhouse-go
-// and store the same rows.
+// TestNativeOffUsesDriver: with the native path off for a Conn
+// (chclient.Options.NoNativeInsert; chclient also switches it off once a
+// server answered what it does not understand), INSERTs go through
+// clickhouse-go and store the same rows.
 func TestNativeOffUsesDriver(t *testing.T) {
 	ctx := context.Background()
-	c := testConn(t)
+	srv := chserver.Shared(t)
+	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: fmt.Sprintf("insoff_%d", time.Now().UnixNano()), NoNativeInsert: true}
+	if err := chclient.CreateDatabase(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	c, err := chclient.Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+o.Database)
+		c.Close()
+	})
 	if err := c.Exec(ctx, "CREATE TABLE r (s String, lc LowCardinality(String), _offset Int64) ENGINE = MergeTree ORDER BY _offset"); err != nil {
 		t.Fatal(err)
 	}
-	c.ins.disable(protoErrorf("test"))
 	w := NewWriter(c, slog.New(slog.DiscardHandler))
 	if err := w.InsertAs(ctx, newRows("r", "apple", "banana"), "logpipe-test:off"); err != nil {
 		t.Fatal(err)
-	}
-	if n := len(c.ins.idle); n != 0 {
-		t.Errorf("%d INSERT connections opened with the path off", n)
 	}
 	got, err := c.QueryStrings(ctx, "SELECT s, lc FROM r ORDER BY s")
 	if err != nil {
@@ -179,32 +178,11 @@ func TestNativeOffUsesDriver(t *testing.T) {
 	}
 }
 
-// TestNativeHandshakeRefusedUsesDriver: a server that refuses the path's
-// handshake (here: a user that does not exist) is answered by the driver,
-// whose error the caller gets; the path stays on for the next connection.
-func TestNativeHandshakeRefusedUsesDriver(t *testing.T) {
-	ctx := context.Background()
-	srv := chserver.Shared(t)
-	c, err := Open(ctx, Options{Addr: []string{srv.TCPAddr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.ins.o.User = "nobody_h14t" // only the path's connections use it
-	err = NewWriter(c, slog.New(slog.DiscardHandler)).Insert(ctx, newRows("missing_table", "x"))
-	var ex *clickhouse.Exception
-	if !errors.As(err, &ex) || ex.Code != 60 {
-		t.Errorf("insert: %v, want the driver's UNKNOWN_TABLE (60)", err)
-	}
-	if err := c.ins.disabled(); err != nil {
-		t.Errorf("path off after a refused handshake: %v", err)
-	}
-}
-
 // TestNativeExceptionAfterData: a view that refuses the rows (as the
 // fence's does) answers after the data was sent, possibly before the
 // server read all of it: the connection is dropped, not reused, and the
-// next INSERT goes through a clean one.
+// next INSERT goes through a clean one (chclient's TestInsertInputPool
+// checks the pool).
 func TestNativeExceptionAfterData(t *testing.T) {
 	ctx := context.Background()
 	c := testConn(t)
@@ -227,14 +205,8 @@ func TestNativeExceptionAfterData(t *testing.T) {
 		if !errors.As(err, &ex) || ex.Code != 395 {
 			t.Fatalf("refused insert %d: %v, want the view's throwIf (395)", i, err)
 		}
-		if n := len(c.ins.idle); n != 0 {
-			t.Errorf("%d idle INSERT connections after an exception that came after the data", n)
-		}
 	}
 	if err := w.Insert(ctx, newRows("r", "ok")); err != nil {
 		t.Fatal(err)
-	}
-	if err := c.ins.disabled(); err != nil {
-		t.Errorf("native path off: %v", err)
 	}
 }

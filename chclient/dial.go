@@ -1,4 +1,4 @@
-package sink
+package chclient
 
 import (
 	"context"
@@ -154,8 +154,17 @@ func (d *dialer) strategy(ctx context.Context, connID int, opt *clickhouse.Optio
 	if len(errs) == 0 {
 		return clickhouse.DialResult{}, errors.New("no address to connect to")
 	}
-	return clickhouse.DialResult{}, errors.Join(errs...)
+	return clickhouse.DialResult{}, &ConnectError{Err: errors.Join(errs...)}
 }
+
+// ConnectError is the error of opening a connection: no address
+// answered the TCP connect, the TLS or the protocol handshake in time.
+// KindOf counts it Transient unless it carries a ClickHouse exception
+// (a refused login).
+type ConnectError struct{ Err error }
+
+func (e *ConnectError) Error() string { return e.Err.Error() }
+func (e *ConnectError) Unwrap() error { return e.Err }
 
 // dialContext is the clickhouse.Options.DialContext: TCP (and TLS), the
 // connection tracked by address.

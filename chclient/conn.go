@@ -1,19 +1,12 @@
-// Package sink writes records to ClickHouse in columnar batches over the
-// native protocol (clickhouse-go/v2), with retries for the errors that are
-// worth retrying.
-package sink
+package chclient
 
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"reflect"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -40,6 +33,9 @@ type Options struct {
 	// (watermarks, running inserts) are then never stuck on a server that
 	// stopped answering mid-query.
 	QueryTimeout time.Duration
+	// NoNativeInsert sends every INSERT through clickhouse-go's batch
+	// instead of the native INSERT path (insert.go).
+	NoNativeInsert bool
 	// Cluster, when set, is the ClickHouse cluster the tables are spread
 	// over (schemas.Target): inserts into its Distributed tables are then
 	// synchronous (insert_distributed_sync = 1), so an acknowledged batch
@@ -51,13 +47,13 @@ type Options struct {
 // Conn is a connection pool to one ClickHouse server (or cluster entry).
 type Conn struct {
 	conn     driver.Conn
-	ins      *insertPool // the INSERT path (insert.go)
+	ins      *insertPool // the native INSERT path (insert.go)
 	database string
 	opts     Options
 
 	mu      sync.Mutex
 	cluster []server          // opened on first use, with Options.Cluster
-	hashes  map[string]uint64 // sharding key of topic/partition (shardOf)
+	hashes  map[string]uint64 // values of sharding keys (ShardOf)
 }
 
 // Open connects to ClickHouse and checks that the server answers.
@@ -94,7 +90,11 @@ func Open(ctx context.Context, o Options) (*Conn, error) {
 	if o.ReadTimeout == 0 {
 		o.ReadTimeout = 5 * time.Minute
 	}
-	return &Conn{conn: conn, ins: newInsertPool(d, o), database: o.Database, opts: o}, nil
+	c := &Conn{conn: conn, database: o.Database, opts: o}
+	if !o.NoNativeInsert {
+		c.ins = newInsertPool(d, o)
+	}
+	return c, nil
 }
 
 func settings(o Options) clickhouse.Settings {
@@ -114,9 +114,9 @@ func CreateDatabase(ctx context.Context, o Options) error {
 		return err
 	}
 	defer c.Close()
-	q := "CREATE DATABASE IF NOT EXISTS " + quoteIdent(db)
+	q := "CREATE DATABASE IF NOT EXISTS " + QuotedIdent(db)
 	if o.Cluster != "" {
-		q += " ON CLUSTER " + quoteIdent(o.Cluster)
+		q += " ON CLUSTER " + QuotedIdent(o.Cluster)
 	}
 	return c.Exec(ctx, q)
 }
@@ -133,8 +133,20 @@ func (c *Conn) Close() error {
 // Database is the database the connection works in.
 func (c *Conn) Database() string { return c.database }
 
-// Driver returns the underlying clickhouse-go connection.
-func (c *Conn) Driver() driver.Conn { return c.conn }
+// Cluster is the cluster the connection's tables are spread over
+// (Options.Cluster), "" for a single server.
+func (c *Conn) Cluster() string { return c.opts.Cluster }
+
+// Options returns the options the connection was opened with.
+func (c *Conn) Options() Options { return c.opts }
+
+// Ping checks that the server answers.
+func (c *Conn) Ping(ctx context.Context) error { return c.conn.Ping(ctx) }
+
+// PrepareBatch starts a columnar INSERT (query is "INSERT INTO t (cols)").
+func (c *Conn) PrepareBatch(ctx context.Context, query string) (driver.Batch, error) {
+	return c.conn.PrepareBatch(ctx, query)
+}
 
 // Exec runs a statement that returns no rows.
 func (c *Conn) Exec(ctx context.Context, query string, args ...any) error {
@@ -151,35 +163,23 @@ func (c *Conn) ServerVersion(ctx context.Context) (major, minor int, err error) 
 }
 
 // Query runs a query and returns the column names and every row, each
-// value formatted as text (NULL as "\N"). It is meant for small results:
-// the catalogue, tests and admin commands.
+// value formatted as text (FormatValue; NULL as "\N"), as
+// clickhouse-client would print them. It is meant for small results shown
+// to people or compared as text: the catalogue, admin commands, tests, and
+// code that also runs on the embedded engine (which answers in text).
+// Code that reads values to use them scans them typed (Rows, QueryRow,
+// Value, Values).
 func (c *Conn) Query(ctx context.Context, query string, args ...any) (cols []string, out [][]string, err error) {
-	if _, ok := ctx.Deadline(); !ok && c.opts.QueryTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.opts.QueryTimeout)
-		defer cancel()
-	}
-	rows, err := c.conn.Query(ctx, query, args...)
+	rows, err := c.Rows(ctx, query, args...)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer rows.Close()
 	cols = rows.Columns()
-	types := rows.ColumnTypes()
-	dest := make([]any, len(types))
-	for i, t := range types {
-		dest[i] = reflect.New(t.ScanType()).Interface()
-	}
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
+		row, err := rows.ScanText()
+		if err != nil {
 			return cols, out, err
-		}
-		row := make([]string, len(dest))
-		for i, d := range dest {
-			row[i] = FormatValue(reflect.ValueOf(d).Elem().Interface())
-			if tn := types[i].DatabaseTypeName(); (tn == "Date" || tn == "Nullable(Date)") && len(row[i]) == 19 {
-				row[i] = row[i][:10]
-			}
 		}
 		out = append(out, row)
 	}
@@ -229,7 +229,7 @@ func FormatValue(v any) string {
 		for i := range parts {
 			e := rv.Index(i).Interface()
 			if s, ok := e.(string); ok {
-				parts[i] = "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
+				parts[i] = String(s)
 			} else {
 				parts[i] = FormatValue(e)
 			}
@@ -239,65 +239,13 @@ func FormatValue(v any) string {
 	return fmt.Sprint(v)
 }
 
-// Retryable reports whether an insert that failed with err may succeed if
-// sent again: network failures, timeouts, a restarting server, too many
-// parts, memory pressure. Schema errors and authentication failures are
-// not retryable.
-func Retryable(err error) bool {
-	if err == nil {
-		return false
+// KillQuery kills the queries of system.processes that where (an SQL
+// condition on its columns, such as query_id LIKE 'x%') selects, without
+// waiting for them to end (KILL QUERY ... ASYNC): the caller watches
+// system.processes for them to go.
+func (c *Conn) KillQuery(ctx context.Context, where string) error {
+	if err := c.Exec(ctx, "KILL QUERY WHERE "+where+" ASYNC"); err != nil {
+		return fmt.Errorf("kill queries where %s: %w", where, err)
 	}
-	if errors.Is(err, context.Canceled) {
-		return false
-	}
-	var ex *clickhouse.Exception
-	if errors.As(err, &ex) {
-		switch ex.Code {
-		case 3, // UNEXPECTED_END_OF_FILE
-			159, // TIMEOUT_EXCEEDED
-			164, // READONLY (replica in read-only mode)
-			202, // TOO_MANY_SIMULTANEOUS_QUERIES
-			216, // QUERY_WITH_SAME_ID_IS_ALREADY_RUNNING (an earlier attempt still runs)
-			209, // SOCKET_TIMEOUT
-			210, // NETWORK_ERROR
-			241, // MEMORY_LIMIT_EXCEEDED
-			242, // TABLE_IS_READ_ONLY
-			252, // TOO_MANY_PARTS
-			225, // NO_ZOOKEEPER
-			279, // ALL_CONNECTION_TRIES_FAILED (a shard of a Distributed table is down)
-			285, // TOO_FEW_LIVE_REPLICAS
-			319, // UNKNOWN_STATUS_OF_INSERT
-			425, // SYSTEM_ERROR
-			999: // KEEPER_EXCEPTION
-			return true
-		case 1000: // POCO_EXCEPTION: retryable when it is the network
-			return strings.Contains(ex.Message, "Connection refused") || strings.Contains(ex.Message, "Timeout") ||
-				strings.Contains(ex.Message, "Net Exception") || strings.Contains(ex.Message, "Connection reset")
-		}
-		return false
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, net.ErrClosed) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	var pe *protocolError // the next attempt goes through clickhouse-go
-	if errors.As(err, &pe) {
-		return true
-	}
-	msg := err.Error()
-	for _, s := range []string{"connection refused", "connection reset", "broken pipe", "i/o timeout", "EOF", "acquire conn timeout", "bad connection"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
-
-func quoteIdent(s string) string {
-	return "`" + strings.ReplaceAll(s, "`", "\\`") + "`"
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
@@ -50,43 +51,6 @@ func hungListener(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// TestDialSkipsHungServer: with the first address accepting connections
-// and never answering, the pool still connects to the second one within
-// the dial timeout, and later connections go there first.
-func TestDialSkipsHungServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs ClickHouse")
-	}
-	srv := chserver.Shared(t)
-	ctx := context.Background()
-	began := time.Now()
-	conn, err := sink.Open(ctx, sink.Options{Addr: []string{hungListener(t), srv.TCPAddr}, Database: "default", DialTimeout: 3 * time.Second})
-	if err != nil {
-		t.Fatalf("open with a hung first server: %v", err)
-	}
-	defer conn.Close()
-	if d := time.Since(began); d > 3*time.Second {
-		t.Errorf("open took %s, want within the dial timeout (3s)", d)
-	}
-	// New connections, all at once: the hung server is tried last now.
-	errs := make(chan error, 6)
-	began = time.Now()
-	for range 6 {
-		go func() {
-			_, err := conn.QueryStrings(ctx, "SELECT sleep(0.5)")
-			errs <- err
-		}()
-	}
-	for range 6 {
-		if err := <-errs; err != nil {
-			t.Errorf("query: %v", err)
-		}
-	}
-	if d := time.Since(began); d > 3*time.Second {
-		t.Errorf("6 parallel queries took %s: new connections waited for the hung server", d)
-	}
-}
-
 // TestInsertFailsOverFromHungReplica: a pool to two servers inserts
 // through the first; the first is then hung (SIGSTOP, connections stay
 // open). The attempt under way times out, the pool's other connections to
@@ -102,11 +66,11 @@ func TestInsertFailsOverFromHungReplica(t *testing.T) {
 	rand.Read(b)
 	db := "failover_" + hex.EncodeToString(b)
 	for _, s := range []*chserver.Server{hung, other} {
-		o := sink.Options{Addr: []string{s.TCPAddr}, Database: db}
-		if err := sink.CreateDatabase(ctx, o); err != nil {
+		o := chclient.Options{Addr: []string{s.TCPAddr}, Database: db}
+		if err := chclient.CreateDatabase(ctx, o); err != nil {
 			t.Fatal(err)
 		}
-		c, err := sink.Open(ctx, o)
+		c, err := chclient.Open(ctx, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +82,7 @@ func TestInsertFailsOverFromHungReplica(t *testing.T) {
 	t.Cleanup(func() { other.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db) })
 
 	const timeout = 5 * time.Second
-	conn, err := sink.Open(ctx, sink.Options{Addr: []string{hung.TCPAddr, other.TCPAddr}, Database: db, DialTimeout: 2 * time.Second, ReadTimeout: timeout})
+	conn, err := chclient.Open(ctx, chclient.Options{Addr: []string{hung.TCPAddr, other.TCPAddr}, Database: db, DialTimeout: 2 * time.Second, ReadTimeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package sink
+package chclient
 
 import (
 	"context"
@@ -10,13 +10,35 @@ import (
 	"strings"
 )
 
-// server is one ClickHouse server of a cluster, as system.clusters names
-// it, with its own small pool.
+// Server is one ClickHouse server of a cluster, as system.clusters names
+// it.
+type Server struct {
+	Shard  int
+	Weight int
+	Addr   string // host:port of its native protocol
+}
+
+// server is a Server with its own small pool, opened on first use.
 type server struct {
-	shard  int
-	weight int
-	addr   string
-	conn   *Conn
+	Server
+	conn *Conn
+}
+
+// Servers returns the servers of the connection's cluster, in shard and
+// replica order (nil without a cluster).
+func (c *Conn) Servers(ctx context.Context) ([]Server, error) {
+	if c.opts.Cluster == "" {
+		return nil, nil
+	}
+	ss, err := c.servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Server, len(ss))
+	for i, s := range ss {
+		out[i] = s.Server
+	}
+	return out, nil
 }
 
 // servers opens, once, a pool to every server of c's cluster.
@@ -26,22 +48,32 @@ func (c *Conn) servers(ctx context.Context) ([]server, error) {
 	if c.cluster != nil {
 		return c.cluster, nil
 	}
-	rows, err := c.QueryStrings(ctx, "SELECT toString(shard_num), host_name, toString(port), toString(shard_weight) FROM system.clusters WHERE cluster = "+quoteString(c.opts.Cluster)+" ORDER BY shard_num, replica_num")
+	rows, err := c.Rows(ctx, "SELECT toInt64(shard_num), host_name, toUInt16(port), toInt64(shard_weight) FROM system.clusters WHERE cluster = "+String(c.opts.Cluster)+" ORDER BY shard_num, replica_num")
 	if err != nil {
 		return nil, fmt.Errorf("list servers of cluster %s: %w", c.opts.Cluster, err)
 	}
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("cluster %s is not in system.clusters of %v (remote_servers in the server config)", c.opts.Cluster, c.opts.Addr)
-	}
+	defer rows.Close()
 	var out []server
-	for _, r := range rows {
-		shard, _ := strconv.Atoi(r[0])
-		weight, _ := strconv.Atoi(r[3])
+	for rows.Next() {
+		var (
+			shard, weight int64
+			host          string
+			port          uint16
+		)
+		if err := rows.Scan(&shard, &host, &port, &weight); err != nil {
+			return nil, fmt.Errorf("list servers of cluster %s: %w", c.opts.Cluster, err)
+		}
 		o := c.opts
 		// Fenced inserts go to their shard's servers directly (see
-		// shardOf): as many connections as the main pool.
-		o.Addr, o.Cluster = []string{net.JoinHostPort(r[1], r[2])}, ""
-		out = append(out, server{shard: shard, weight: weight, addr: o.Addr[0], conn: &Conn{database: o.Database, opts: o}})
+		// ShardOf): as many connections as the main pool.
+		o.Addr, o.Cluster = []string{net.JoinHostPort(host, strconv.Itoa(int(port)))}, ""
+		out = append(out, server{Server: Server{Shard: int(shard), Weight: int(weight), Addr: o.Addr[0]}, conn: &Conn{database: o.Database, opts: o}})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list servers of cluster %s: %w", c.opts.Cluster, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("cluster %s is not in system.clusters of %v (remote_servers in the server config)", c.opts.Cluster, c.opts.Addr)
 	}
 	c.cluster = out
 	return out, nil
@@ -58,19 +90,19 @@ func (c *Conn) eachServer(ctx context.Context, fn func(context.Context, *Conn) e
 	answered := map[int]bool{}
 	down := map[int][]string{}
 	for i, s := range ss {
-		conn, err := c.openServer(ctx, i)
+		conn, err := c.ServerConn(ctx, i)
 		if err != nil {
-			down[s.shard] = append(down[s.shard], fmt.Sprintf("%s: %v", s.addr, err))
+			down[s.Shard] = append(down[s.Shard], fmt.Sprintf("%s: %v", s.Addr, err))
 			continue
 		}
 		if err := fn(ctx, conn); err != nil {
 			if Retryable(err) {
-				down[s.shard] = append(down[s.shard], fmt.Sprintf("%s: %v", s.addr, err))
+				down[s.Shard] = append(down[s.Shard], fmt.Sprintf("%s: %v", s.Addr, err))
 				continue
 			}
-			return fmt.Errorf("%s: %w", s.addr, err)
+			return fmt.Errorf("%s: %w", s.Addr, err)
 		}
-		answered[s.shard] = true
+		answered[s.Shard] = true
 	}
 	var missing []string
 	for shard, errs := range down {
@@ -85,8 +117,9 @@ func (c *Conn) eachServer(ctx context.Context, fn func(context.Context, *Conn) e
 	return nil
 }
 
-// openServer returns the pool of server i, connecting it first if needed.
-func (c *Conn) openServer(ctx context.Context, i int) (*Conn, error) {
+// ServerConn returns the pool of server i of Servers, connecting it first
+// if needed. The pool is closed with c.
+func (c *Conn) ServerConn(ctx context.Context, i int) (*Conn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := &c.cluster[i]
@@ -100,26 +133,23 @@ func (c *Conn) openServer(ctx context.Context, i int) (*Conn, error) {
 	return s.conn, nil
 }
 
-// shardOf returns the indexes (in servers) of the replicas of the shard
-// that holds topic/partition: the shard the Distributed tables pick for
-// the sharding key cityHash64(_topic, _partition) (schemas.Target), the
+// ShardOf returns the indexes (in Servers) of the replicas of the shard
+// a Distributed table picks for a row whose sharding key is key (an SQL
+// expression of a UInt64 value, such as cityHash64('t', toInt32(0))): the
 // key's value modulo the sum of the shard weights, each shard taking as
-// many slots as its weight, in shard order.
-func (c *Conn) shardOf(ctx context.Context, topic string, partition int32) ([]int, error) {
+// many slots as its weight, in shard order. The key's value is asked of
+// the server once and remembered.
+func (c *Conn) ShardOf(ctx context.Context, key string) ([]int, error) {
 	ss, err := c.servers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	key := fmt.Sprintf("%s/%d", topic, partition)
 	c.mu.Lock()
 	h, ok := c.hashes[key]
 	c.mu.Unlock()
 	if !ok {
-		rows, err := c.QueryStrings(ctx, fmt.Sprintf("SELECT toString(cityHash64(%s, toInt32(%d)))", quoteString(topic), partition))
-		if err != nil {
-			return nil, fmt.Errorf("shard of %s: %w", key, err)
-		}
-		h, err = strconv.ParseUint(rows[0][0], 10, 64)
+		var err error
+		h, err = Value[uint64](ctx, c, "SELECT toUInt64("+key+")")
 		if err != nil {
 			return nil, fmt.Errorf("shard of %s: %w", key, err)
 		}
@@ -133,9 +163,9 @@ func (c *Conn) shardOf(ctx context.Context, topic string, partition int32) ([]in
 	var shards []int // shard numbers in order, one entry per shard
 	weights := map[int]int{}
 	for _, s := range ss {
-		if _, seen := weights[s.shard]; !seen {
-			shards = append(shards, s.shard)
-			weights[s.shard] = max(s.weight, 0)
+		if _, seen := weights[s.Shard]; !seen {
+			shards = append(shards, s.Shard)
+			weights[s.Shard] = max(s.Weight, 0)
 		}
 	}
 	total := 0
@@ -156,7 +186,7 @@ func (c *Conn) shardOf(ctx context.Context, topic string, partition int32) ([]in
 	}
 	var out []int
 	for i, s := range ss {
-		if s.shard == shard {
+		if s.Shard == shard {
 			out = append(out, i)
 		}
 	}

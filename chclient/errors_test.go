@@ -1,7 +1,8 @@
-package sink
+package chclient
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,10 @@ import (
 
 // TestRetryable: which failures the writer retries (the server or the
 // network may recover) and which stop the partition for good (retrying
-// cannot help and would hide the error).
+// cannot help and would hide the error). The kind comes from the
+// exception's code, or from the Go error the connection failed with,
+// never from the text of a message (but for POCO_EXCEPTION, which has
+// only its class prefix to tell).
 func TestRetryable(t *testing.T) {
 	ex := func(code int32, msg string) error { return &clickhouse.Exception{Code: code, Message: msg} }
 	for _, tc := range []struct {
@@ -34,7 +38,12 @@ func TestRetryable(t *testing.T) {
 		{"EOF", io.EOF, true},
 		{"unexpected EOF", io.ErrUnexpectedEOF, true},
 		{"closed connection", net.ErrClosed, true},
-		{"pool exhausted", errors.New("clickhouse: acquire conn timeout. you can increase the number of max open conn"), true},
+		{"pool exhausted", fmt.Errorf("acquire: %w", clickhouse.ErrAcquireConnTimeout), true},
+		{"bad connection", fmt.Errorf("query: %w", driver.ErrBadConn), true},
+		{"handshake cut (server restarting)", &ConnectError{Err: errors.New("127.0.0.1:9000: could not read server name: EOF")}, true},
+		{"login refused at connect", &ConnectError{Err: ex(516, "Authentication failed")}, false},
+		{"connection refused by text only", errors.New("dial tcp: connection refused"), false},
+		{"native insert path: answer not understood", fmt.Errorf("insert: %w", protoErrorf("unexpected packet %d", 9)), true},
 		{"timeout exceeded", ex(159, "Timeout exceeded"), true},
 		{"replica read-only", ex(164, "Table is in readonly mode"), true},
 		{"table read-only (ZooKeeper lost)", ex(242, "Table is in readonly mode"), true},
@@ -56,11 +65,42 @@ func TestRetryable(t *testing.T) {
 		{"not enough privileges", ex(497, "Not enough privileges"), false},
 		{"syntax error", ex(62, "Syntax error"), false},
 		{"a bug of ours", errors.New("column cdn_requests.status: unexpected type"), false},
+		{"unexpected end of file", ex(3, "Attempt to read after eof"), true},
+		{"connection out of step", ex(101, "Unexpected packet Data received from client"), true},
+		{"too many simultaneous queries", ex(202, "Too many simultaneous queries"), true},
+		{"socket timeout", ex(209, "Timeout exceeded while reading from socket"), true},
+		{"system error", ex(425, "System error"), true},
+		{"wrapped exception", fmt.Errorf("insert: %w", ex(252, "Too many parts")), true},
+		{"fence refused a batch (throwIf)", ex(395, "Value passed to 'throwIf' function is non zero"), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Retryable(tc.err); got != tc.want {
 				t.Errorf("Retryable(%v) = %v, want %v", tc.err, got, tc.want)
 			}
+			if want := tc.want; (KindOf(tc.err) == Transient) != want {
+				t.Errorf("KindOf(%v) = %v", tc.err, KindOf(tc.err))
+			}
 		})
+	}
+}
+
+// TestKindOf: cancellation is its own kind (the caller gave up; neither
+// retried nor reported as a failure of the server).
+func TestKindOf(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want Kind
+	}{
+		{context.Canceled, Canceled},
+		{fmt.Errorf("insert: %w", context.Canceled), Canceled},
+		{context.DeadlineExceeded, Transient},
+		{&clickhouse.Exception{Code: 241}, Transient},
+		{&clickhouse.Exception{Code: 60}, Permanent},
+		{errors.New("anything else"), Permanent},
+		{nil, Permanent},
+	} {
+		if got := KindOf(tc.err); got != tc.want {
+			t.Errorf("KindOf(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

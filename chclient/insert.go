@@ -1,4 +1,4 @@
-package sink
+package chclient
 
 import (
 	"context"
@@ -79,14 +79,14 @@ func misunderstood(err error, before bool) error {
 	return err
 }
 
-// errNativeOff: the path is off for this Conn (see protocolError); the
+// ErrNativeOff: the path is off for this Conn (see protocolError); the
 // INSERT goes through clickhouse-go. Nothing was sent.
-var errNativeOff = errors.New("native insert path off")
+var ErrNativeOff = errors.New("native insert path off")
 
-// errTypes: the server's table has a column of a type the batch cannot
+// ErrTypes: the server's table has a column of a type the batch cannot
 // encode itself as; the INSERT was abandoned before any data was sent,
 // and goes through clickhouse-go, which converts.
-var errTypes = errors.New("column types differ")
+var ErrTypes = errors.New("column types differ")
 
 // nativeConn is one connection of the INSERT path.
 type nativeConn struct {
@@ -268,12 +268,25 @@ func (c *nativeConn) flush() error {
 	return err
 }
 
+// InsertInput runs query, an INSERT with its column list ("INSERT INTO t
+// (a, b) VALUES"), sending input's columns as its one block of rows over
+// the native INSERT path, under query id queryID (none if empty). It
+// fails with an error wrapping ErrNativeOff or ErrTypes, having sent
+// nothing, when the path cannot take this INSERT: the caller then sends
+// it through PrepareBatch.
+func (c *Conn) InsertInput(ctx context.Context, query, queryID string, input proto.Input, rows int) error {
+	if c.ins == nil {
+		return ErrNativeOff
+	}
+	return c.ins.insert(ctx, query, queryID, input, rows)
+}
+
 // insert runs query, an INSERT with its column list, sending input as
 // its one block of rows. A failure that leaves the connection unusable
 // closes it.
 func (p *insertPool) insert(ctx context.Context, query, queryID string, input proto.Input, rows int) error {
 	if err := p.disabled(); err != nil {
-		return fmt.Errorf("%w: %w", errNativeOff, err)
+		return fmt.Errorf("%w: %w", ErrNativeOff, err)
 	}
 	select {
 	case p.sem <- struct{}{}:
@@ -288,7 +301,7 @@ func (p *insertPool) insert(ctx context.Context, query, queryID string, input pr
 			if !pe.keep {
 				p.disable(err)
 			}
-			return fmt.Errorf("%w: %w", errNativeOff, err)
+			return fmt.Errorf("%w: %w", ErrNativeOff, err)
 		}
 		return err
 	}
@@ -304,7 +317,7 @@ func (p *insertPool) insert(ctx context.Context, query, queryID string, input pr
 		c.conn.Close()
 		p.disable(err)
 		if pe.before {
-			return fmt.Errorf("%w: %w", errNativeOff, err)
+			return fmt.Errorf("%w: %w", ErrNativeOff, err)
 		}
 	case err == nil, errors.As(err, &ex) && !c.sent:
 		// The server ended the query, before any of its data was sent
@@ -334,10 +347,10 @@ func (c *nativeConn) insert(query, queryID string, input proto.Input, rows int) 
 		if h.Name != input[i].Name {
 			return protoErrorf("column %d is %s in the server's header, %s sent", i, h.Name, input[i].Name)
 		}
-		if err := conform(input[i], h.Type); err != nil {
+		if err := Conform(input[i], h.Type); err != nil {
 			// Nothing sent yet: abandoning the connection cancels the
 			// query, which stores nothing.
-			return fmt.Errorf("%w: %w", errTypes, err)
+			return fmt.Errorf("%w: %w", ErrTypes, err)
 		}
 	}
 	// From here on a server that fails the INSERT (a fence refusing the
@@ -568,7 +581,7 @@ func (c *nativeConn) skipStrings(n int) error {
 }
 
 // exception reads an Exception packet (and the ones nested in it) as the
-// driver's error type, which Retryable and fenced look at.
+// driver's error type, which KindOf and checkpoint.IsFenced look at.
 func (c *nativeConn) exception() error {
 	var first *clickhouse.Exception
 	for {
@@ -632,4 +645,20 @@ func alive(conn net.Conn) bool {
 		return true
 	})
 	return ok && err == nil
+}
+
+// Conform makes column c encode itself as type t, the type the server's
+// table has (a time column picks DateTime or DateTime64), or says it
+// cannot.
+func Conform(c proto.InputColumn, t proto.ColumnType) error {
+	if in, ok := c.Data.(proto.Inferable); ok {
+		if err := in.Infer(t); err != nil {
+			return fmt.Errorf("column %s: %w", c.Name, err)
+		}
+		return nil
+	}
+	if c.Data.Type() != t {
+		return fmt.Errorf("column %s is %s, the table's is %s", c.Name, c.Data.Type(), t)
+	}
+	return nil
 }
