@@ -137,9 +137,6 @@ func (c *Conn) Database() string { return c.database }
 // (Options.Cluster), "" for a single server.
 func (c *Conn) Cluster() string { return c.opts.Cluster }
 
-// Options returns the options the connection was opened with.
-func (c *Conn) Options() Options { return c.opts }
-
 // Ping checks that the server answers.
 func (c *Conn) Ping(ctx context.Context) error { return c.conn.Ping(ctx) }
 

@@ -10,7 +10,7 @@ import (
 
 // Batch is the rows of one table waiting for one INSERT, built column by
 // column (package tables defines logpipe's). The writer encodes its
-// columns straight into the INSERT's Native block (insert.go).
+// columns straight into the INSERT's Native block (chclient/insert.go).
 type Batch interface {
 	// Table is the table the batch is inserted into.
 	Table() string

@@ -211,7 +211,7 @@ const LocalSuffix = "_local"
 
 // sendTo sends b to conn as query (an INSERT with its column list), with
 // the fence's epoch as the last column if fence is set: through the native
-// INSERT path (insert.go), or clickhouse-go's batch when that path is off
+// INSERT path (chclient.Conn.InsertInput), or clickhouse-go's batch when that path is off
 // for conn, when the table's column types differ from the batch's, and for
 // a cluster's Distributed tables (which need the insert settings only the
 // driver sends).

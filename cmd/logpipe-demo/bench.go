@@ -465,12 +465,11 @@ func latencyPhase(ctx context.Context, conn *chclient.Conn, addrs []string, rate
 		rate = dflt
 	}
 	stored := func() int64 {
-		r, err := conn.QueryStrings(ctx, "SELECT toString(count()) FROM cdn_requests")
+		n, err := chclient.Value[uint64](ctx, conn, "SELECT count() FROM cdn_requests")
 		if err != nil {
 			return -1
 		}
-		n, _ := strconv.ParseInt(r[0][0], 10, 64)
-		return n
+		return int64(n)
 	}
 	base := stored()
 	perStep := max(rate/10, 1)
