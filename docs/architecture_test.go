@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -113,11 +114,6 @@ var (
 	testRigs       = map[string]bool{"internal/chserver": true, "internal/chdbtest": true, "internal/kafkabroker": true}
 )
 
-// knownViolations are the imports that break the rules today, each with
-// the work that removes it (issue 18). The test fails on any other
-// violation, and on an entry here that is no longer needed.
-var knownViolations = map[string]string{}
-
 // readRules parses the package table of architecture.md.
 func readRules(t *testing.T) map[string]rule {
 	t.Helper()
@@ -158,7 +154,8 @@ func readRules(t *testing.T) map[string]rule {
 
 // TestImportRules checks every package's imports against the table of
 // docs/architecture.md and its rules: only cmd/... imports both a Kafka
-// and a ClickHouse package; sink does not import transform; no package
+// and a ClickHouse package; sink does not depend on transform, even
+// through another package; no package
 // but the test rigs and cmd/logpipe-demo imports testing or a test rig.
 func TestImportRules(t *testing.T) {
 	rules := readRules(t)
@@ -171,13 +168,8 @@ func TestImportRules(t *testing.T) {
 		}
 		r, ok := rules[rel]
 		if !ok {
-			interim(t, "package %s has no row in docs/architecture.md's table: add what it is for and what it may import", rel)
+			t.Errorf("package %s has no row in docs/architecture.md's table: add what it is for and what it may import", rel)
 			continue
-		}
-		if plannedPackages[rel] {
-			// Landing while this table is written: only the rules
-			// below the table apply until its row is final.
-			r.anything = true
 		}
 		seen[rel] = true
 		var kafka, clickhouse []string
@@ -201,11 +193,12 @@ func TestImportRules(t *testing.T) {
 			switch {
 			case r.noRigs && testRigs[name]:
 				violations = append(violations, rel+" imports "+name)
-			case !r.anything && !r.allowed[name] && issue18Packages[name] && !tableFinal:
-				interim(t, "%s imports %s: not in docs/architecture.md's table yet", rel, name)
 			case !r.anything && !r.allowed[name]:
 				violations = append(violations, rel+" imports "+name)
 			}
+		}
+		if rel == "sink" && slices.Contains(p.Deps, module+"transform") {
+			violations = append(violations, "sink depends on transform (through another package)")
 		}
 		if len(kafka) > 0 && len(clickhouse) > 0 && !strings.HasPrefix(rel, "cmd/") {
 			violations = append(violations, fmt.Sprintf("%s imports Kafka (%s) and ClickHouse (%s)", rel, strings.Join(kafka, ", "), strings.Join(clickhouse, ", ")))
@@ -214,46 +207,13 @@ func TestImportRules(t *testing.T) {
 	if !seen["pipeline"] || !seen["cmd/logpipe"] {
 		t.Fatalf("go list ./... did not list logpipe's packages (saw %v)", seen)
 	}
-	found := map[string]bool{}
 	for _, v := range violations {
-		found[v] = true
-		if who, ok := knownViolations[v]; ok {
-			t.Logf("known violation, being removed by %s: %s", who, v)
-			continue
-		}
 		t.Errorf("%s: not allowed by docs/architecture.md", v)
 	}
-	for v := range knownViolations {
-		if !found[v] {
-			interim(t, "known violation %q is gone: remove it from knownViolations", v)
-		}
-	}
-	// The table's rows of packages that do not exist (yet) would hide a
-	// misspelt name.
+	// A row of a package that does not exist would hide a misspelt name.
 	for pkg := range rules {
-		if !seen[pkg] && !plannedPackages[pkg] {
+		if !seen[pkg] {
 			t.Errorf("docs/architecture.md has a row for %s, which is no package", pkg)
 		}
 	}
 }
-
-// interim reports what the packages landing for issue 18 make true for a
-// while (a package before its row, a violation already removed): logged
-// until the table is final, then an error.
-func interim(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if tableFinal {
-		t.Errorf(format, args...)
-	} else {
-		t.Logf(format, args...)
-	}
-}
-
-const tableFinal = false
-
-// issue18Packages are the packages issue 18 creates; while they land,
-// a new import of one of them is logged until the table is final.
-var issue18Packages = map[string]bool{"partition": true, "tables": true, "chclient": true, "checkpoint": true}
-
-// plannedPackages are in the table before their code lands (issue 18).
-var plannedPackages = map[string]bool{"chclient": true, "checkpoint": true}
