@@ -59,6 +59,7 @@ type Enricher struct {
 	noRaw     bool
 	redCache  map[string]string  // redacted low-cardinality values (redact.go), redact.Text mode
 	redLast   [redFields]redMemo // each such field's last value (redact.go)
+	expires   expiresMemo
 }
 
 type compiledTemplate struct {
@@ -213,7 +214,7 @@ func (e *Enricher) CDN(r *CDNRequest) {
 	// object with a personal signal counts (docs/operations.md, "What
 	// counts as a leak").
 	r.FlagAuthCached = shared && (r.HasSessionCookie || r.HasAuthorization) && PersonalSignals(r) != 0 && !isStatic(r)
-	r.FlagTTLZero = ttlZero(cc, r.Expires, r.Time)
+	r.FlagTTLZero = e.ttlZero(cc, r.Expires, r.Time)
 	e.redactCDNWith(r, &pi, &ui)
 }
 
@@ -529,18 +530,38 @@ func isStatic(r *CDNRequest) bool {
 // ttlZero reports an Expires in the past (relative to the request) with no
 // max-age or s-maxage in Cache-Control: the shape that a CDN may read as
 // "cache for 0 seconds" and then collapse concurrent requests onto.
-func ttlZero(lowerCC, expires string, at time.Time) bool {
+func (e *Enricher) ttlZero(lowerCC, expires string, at time.Time) bool {
 	if expires == "" || strings.Contains(lowerCC, "max-age") {
 		return false
 	}
 	if expires == "0" || expires == "-1" {
 		return true
 	}
-	t, err := time.Parse(time.RFC1123, expires)
-	if err != nil {
-		return false
+	t, ok := e.expires.parse(expires)
+	return ok && !t.After(at)
+}
+
+// expiresMemo remembers the last Expires value parsed: sites send the
+// same fixed date in the past on every page ("Thu, 19 Nov 1981 08:52:00
+// GMT"), and a comparison costs less than time.Parse. The value is
+// copied (it may alias a buffer that is reused), without allocating.
+type expiresMemo struct {
+	buf [40]byte
+	n   int // len of the value in buf; 0 = none
+	t   time.Time
+	ok  bool
+}
+
+func (m *expiresMemo) parse(s string) (time.Time, bool) {
+	if m.n > 0 && len(s) == m.n && string(m.buf[:m.n]) == s {
+		return m.t, m.ok
 	}
-	return !t.After(at)
+	t, err := time.Parse(time.RFC1123, s)
+	if len(s) <= len(m.buf) {
+		m.n = copy(m.buf[:], s)
+		m.t, m.ok = t, err == nil
+	}
+	return t, err == nil
 }
 
 // UAClass classifies a User-Agent: monitor, bot, tool, app, browser or
