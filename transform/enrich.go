@@ -306,6 +306,11 @@ func (e *Enricher) cleanQuery(q string) string {
 	if len(e.drop) == 0 {
 		return q
 	}
+	// Nothing to drop and no empty parameter at either end (which the
+	// loop below leaves out): q as it is, without building a copy.
+	if q[0] != '&' && q[len(q)-1] != '&' && !e.dropsAny(q) {
+		return q
+	}
 	var b strings.Builder
 	for q != "" {
 		var part string
@@ -323,6 +328,22 @@ func (e *Enricher) cleanQuery(q string) string {
 		b.WriteString(part)
 	}
 	return b.String()
+}
+
+// dropsAny reports whether cleanQuery would remove a parameter of q.
+func (e *Enricher) dropsAny(q string) bool {
+	for q != "" {
+		var part string
+		part, q, _ = strings.Cut(q, "&")
+		name, _, _ := strings.Cut(part, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		if e.drop[strings.ToLower(name)] {
+			return true
+		}
+	}
+	return false
 }
 
 // Class returns the configured class of a path: the first rule with a
