@@ -40,6 +40,9 @@ func TestRedactString(t *testing.T) {
 		// IP addresses: hashed.
 		{"from 192.0.2.1 and 2001:db8::1 and [::ffff:10.0.0.1]:443 fe80::1%eth0", "from " + h("ip", "192.0.2.1") + " and " + h("ip", "2001:db8::1") + " and [" + h("ip", "::ffff:10.0.0.1") + "]:443 " + h("ip", "fe80::1") + "%eth0"},
 		{"ip:2001:db8:0:0:0:0:0:1.", "ip:" + h("ip", "2001:db8:0:0:0:0:0:1") + "."},
+		// a C++ or Ruby scope is no address: "DB::E" is hex and colons, but a word goes on after it
+		{"code: 242, message: DB::Exception: Table is in readonly mode", "code: 242, message: DB::Exception: Table is in readonly mode"},
+		{"Cache::Add and db::e and db::e1x", "Cache::Add and " + h("ip", "db::e") + " and db::e1x"},
 		{"at 1:2:3:4:5:6:7:8:9 x", "at " + h("ip", "1:2:3:4:5:6:7:8:9") + " x"},
 		// Tokens of known shapes: removed.
 		{"Authorization: Bearer " + jwt + " x", "Authorization: " + h("session", "Bearer "+jwt) + " x"},

@@ -42,7 +42,7 @@ var (
 // residueIPv6 returns an IPv6 address in s: a part of a run of hex
 // digits, colons and dots that starts at the run's start (at a word
 // boundary) or after a colon, and ends at its end or before a colon or
-// dot, that net/netip accepts.
+// dot (or at its end when a word boundary follows), that net/netip accepts.
 func residueIPv6(s string) string {
 	word := func(c byte) bool {
 		return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
@@ -57,11 +57,11 @@ func residueIPv6(s string) string {
 				continue
 			}
 			for y := b; y > x+1; y-- {
-				if y < b && s[y] != ':' && s[y] != '.' {
+				if y < b && s[y] != ':' && s[y] != '.' || y == b && b < len(s) && word(s[b]) {
 					continue
 				}
 				c := s[x:y]
-				if ip, err := netip.ParseAddr(c); err == nil && ip.Is6() && c != "::" {
+				if ip, err := netip.ParseAddr(c); err == nil && ip.Is6() && !ip.IsUnspecified() {
 					return c
 				}
 			}

@@ -311,7 +311,9 @@ func ipv6Run(s string, a, b int, bounded bool) (int, int, bool) {
 		return a, b, true // too long to take apart: suspicious enough
 	}
 	// Any candidate s[x:y] with x at the start of the run (at a word
-	// boundary) or just after a colon, y at the end or at a colon or dot.
+	// boundary) or just after a colon, y at the end (at a word boundary:
+	// "DB::Exception" holds no address) or at a colon or dot.
+	endBounded := b == len(s) || !isWord(s[b])
 	for x := a; x < b; x++ {
 		if x == a {
 			if !bounded {
@@ -321,7 +323,7 @@ func ipv6Run(s string, a, b int, bounded bool) (int, int, bool) {
 			continue
 		}
 		for y := b; y > x+1; y-- {
-			if y < b && s[y] != ':' && s[y] != '.' {
+			if y < b && s[y] != ':' && s[y] != '.' || y == b && !endBounded {
 				continue
 			}
 			if isIPv6(s[x:y]) {
@@ -339,9 +341,10 @@ func ipv6Run(s string, a, b int, bounded bool) (int, int, bool) {
 	return 0, 0, false
 }
 
-// isIPv6 reports whether s is an IPv6 address (no zone) other than "::".
+// isIPv6 reports whether s is an IPv6 address (no zone) other than the
+// unspecified address ("::", "::0", "0:0::0.0.0.0": no one's address).
 func isIPv6(s string) bool {
-	if len(s) < 3 {
+	if len(s) < 3 || strings.Trim(s, "0:.") == "" {
 		return false
 	}
 	groups, double := 0, false
