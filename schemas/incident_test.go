@@ -40,8 +40,9 @@ type shape struct {
 	urls       []simURL
 	originMin  int // origin time, ms
 	originMax  int
-	noCollapse float64 // share of requests that start their own fetch while one is in flight (overlapping fetches)
-	burst      float64 // share of requests followed by a repeat of the same session within 50 ms
+	noCollapse float64  // share of requests that start their own fetch while one is in flight (overlapping fetches)
+	burst      float64  // share of requests followed by a repeat of the same session within 50 ms
+	pops       []string // POPs the requests are spread over, each with its own cache; nil: NRT, KIX, HND
 }
 
 type simURL struct {
@@ -68,6 +69,10 @@ type simRow struct {
 	state    string // fetch, hit, collapsed
 	originMs int
 	producer *simFetch // nil for a fetch (it produced itself)
+	// otherPOP: a collapsed response for which a cache shared by all POPs
+	// would name another owner (another POP's fetch of the URL, started
+	// later and with another session, was in flight too).
+	otherPOP bool
 }
 
 type simFetch struct {
@@ -127,36 +132,56 @@ func simulate(s shape) []simRow {
 	}
 	sort.SliceStable(reqs, func(i, j int) bool { return reqs[i].ms < reqs[j].ms })
 
-	// One cache (one POP or a clustered POP set): per key the fetches so far.
+	// One cache per POP: per POP and key the fetches so far.
 	type key struct {
+		pop         string
 		path, query string
 		session     uint64
 	}
 	fetches := map[key][]*simFetch{}
-	pops := []string{"NRT", "KIX", "HND"}
+	pops := s.pops
+	if pops == nil {
+		pops = []string{"NRT", "KIX", "HND"}
+	}
+	// The fetch waiting requests join: the latest started one still running.
+	inFlight := func(fs []*simFetch, ms int64) *simFetch {
+		var flight *simFetch
+		for _, f := range fs {
+			if f.start <= ms && ms <= f.end && (flight == nil || f.start > flight.start || (f.start == flight.start && (f.end > flight.end || (f.end == flight.end && f.session > flight.session)))) {
+				flight = f
+			}
+		}
+		return flight
+	}
 	var rows []simRow
 	for _, r := range reqs {
-		k := key{path: r.url.path, query: r.url.query}
+		row := simRow{t: time.UnixMilli(r.ms).UTC(), host: host, url: r.url, session: r.session, pop: pops[rnd.Intn(len(pops))]}
+		k := key{pop: row.pop, path: r.url.path, query: r.url.query}
 		if r.url.varyCookie {
 			k.session = r.session
 		}
-		row := simRow{t: time.UnixMilli(r.ms).UTC(), host: host, url: r.url, session: r.session, pop: pops[rnd.Intn(len(pops))]}
 		// The cached copy: the latest fetch completed by now (latest end, then start).
-		var done, flight *simFetch
+		var done *simFetch
 		for _, f := range fetches[k] {
 			if f.end <= r.ms && (done == nil || f.end > done.end || (f.end == done.end && (f.start > done.start || (f.start == done.start && f.session > done.session)))) {
 				done = f
 			}
-			// The fetch waiting requests join: the latest started one still running.
-			if f.start <= r.ms && r.ms <= f.end && (flight == nil || f.start > flight.start || (f.start == flight.start && (f.end > flight.end || (f.end == flight.end && f.session > flight.session)))) {
-				flight = f
-			}
 		}
+		flight := inFlight(fetches[k], r.ms)
 		switch {
 		case done != nil && r.ms < done.end+int64(r.url.ttl/time.Millisecond):
 			row.state, row.producer = "hit", done
 		case flight != nil && !r.force:
 			row.state, row.producer = "collapsed", flight
+			var all []*simFetch
+			for _, p := range pops {
+				o := k
+				o.pop = p
+				all = append(all, fetches[o]...)
+			}
+			if f := inFlight(all, r.ms); f != flight && f.session != flight.session {
+				row.otherPOP = true
+			}
 		default:
 			row.state = "fetch"
 			row.originMs = s.originMin + rnd.Intn(s.originMax-s.originMin+1)
@@ -421,6 +446,11 @@ var incidentShapes = []shape{
 		urls: []simURL{{path: "/mypage", template: "/mypage", class: "personal", weight: 4},
 			{path: "/mypage/cart", template: "/mypage/cart", class: "personal", ttl: 10 * time.Second, weight: 1}},
 		originMin: 50, originMax: 2500, burst: 0.05},
+	// Each POP has its own cache: fetches of one URL at two POPs in flight
+	// at once, each POP's collapsed responses belonging to its own fetch.
+	{name: "two POPs fetching at once", seed: 8, vendor: "fastly", users: 60, requests: 6000, start: 0, end: time.Hour,
+		urls:      []simURL{{path: "/mypage", template: "/mypage", class: "personal", weight: 1}},
+		originMin: 300, originMax: 3000, noCollapse: 0.1, pops: []string{"NRT", "KIX"}},
 }
 
 // TestIncidentQueriesEqualTruth runs each incident shape through the
@@ -466,6 +496,18 @@ func TestIncidentQueriesEqualTruth(t *testing.T) {
 			}
 			if strings.Contains(s.name, "own page") && want.own == 0 {
 				t.Fatal("no session got its own page from a shared object: the shape tests nothing")
+			}
+			if strings.Contains(s.name, "two POPs") {
+				other := 0
+				for _, r := range rows {
+					if ms := r.t.UnixMilli(); r.otherPOP && ms >= incSince.UnixMilli() && ms < incUntil.UnixMilli() {
+						other++
+					}
+				}
+				t.Logf("%d collapsed responses whose owner differs if the POP is ignored", other)
+				if other == 0 {
+					t.Fatal("no response whose owner depends on the POP: the shape tests nothing")
+				}
 			}
 			checks := []struct {
 				query string

@@ -114,9 +114,10 @@ FROM
                     nc + length(OS) AS n
                 FROM
                 (
-                    -- Stage 1, per object (cache key): its origin fetches and its shared responses.
+                    -- Stage 1, per object (cache key: each POP has its own cache): its origin fetches and
+                    -- its shared responses.
                     SELECT
-                        host, path, query, vary_key,
+                        host, path, query, vary_key, pop_,
                         -- origin fetches (start, end, session), in start order
                         arraySort(groupArrayIf((time_ms, time_ms + toUInt64(origin_ms), session_hash), is_fetch)) AS F,
                         -- shared responses in the window (time, mode, viewer, pop), in time order
@@ -137,7 +138,7 @@ FROM
                         WHERE time >= {since:DateTime} - {lookback_s:UInt64} AND time < {until:DateTime}
                           AND (is_fetch OR is_shared)
                     )
-                    GROUP BY host, path, query, vary_key
+                    GROUP BY host, path, query, vary_key, pop_
                     HAVING notEmpty(C)
                 )
             )
