@@ -2,8 +2,6 @@ package checkpoint_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"testing"
@@ -13,7 +11,7 @@ import (
 	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/internal/chserver"
-	"github.com/logpipe/logpipe/schemas"
+	"github.com/logpipe/logpipe/internal/chtest"
 	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
@@ -25,29 +23,7 @@ var T = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 
 // freshDB is a new database with every migration applied on the shared
 // 18.16 server.
-func freshDB(t *testing.T) *chclient.Conn {
-	t.Helper()
-	srv := chserver.Shared(t)
-	ctx := context.Background()
-	b := make([]byte, 4)
-	rand.Read(b)
-	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: "checkpoint_" + hex.EncodeToString(b)}
-	if err := chclient.CreateDatabase(ctx, o); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := chclient.Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+chclient.Ident(o.Database))
-		conn.Close()
-	})
-	if _, err := schemas.Migrate(ctx, conn); err != nil {
-		t.Fatal(err)
-	}
-	return conn
-}
+func freshDB(t *testing.T) *chclient.Conn { return chtest.Migrated(t, "checkpoint") }
 
 func cdn(topic string, partition int32, offsets ...int64) *tables.CDNRequests {
 	b := tables.NewCDNRequests()

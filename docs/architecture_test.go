@@ -62,6 +62,7 @@ func TestProductionBinaryLinksNoTestRig(t *testing.T) {
 		module + "internal/chserver",
 		module + "internal/kafkabroker",
 		module + "internal/chdbtest",
+		module + "internal/chtest",
 	}
 	pkgs := goList(t, "-deps", "./cmd/logpipe")
 	linked := map[string]bool{}
@@ -111,7 +112,7 @@ func client(path string) string {
 var (
 	kafkaSide      = map[string]bool{"ingest": true, "kafka-go": true, "franz-go": true}
 	clickHouseSide = map[string]bool{"sink": true, "chclient": true, "checkpoint": true, "clickhouse-go": true}
-	testRigs       = map[string]bool{"internal/chserver": true, "internal/chdbtest": true, "internal/kafkabroker": true}
+	testRigs       = map[string]bool{"internal/chserver": true, "internal/chdbtest": true, "internal/kafkabroker": true, "internal/chtest": true}
 )
 
 // readRules parses the package table of architecture.md.

@@ -2,8 +2,6 @@ package schemas_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
+	"github.com/logpipe/logpipe/internal/chtest"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/tables"
@@ -25,29 +24,7 @@ func TestMain(m *testing.M) { chserver.Main(m) }
 // answers do not depend on when the test runs.
 var T = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 
-func freshDB(t *testing.T) *chclient.Conn {
-	t.Helper()
-	srv := chserver.Shared(t)
-	ctx := context.Background()
-	b := make([]byte, 4)
-	rand.Read(b)
-	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: "cat_" + hex.EncodeToString(b)}
-	if err := chclient.CreateDatabase(ctx, o); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := chclient.Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+o.Database)
-		conn.Close()
-	})
-	if _, err := schemas.Migrate(ctx, conn); err != nil {
-		t.Fatal(err)
-	}
-	return conn
-}
+func freshDB(t *testing.T) *chclient.Conn { return chtest.Migrated(t, "cat") }
 
 type jobEv struct {
 	job, run, event string

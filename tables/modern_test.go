@@ -2,8 +2,6 @@ package tables_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"os"
@@ -14,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/checkpoint"
 	"github.com/logpipe/logpipe/internal/chdbtest"
 	"github.com/logpipe/logpipe/internal/chserver"
+	"github.com/logpipe/logpipe/internal/chtest"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/tables"
@@ -139,25 +137,8 @@ func TestTablesOnModernEngine(t *testing.T) {
 // protocol: the columns match system.columns, and each batch goes through
 // sink.Writer, plainly and through the fence, and reads back.
 func TestTablesOn1816(t *testing.T) {
-	srv := chserver.Shared(t)
 	ctx := context.Background()
-	rb := make([]byte, 4)
-	rand.Read(rb)
-	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: "tables_" + hex.EncodeToString(rb)}
-	if err := chclient.CreateDatabase(ctx, o); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := chclient.Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+o.Database)
-		conn.Close()
-	})
-	if _, err := schemas.Migrate(ctx, conn); err != nil {
-		t.Fatal(err)
-	}
+	conn := chtest.Migrated(t, "tables")
 	w := sink.NewWriter(conn, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for _, tt := range cases(false) {
 		t.Run(tt.b.Table(), func(t *testing.T) {

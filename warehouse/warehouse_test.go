@@ -2,8 +2,6 @@ package warehouse_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
+	"github.com/logpipe/logpipe/internal/chtest"
 	"github.com/logpipe/logpipe/schemas"
 	"github.com/logpipe/logpipe/warehouse"
 )
@@ -21,26 +20,7 @@ func TestMain(m *testing.M) { chserver.Main(m) }
 
 func fresh(t *testing.T) (*chclient.Conn, *chserver.Server) {
 	t.Helper()
-	srv := chserver.Shared(t)
-	ctx := context.Background()
-	b := make([]byte, 4)
-	rand.Read(b)
-	o := chclient.Options{Addr: []string{srv.TCPAddr}, Database: "wh_" + hex.EncodeToString(b)}
-	if err := chclient.CreateDatabase(ctx, o); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := chclient.Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+o.Database)
-		conn.Close()
-	})
-	if _, err := schemas.Migrate(ctx, conn); err != nil {
-		t.Fatal(err)
-	}
-	return conn, srv
+	return chtest.Migrated(t, "wh"), chserver.Shared(t)
 }
 
 func TestParseAge(t *testing.T) {

@@ -2,8 +2,6 @@ package watch_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,7 +18,7 @@ import (
 	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/config"
 	"github.com/logpipe/logpipe/internal/chserver"
-	"github.com/logpipe/logpipe/schemas"
+	"github.com/logpipe/logpipe/internal/chtest"
 	"github.com/logpipe/logpipe/sink"
 	"github.com/logpipe/logpipe/tables"
 	"github.com/logpipe/logpipe/transform"
@@ -87,29 +85,7 @@ func (r *receiver) take() (events []string, full []watch.Event, slack []string) 
 	return events, full, slack
 }
 
-func newDB(t testing.TB) *chclient.Conn {
-	t.Helper()
-	srv := chserver.Shared(t)
-	ctx := context.Background()
-	b := make([]byte, 4)
-	rand.Read(b)
-	opts := chclient.Options{Addr: []string{srv.TCPAddr}, Database: "watch_" + hex.EncodeToString(b), User: "default"}
-	if err := chclient.CreateDatabase(ctx, opts); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := chclient.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+opts.Database)
-		conn.Close()
-	})
-	if _, err := schemas.Migrate(ctx, conn); err != nil {
-		t.Fatal(err)
-	}
-	return conn
-}
+func newDB(t testing.TB) *chclient.Conn { return chtest.Migrated(t, "watch") }
 
 // insertFixture stores, through the parsers, enricher and sink batches the
 // pipeline uses, one failed run of job "etl" starting at t0 and one
