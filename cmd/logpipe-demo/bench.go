@@ -76,6 +76,9 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	if err != nil {
 		return err
 	}
+	// The server is the bench's own: left running, it would go on
+	// merging beside the next measurement.
+	defer ch.Stop()
 	version, _ := ch.Version(ctx)
 	key := make([]byte, 32)
 	rand.Read(key)
