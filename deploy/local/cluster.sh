@@ -19,8 +19,21 @@ ZK_JARS=/usr/share/java/zookeeper.jar
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
+# free_port EXCLUDED...: a random loopback port nobody listens on, in
+# 20000-31999 like clickhouse.sh's. Not a port bound to 0: that comes from
+# the kernel's ephemeral range (32768-60999), which every outgoing
+# connection on the machine also draws from, so a client socket of another
+# test could take it before the server binds it ("Address already in use").
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+	local p i
+	for ((i = 0; i < 500; i++)); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
+		[[ " $* " == *" $p "* ]] && continue
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+		echo "$p"
+		return 0
+	done
+	return 1
 }
 
 cmd_install() {
@@ -91,7 +104,13 @@ cmd_start() {
 		fi
 	fi
 	local zk ch1t ch1h ch1i ch2t ch2h ch2i
-	zk=$(free_port) ch1t=$(free_port) ch1h=$(free_port) ch1i=$(free_port) ch2t=$(free_port) ch2h=$(free_port) ch2i=$(free_port)
+	zk=$(free_port) || die "no free port"
+	ch1t=$(free_port "$zk") || die "no free port"
+	ch1h=$(free_port "$zk" "$ch1t") || die "no free port"
+	ch1i=$(free_port "$zk" "$ch1t" "$ch1h") || die "no free port"
+	ch2t=$(free_port "$zk" "$ch1t" "$ch1h" "$ch1i") || die "no free port"
+	ch2h=$(free_port "$zk" "$ch1t" "$ch1h" "$ch1i" "$ch2t") || die "no free port"
+	ch2i=$(free_port "$zk" "$ch1t" "$ch1h" "$ch1i" "$ch2t" "$ch2h") || die "no free port"
 	cat >"$dir/zk/zoo.cfg" <<EOF
 tickTime=500
 initLimit=10
