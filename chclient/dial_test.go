@@ -2,45 +2,15 @@ package chclient_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/logpipe/logpipe/chclient"
 	"github.com/logpipe/logpipe/internal/chserver"
+	"github.com/logpipe/logpipe/internal/chtest"
 )
 
 func TestMain(m *testing.M) { chserver.Main(m) }
-
-// hungListener accepts TCP connections and never answers: a server that
-// is stopped (SIGSTOP), deadlocked, or behind a half-open path.
-func hungListener(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
 
 // TestDialSkipsHungServer: with the first address accepting connections
 // and never answering, the pool still connects to the second one within
@@ -52,7 +22,7 @@ func TestDialSkipsHungServer(t *testing.T) {
 	srv := chserver.Shared(t)
 	ctx := context.Background()
 	began := time.Now()
-	conn, err := chclient.Open(ctx, chclient.Options{Addr: []string{hungListener(t), srv.TCPAddr}, Database: "default", DialTimeout: 3 * time.Second})
+	conn, err := chclient.Open(ctx, chclient.Options{Addr: []string{chtest.HungListener(t), srv.TCPAddr}, Database: "default", DialTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatalf("open with a hung first server: %v", err)
 	}

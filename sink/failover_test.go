@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,36 +19,6 @@ import (
 )
 
 func TestMain(m *testing.M) { chserver.Main(m) }
-
-// hungListener accepts TCP connections and never answers: a server that
-// is stopped (SIGSTOP), deadlocked, or behind a half-open path.
-func hungListener(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
 
 // TestInsertFailsOverFromHungReplica: a pool to two servers inserts
 // through the first; the first is then hung (SIGSTOP, connections stay

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"testing"
 
 	"github.com/logpipe/logpipe/chclient"
@@ -46,4 +47,35 @@ func Migrated(t testing.TB, prefix string) *chclient.Conn {
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// HungListener accepts TCP connections and never answers: a server that
+// is stopped (SIGSTOP), deadlocked, or behind a half-open path. It returns
+// the listener's address; everything is closed when the test ends.
+func HungListener(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
 }
