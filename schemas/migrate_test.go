@@ -122,13 +122,50 @@ SELECT a FROM t WHERE time >= {from:DateTime} LIMIT {n:UInt64}
 		t.Error("a value for a let accepted")
 	}
 	for _, bad := range []string{
-		"-- question: q\n-- let: x String\n--   SELECT 'a'\nSELECT {x:String}",        // type
+		"-- question: q\n-- let: x Float64\n--   SELECT 1\nSELECT {x:Float64}",        // type
 		"-- question: q\n-- let: x UInt64\nSELECT {x:UInt64}",                         // no SQL
 		"-- question: q\n-- let: x UInt64\n--   SELECT {y:UInt64}\nSELECT {x:UInt64}", // unknown reference
 		"-- question: q\n-- param: x UInt64 = 1\n-- let: x UInt64\n--   SELECT 1\nSELECT {x:UInt64}",
 	} {
 		if _, err := ParseQuery("bad", bad); err == nil {
 			t.Errorf("accepted:\n%s", bad)
+		}
+	}
+}
+
+// TestQueryStringLet: a String let (a list the query filters on) is bound
+// as a quoted literal while short, and stays an inlined subquery when
+// binding it would pass the server's max_query_size.
+func TestQueryStringLet(t *testing.T) {
+	q, err := ParseQuery("t", `-- question: q?
+-- let: names String  -- the names worth reading
+--   SELECT arrayStringConcat(groupArray(name), ',') FROM t
+SELECT a FROM t WHERE name IN (SELECT arrayJoin(splitByChar(',', {names:String})))
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		value, want string
+	}{
+		{`a,b'c\`, `'a,b\'c\\'`},
+		{"", "''"},
+		{strings.Repeat("x", maxStringLet), "'" + strings.Repeat("x", maxStringLet) + "'"},
+		{strings.Repeat("x", maxStringLet+1), "(\nSELECT arrayStringConcat(groupArray(name), ',') FROM t\n)"},
+	} {
+		var asked string
+		sql, err := q.RenderWith(context.Background(), func(_ context.Context, sql string) (string, error) {
+			asked = sql
+			return tc.value, nil
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "SELECT a FROM t WHERE name IN (SELECT arrayJoin(splitByChar(',', " + tc.want + ")))"; sql != want {
+			t.Errorf("value of %d bytes: RenderWith = %.200q, want %.200q", len(tc.value), sql, want)
+		}
+		if want := "SELECT toString(((\nSELECT arrayStringConcat(groupArray(name), ',') FROM t\n)))"; asked != want {
+			t.Errorf("let query %q, want %q", asked, want)
 		}
 	}
 }

@@ -68,7 +68,7 @@ type Param struct {
 // query runs (see Query).
 type Let struct {
 	Name string
-	Type string // DateTime, Date, UInt64, Int64
+	Type string // DateTime, Date, UInt64, Int64, String
 	Doc  string
 	SQL  string // returns one row with one value; may use parameters and earlier lets
 }
@@ -150,9 +150,9 @@ func ParseQuery(name, text string) (Query, error) {
 				return q, fmt.Errorf("query %s line %d: let must be 'name Type [-- doc]', its SQL on the indented lines after it", name, i+1)
 			}
 			switch m[2] {
-			case "DateTime", "Date", "UInt64", "Int64":
+			case "DateTime", "Date", "UInt64", "Int64", "String":
 			default:
-				return q, fmt.Errorf("query %s line %d: let %s: type %s (want DateTime, Date, UInt64 or Int64)", name, i+1, m[1], m[2])
+				return q, fmt.Errorf("query %s line %d: let %s: type %s (want DateTime, Date, UInt64, Int64 or String)", name, i+1, m[1], m[2])
 			}
 			if q.param(m[1]) != nil || q.let(m[1]) != nil {
 				return q, fmt.Errorf("query %s line %d: %s is defined twice", name, i+1, m[1])
@@ -266,10 +266,22 @@ func (q Query) RenderWith(ctx context.Context, scalar Scalar, values map[string]
 		// Through a scalar subquery, as inlined: the same value, typed
 		// as the let says; times as seconds since the epoch (the
 		// server's time zone does not enter).
-		conv := map[string]string{"DateTime": "toUInt32", "Date": "toUInt16", "UInt64": "toUInt64", "Int64": "toInt64"}[l.Type]
+		conv := map[string]string{"DateTime": "toUInt32", "Date": "toUInt16", "UInt64": "toUInt64", "Int64": "toInt64", "String": ""}[l.Type]
 		v, err := scalar(ctx, "SELECT toString("+conv+"((\n"+sql+"\n)))")
 		if err != nil {
 			return "", fmt.Errorf("query %s: let %s: %w", q.Name, l.Name, err)
+		}
+		if l.Type == "String" {
+			// A list (of templates, say) is bound as a literal while it
+			// is short; a longer one would pass the server's
+			// max_query_size (256 KiB by default), so its query stays
+			// inlined: the same answer, computed where it is used.
+			if len(v) > maxStringLet {
+				bound[l.Name] = "(\n" + sql + "\n)"
+			} else {
+				bound[l.Name] = chclient.String(v)
+			}
+			continue
 		}
 		v = strings.TrimSpace(v)
 		if _, err := strconv.ParseUint(strings.TrimPrefix(v, "-"), 10, 64); err != nil {
@@ -285,6 +297,9 @@ func (q Query) RenderWith(ctx context.Context, scalar Scalar, values map[string]
 	}
 	return subst(q.SQL), nil
 }
+
+// maxStringLet is the longest String let bound as a literal (bytes).
+const maxStringLet = 64 << 10
 
 // bind returns the literal of each parameter.
 func (q Query) bind(values map[string]string) (map[string]string, error) {
