@@ -5,7 +5,7 @@ GO        ?= go
 DEMO_DIR  ?= .logpipe-demo
 FUZZTIME  ?= 30s
 
-.PHONY: all build demo test test-unit vet bench bench-queries fuzz clickhouse chdb demo-stop clean soak
+.PHONY: all build demo test test-unit vet bench bench-queries bench-queries-modern fuzz clickhouse chdb demo-stop clean soak
 
 all: build
 
@@ -61,6 +61,7 @@ bench: clickhouse
 	$(GO) build -o bin/logpipe-demo ./cmd/logpipe-demo
 	./bin/logpipe-demo bench -records $(BENCH_RECORDS) -partitions $(BENCH_PARTITIONS) -runs $(BENCH_RUNS) -gomemlimit 450MiB
 	$(MAKE) bench-queries
+	$(MAKE) bench-queries-modern
 
 # Every catalogue query on 10M CDN rows (one day) and 1M job runs, generated
 # inside ClickHouse: seconds per query (s/query). LOGPIPE_CLICKHOUSE_ADDR
@@ -69,8 +70,18 @@ BENCH_CDN_ROWS ?= 10000000
 BENCH_JOB_RUNS ?= 1000000
 bench-queries: clickhouse
 	LOGPIPE_BENCH_CDN_ROWS=$(BENCH_CDN_ROWS) LOGPIPE_BENCH_JOB_RUNS=$(BENCH_JOB_RUNS) \
-	  $(GO) test -run '^$$' -bench BenchmarkCatalogue -benchtime 3x -timeout 60m ./schemas/ | \
-	  awk '/s\/query/ { for (i = 1; i <= NF; i++) if ($$i == "s/query") printf "%-45s %8.3f s/query  %s rows\n", $$1, $$(i-1), $$(i-3) } !/s\/query/'
+	  $(GO) test -run '^$$' -bench '^BenchmarkCatalogue$$' -benchtime 3x -timeout 60m ./schemas/ | $(BENCH_QUERIES_TABLE)
+
+# The same data sets and queries on the embedded modern ClickHouse (chdb 26.5,
+# in the benchmark's own process, default settings); the data are loaded
+# afresh by every run.
+bench-queries-modern: chdb
+	LOGPIPE_BENCH_CDN_ROWS=$(BENCH_CDN_ROWS) LOGPIPE_BENCH_JOB_RUNS=$(BENCH_JOB_RUNS) \
+	  $(GO) test -run '^$$' -bench '^BenchmarkCatalogueModern$$' -benchtime 3x -timeout 120m -v ./schemas/ | $(BENCH_QUERIES_TABLE)
+
+# One line per query of go test -bench's output: name, s/query, rows; the
+# other lines as they are.
+BENCH_QUERIES_TABLE = awk '/s\/query/ { for (i = 1; i <= NF; i++) if ($$i == "s/query") printf "%-45s %8.3f s/query  %s rows\n", $$1, $$(i-1), $$(i-3) } !/s\/query/'
 
 fuzz:
 	@for pkg in ./transform/ ./pipeline/; do \

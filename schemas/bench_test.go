@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logpipe/logpipe/chclient"
+	"github.com/logpipe/logpipe/internal/chdbtest"
 	"github.com/logpipe/logpipe/internal/chserver"
 	"github.com/logpipe/logpipe/schemas"
 )
@@ -19,7 +20,7 @@ import (
 // every catalogue query on it: `make bench` prints the s/query of each.
 //
 //	LOGPIPE_BENCH_CDN_ROWS=10000000 LOGPIPE_BENCH_JOB_RUNS=1000000 \
-//	  go test -run '^$' -bench BenchmarkCatalogue -benchtime 3x ./schemas/
+//	  go test -run '^$' -bench '^BenchmarkCatalogue$' -benchtime 3x ./schemas/
 //
 // The CDN day is the 2017 incident's (cdnDayLoadSQL); the incident_*
 // queries also run on a worst case (rows named worst/..., cdnWorstLoadSQL).
@@ -30,21 +31,119 @@ import (
 func BenchmarkCatalogue(b *testing.B) {
 	cdnRows := envInt(b, "LOGPIPE_BENCH_CDN_ROWS", 10_000_000)
 	jobRuns := envInt(b, "LOGPIPE_BENCH_JOB_RUNS", 1_000_000)
-	conn := benchData(b, fmt.Sprintf("bench_day_%d_%d", cdnRows, jobRuns), cdnRows, jobRuns, cdnDayLoadSQL)
-	var worst *chclient.Conn
+	day := benchData(b, fmt.Sprintf("bench_day_%d_%d", cdnRows, jobRuns), cdnRows, jobRuns, cdnDayLoadSQL)
+	var worst benchDB
 	if cdnRows > 0 {
 		worst = benchData(b, fmt.Sprintf("bench_worst_%d", cdnRows), cdnRows, 0, cdnWorstLoadSQL)
 	}
-	day := benchDay.Format("2006-01-02 15:04:05")
-	next := benchDay.Add(24 * time.Hour).Format("2006-01-02 15:04:05")
+	// The zero version: every query's base text, the one 18.16 runs.
+	runCatalogue(b, schemas.ServerVersion{}, day, worst)
+}
+
+// BenchmarkCatalogueModern is BenchmarkCatalogue on the embedded modern
+// ClickHouse (chdb 26.5, internal/chdbtest): the same data sets made by the
+// same SQL, in the modern rendering of the schema (without TTL: the data
+// are dated), and each query in its text for the engine's version. `make
+// bench-queries-modern` prints the s/query of each:
+//
+//	LOGPIPE_BENCH_CDN_ROWS=10000000 LOGPIPE_BENCH_JOB_RUNS=1000000 \
+//	  go test -run '^$' -bench '^BenchmarkCatalogueModern$' -benchtime 3x ./schemas/
+//
+// The engine runs inside the benchmark's process (no server, no network),
+// with its default settings. Its data directory belongs to the process and
+// goes with it, so every run loads the data sets afresh; the queries are
+// timed once the background merges of the load are over (they would
+// otherwise share the cores with the first queries).
+// LOGPIPE_BENCH_CHDB_SETTINGS (e.g. "enable_analyzer = 0") is SET for the
+// queries instead of the defaults.
+func BenchmarkCatalogueModern(b *testing.B) {
+	if err := chdbtest.Available(); err != nil {
+		b.Skipf("embedded modern ClickHouse not available (make chdb installs it): %v", err)
+	}
+	cdnRows := envInt(b, "LOGPIPE_BENCH_CDN_ROWS", 10_000_000)
+	jobRuns := envInt(b, "LOGPIPE_BENCH_JOB_RUNS", 1_000_000)
+	day, v := modernBenchData(b, cdnRows, jobRuns, cdnDayLoadSQL)
+	var worst benchDB
+	if cdnRows > 0 {
+		worst, _ = modernBenchData(b, cdnRows, 0, cdnWorstLoadSQL)
+	}
+	// Settings to compare with the defaults, e.g. enable_analyzer = 0: the
+	// session is the process's, so they apply to both data sets.
+	ctx := context.Background()
+	if set := os.Getenv("LOGPIPE_BENCH_CHDB_SETTINGS"); set != "" {
+		if err := day.Exec(ctx, "SET "+set); err != nil {
+			b.Fatalf("LOGPIPE_BENCH_CHDB_SETTINGS: %v", err)
+		}
+	}
+	settings, err := day.Scalar(ctx, "SELECT concat('max_threads ', toString(getSetting('max_threads')), ', enable_analyzer ', toString(getSetting('enable_analyzer')))")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("ClickHouse %s embedded: %s", v, settings)
+	runCatalogue(b, v, day, worst)
+}
+
+// modernBenchData loads a data set into a fresh database of the embedded
+// engine and waits for the merges the load started.
+func modernBenchData(b *testing.B, cdnRows, jobRuns int, cdnLoad func(from, n, total int) string) (chdbtest.DB, schemas.ServerVersion) {
+	b.Helper()
+	e, v := modernDB(b, nil)
+	db := e.DB()
+	if cdnRows > 0 {
+		loadChunks(b, db, "CDN rows", cdnRows, cdnChunk, cdnLoad)
+	}
+	if jobRuns > 0 {
+		loadChunks(b, db, "job runs", jobRuns, jobChunk, jobLoadSQL)
+	}
+	// Quiet for a few seconds in a row: a finished merge can be followed
+	// by the next one of the same partition.
+	ctx := context.Background()
+	start := time.Now()
+	for quiet := 0; quiet < 5; {
+		n, err := db.Scalar(ctx, "SELECT count() FROM system.merges WHERE database = currentDatabase()")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if quiet++; n != "0" {
+			quiet = 0
+		}
+		if time.Since(start) > 10*time.Minute {
+			b.Logf("merges still running after %s; timing anyway", time.Since(start).Round(time.Second))
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	parts, err := db.QueryStrings(ctx, "SELECT table, toString(count()) FROM system.parts WHERE database = currentDatabase() AND active AND rows > 0 GROUP BY table ORDER BY table")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("merges over after %s; active parts %v", time.Since(start).Round(time.Second), parts)
+	return db, v
+}
+
+// benchDB is a bench data set's database: the 18.16 server's
+// (*chclient.Conn) or the embedded modern engine's (chdbtest.DB).
+type benchDB interface {
+	Exec(ctx context.Context, query string, args ...any) error
+	Query(ctx context.Context, query string, args ...any) (cols []string, rows [][]string, err error)
+	QueryStrings(ctx context.Context, query string, args ...any) ([][]string, error)
+	Scalar(ctx context.Context, query string) (string, error)
+}
+
+// runCatalogue times every catalogue query, in its text for version, on
+// day, and the incident_* queries on worst too when there is one (rows
+// worst/...): one sub-benchmark each, reporting s/query and the rows of
+// the answer.
+func runCatalogue(b *testing.B, version schemas.ServerVersion, day, worst benchDB) {
 	values := map[string]string{
-		"since": day, "until": next, "at": next, "job": "job7",
+		"since": benchDay.Format("2006-01-02 15:04:05"), "until": benchDay.Add(24 * time.Hour).Format("2006-01-02 15:04:05"),
+		"at": benchDay.Add(24 * time.Hour).Format("2006-01-02 15:04:05"), "job": "job7",
 	}
 	type run struct {
 		name   string
 		query  schemas.Query
 		params map[string]string
-		conn   *chclient.Conn
+		db     benchDB
 	}
 	qs, err := schemas.Queries()
 	if err != nil {
@@ -52,6 +151,7 @@ func BenchmarkCatalogue(b *testing.B) {
 	}
 	var runs []run
 	for _, q := range qs {
+		q = q.For(version)
 		p := map[string]string{}
 		for _, par := range q.Params {
 			if v, ok := values[par.Name]; ok {
@@ -65,13 +165,13 @@ func BenchmarkCatalogue(b *testing.B) {
 			// The 2017 incident's five hours, then the whole day.
 			w := map[string]string{"since": benchDay.Add(9*time.Hour + 41*time.Minute).Format("2006-01-02 15:04:05"),
 				"until": benchDay.Add(14*time.Hour + 41*time.Minute).Format("2006-01-02 15:04:05")}
-			runs = append(runs, run{q.Name + "/5h", q, w, conn}, run{q.Name + "/24h", q, p, conn})
+			runs = append(runs, run{q.Name + "/5h", q, w, day}, run{q.Name + "/24h", q, p, day})
 			if worst != nil {
 				runs = append(runs, run{"worst/" + q.Name + "/5h", q, w, worst}, run{"worst/" + q.Name + "/24h", q, p, worst})
 			}
 			continue
 		}
-		runs = append(runs, run{q.Name, q, p, conn})
+		runs = append(runs, run{q.Name, q, p, day})
 	}
 	for _, r := range runs {
 		b.Run(r.name, func(b *testing.B) {
@@ -79,11 +179,11 @@ func BenchmarkCatalogue(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				// The lets' queries first, as `logpipe query` runs them:
 				// their time counts.
-				sql, err := r.query.RenderWith(context.Background(), r.conn.Scalar, r.params)
+				sql, err := r.query.RenderWith(context.Background(), r.db.Scalar, r.params)
 				if err != nil {
 					b.Fatal(err)
 				}
-				_, out, err := r.conn.Query(context.Background(), sql)
+				_, out, err := r.db.Query(context.Background(), sql)
 				if err != nil {
 					b.Fatalf("%s: %v", r.name, err)
 				}
@@ -135,40 +235,46 @@ func benchData(b *testing.B, db string, cdnRows, jobRuns int, cdnLoad func(from,
 		n, _ := strconv.Atoi(r[0][0])
 		return n
 	}
-	start := time.Now()
-	if n := have("cdn_requests"); n != cdnRows {
-		// cdn_hourly_state is filled from cdn_requests by a materialized view.
-		for _, t := range []string{"cdn_requests", "cdn_hourly_state"} {
+	// cdn_hourly_state and job_runs_state are filled by materialized
+	// views: emptied with their sources.
+	truncate := func(tables ...string) {
+		for _, t := range tables {
 			if err := conn.Exec(ctx, "TRUNCATE TABLE "+t); err != nil {
 				b.Fatal(err)
 			}
 		}
-		// In chunks of 1M rows: each INSERT ... SELECT stays within the
-		// server's memory limits.
-		for from := 0; from < cdnRows; from += 1_000_000 {
-			n := min(1_000_000, cdnRows-from)
-			if err := conn.Exec(ctx, cdnLoad(from, n, cdnRows)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.Logf("loaded %d CDN rows in %s", cdnRows, time.Since(start).Round(time.Second))
 	}
-	start = time.Now()
+	if n := have("cdn_requests"); n != cdnRows {
+		truncate("cdn_requests", "cdn_hourly_state")
+		loadChunks(b, conn, "CDN rows", cdnRows, cdnChunk, cdnLoad)
+	}
 	if n := have("job_events"); n != 2*jobRuns {
-		for _, t := range []string{"job_events", "job_runs_state"} {
-			if err := conn.Exec(ctx, "TRUNCATE TABLE "+t); err != nil {
-				b.Fatal(err)
-			}
-		}
-		for from := 0; from < jobRuns; from += 250_000 {
-			n := min(250_000, jobRuns-from)
-			if err := conn.Exec(ctx, jobLoadSQL(from, n, jobRuns)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.Logf("loaded %d job runs in %s", jobRuns, time.Since(start).Round(time.Second))
+		truncate("job_events", "job_runs_state")
+		loadChunks(b, conn, "job runs", jobRuns, jobChunk, jobLoadSQL)
 	}
 	return conn
+}
+
+// Rows per INSERT ... SELECT of the bench loaders: each stays within the
+// server's memory limits (and, on the embedded engine, keeps the
+// benchmark's own process small).
+const (
+	cdnChunk = 1_000_000
+	jobChunk = 250_000 // runs: two events each
+)
+
+// loadChunks inserts rows [0, total) made by gen, chunk rows per statement,
+// into empty tables.
+func loadChunks(b testing.TB, db benchDB, what string, total, chunk int, gen func(from, n, total int) string) {
+	b.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	for from := 0; from < total; from += chunk {
+		if err := db.Exec(ctx, gen(from, min(chunk, total-from), total)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("loaded %d %s in %s", total, what, time.Since(start).Round(time.Second))
 }
 
 // cdnDayLoadSQL generates rows [from, from+n) of a day of Fastly logs of a

@@ -25,7 +25,7 @@ var testRetention = map[string]time.Duration{
 // engine, rendered as logpipe migrate renders it for that server, with the
 // given retention (TTL). Tables that get rows must have none: the server
 // drops rows past their TTL by its real clock, and fixtures are dated.
-func modernDB(t *testing.T, retention map[string]time.Duration) (*chdbtest.Engine, schemas.ServerVersion) {
+func modernDB(t testing.TB, retention map[string]time.Duration) (*chdbtest.Engine, schemas.ServerVersion) {
 	t.Helper()
 	e := chdbtest.Open(t)
 	ctx := context.Background()

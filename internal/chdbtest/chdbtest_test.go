@@ -147,6 +147,12 @@ func TestDB(t *testing.T) {
 	if _, err := db.QueryStrings(ctx, "SELECT ?", 1); err == nil {
 		t.Fatal("arguments accepted")
 	}
+	if v, err := db.Scalar(ctx, "SELECT b FROM t WHERE a = 1"); err != nil || v != "x" {
+		t.Fatalf("Scalar = %q, %v; want \"x\"", v, err)
+	}
+	if _, err := db.Scalar(ctx, "SELECT a FROM t"); err == nil {
+		t.Fatal("Scalar of two rows gave no error")
+	}
 }
 
 // The engine keeps its data in a directory of this process's, and a

@@ -3,6 +3,7 @@ package chdbtest
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // DB adapts an Engine to the context-taking methods code under test calls
@@ -49,4 +50,18 @@ func (d DB) Query(ctx context.Context, query string, args ...any) (cols []string
 func (d DB) QueryStrings(ctx context.Context, query string, args ...any) ([][]string, error) {
 	_, rows, err := d.Query(ctx, query, args...)
 	return rows, err
+}
+
+// Scalar runs a query that returns one row with one value and returns the
+// value as text, as *chclient.Conn's Scalar does (schemas.Scalar: how
+// catalogue queries compute their lets).
+func (d DB) Scalar(ctx context.Context, query string) (string, error) {
+	rows, err := d.QueryStrings(ctx, query)
+	if err != nil {
+		return "", err
+	}
+	if len(rows) != 1 || len(rows[0]) != 1 {
+		return "", fmt.Errorf("chdbtest: want one value, got %d rows", len(rows))
+	}
+	return rows[0][0], nil
 }
