@@ -54,6 +54,23 @@ type Query struct {
 	SQL      string
 	// Variants are texts for newer servers (see Variant); For picks one.
 	Variants []Variant
+	// Settings are query settings for newer servers (see Setting); For
+	// adds those the server takes.
+	Settings []Setting
+}
+
+// Setting is a query-level setting that For adds (as SETTINGS at the end
+// of the statement) for servers from MinVersion on, written in the header
+// as
+//
+//	-- settings: 24.1 allow_experimental_analyzer = 0  -- why
+//
+// It may change how fast a query runs, never its answer (the differential
+// test runs the text For gives on the embedded modern engine).
+type Setting struct {
+	MinVersion ServerVersion
+	Text       string // name = value
+	Why        string
 }
 
 // Param is one parameter of a catalogue query.
@@ -114,6 +131,8 @@ func LookupQuery(name string) (Query, error) {
 	return Query{}, fmt.Errorf("no query %q in the catalogue (have: %s)", name, strings.Join(names, ", "))
 }
 
+var settingLine = regexp.MustCompile(`^(\d+\.\d+)\s+(\w+)\s*=\s*(\w+)(?:\s+--\s*(.*))?$`)
+
 var paramLine = regexp.MustCompile(`^(\w+)\s+(\w+)(?:\s*=\s*(.*?))?(?:\s+--\s*(.*))?$`)
 
 // ParseQuery reads a catalogue file.
@@ -158,6 +177,17 @@ func ParseQuery(name, text string) (Query, error) {
 				return q, fmt.Errorf("query %s line %d: %s is defined twice", name, i+1, m[1])
 			}
 			q.Lets = append(q.Lets, Let{Name: m[1], Type: m[2], Doc: m[3]})
+		case strings.HasPrefix(body, "settings:"):
+			inExample, inLet = false, false
+			m := settingLine.FindStringSubmatch(strings.TrimSpace(strings.TrimPrefix(body, "settings:")))
+			if m == nil {
+				return q, fmt.Errorf("query %s line %d: settings must be 'MAJOR.MINOR name = value [-- why]'", name, i+1)
+			}
+			v, err := ParseServerVersion(m[1])
+			if err != nil {
+				return q, fmt.Errorf("query %s line %d: %w", name, i+1, err)
+			}
+			q.Settings = append(q.Settings, Setting{MinVersion: v, Text: m[2] + " = " + m[3], Why: m[4]})
 		case strings.HasPrefix(body, "example:"):
 			inExample, inLet = true, false
 		case inLet && strings.HasPrefix(body, "  "):

@@ -86,6 +86,16 @@ func (q Query) For(v ServerVersion) Query {
 	if i > 0 {
 		out.SQL = q.Variants[i-1].SQL
 	}
+	var set []string
+	for _, s := range q.Settings {
+		if v.AtLeast(s.MinVersion) {
+			set = append(set, s.Text)
+		}
+	}
+	if len(set) > 0 {
+		out.SQL += "\nSETTINGS " + strings.Join(set, ", ")
+	}
+	out.Settings = nil
 	return out
 }
 

@@ -75,3 +75,48 @@ func TestParseServerVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestQuerySettings: a header's settings go at the end of the text For
+// picks, for servers from their version on; 18.16 (and Render) never see
+// them.
+func TestQuerySettings(t *testing.T) {
+	q, err := ParseQuery("t", `-- question: q?
+-- settings: 24.1 allow_experimental_analyzer = 0  -- plans faster
+-- settings: 25.8 max_threads = 4
+SELECT 1
+-- variant: 24.8
+SELECT 2
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q.Settings) != 2 || q.Settings[0].Why != "plans faster" || q.Settings[1].Text != "max_threads = 4" {
+		t.Fatalf("settings %+v", q.Settings)
+	}
+	for _, tc := range []struct {
+		v    ServerVersion
+		want string
+	}{
+		{ServerVersion{}, "SELECT 1"},
+		{Oldest, "SELECT 1"},
+		{ServerVersion{23, 8}, "SELECT 1"},
+		{ServerVersion{24, 3}, "SELECT 1\nSETTINGS allow_experimental_analyzer = 0"},
+		{ServerVersion{24, 8}, "SELECT 2\nSETTINGS allow_experimental_analyzer = 0"},
+		{ServerVersion{26, 5}, "SELECT 2\nSETTINGS allow_experimental_analyzer = 0, max_threads = 4"},
+	} {
+		if got := q.For(tc.v).SQL; got != tc.want {
+			t.Errorf("For(%s) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+	if sql, _ := q.Render(nil); strings.Contains(sql, "SETTINGS") {
+		t.Errorf("Render = %q", sql)
+	}
+	for _, bad := range []string{
+		"-- question: q\n-- settings: allow_experimental_analyzer = 0\nSELECT 1", // no version
+		"-- question: q\n-- settings: 24.1 a = 0; DROP TABLE t\nSELECT 1",        // not one name = value
+	} {
+		if _, err := ParseQuery("bad", bad); err == nil {
+			t.Errorf("accepted:\n%s", bad)
+		}
+	}
+}

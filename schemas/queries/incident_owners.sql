@@ -2,6 +2,7 @@
 -- param: since DateTime  -- start of the incident window (UTC)
 -- param: until DateTime  -- end of the incident window (UTC)
 -- param: lookback_s UInt64 = 3600  -- how far before since to look for the origin fetches that produced responses in the window
+-- settings: 24.1 allow_experimental_analyzer = 0  -- the new analyzer (default from 24.3) takes 10-20 s to plan the pairing (its lambdas over aliases, nested eight deep); the old one 0.3-0.5 s, same answer
 -- example:
 --   owner_session         viewers  anonymous_responses  leaked_responses  objects  first_exposure       last_exposure
 --   12093847561029384756  3        0                    4                 1        2026-11-25 05:52:02  2026-11-25 05:52:03

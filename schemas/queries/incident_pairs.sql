@@ -2,6 +2,7 @@
 -- param: since DateTime  -- start of the incident window (UTC)
 -- param: until DateTime  -- end of the incident window (UTC)
 -- param: lookback_s UInt64 = 3600  -- how far before since to look for the origin fetches that produced responses in the window
+-- settings: 24.1 allow_experimental_analyzer = 0  -- the new analyzer (default from 24.3) takes 10-20 s to plan the pairing (its lambdas over aliases, nested eight deep); the old one 0.3-0.5 s, same answer
 -- example:
 --   time                 time_ms        owner_session         viewer_session        host            path_template  path_class  pop  served     fetch_time_ms
 --   2026-11-25 05:52:02  1795585922120  12093847561029384756  84756120938475612093  www.example.jp  /mypage        personal    NRT  collapsed  1795585921870
