@@ -140,18 +140,20 @@ func TestQueryStringLet(t *testing.T) {
 	q, err := ParseQuery("t", `-- question: q?
 -- let: names String  -- the names worth reading
 --   SELECT arrayStringConcat(groupArray(name), ',') FROM t
-SELECT a FROM t WHERE name IN (SELECT arrayJoin(splitByChar(',', {names:String})))
+SELECT a FROM t WHERE name {names:In} (SELECT arrayJoin(splitByChar(',', {names:String})))
 `)
 	if err != nil {
 		t.Fatal(err)
 	}
+	inline := "(\nSELECT arrayStringConcat(groupArray(name), ',') FROM t\n)"
 	for _, tc := range []struct {
-		value, want string
+		value, in, want string
 	}{
-		{`a,b'c\`, `'a,b\'c\\'`},
-		{"", "''"},
-		{strings.Repeat("x", maxStringLet), "'" + strings.Repeat("x", maxStringLet) + "'"},
-		{strings.Repeat("x", maxStringLet+1), "(\nSELECT arrayStringConcat(groupArray(name), ',') FROM t\n)"},
+		{`a,b'c\`, "IN", `'a,b\'c\\'`},
+		{"", "IN", "''"},
+		{strings.Repeat("x", maxStringLet), "IN", "'" + strings.Repeat("x", maxStringLet) + "'"},
+		// too long for a literal: the subquery, which on a cluster needs GLOBAL
+		{strings.Repeat("x", maxStringLet+1), "GLOBAL IN", inline},
 	} {
 		var asked string
 		sql, err := q.RenderWith(context.Background(), func(_ context.Context, sql string) (string, error) {
@@ -161,12 +163,18 @@ SELECT a FROM t WHERE name IN (SELECT arrayJoin(splitByChar(',', {names:String})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "SELECT a FROM t WHERE name IN (SELECT arrayJoin(splitByChar(',', " + tc.want + ")))"; sql != want {
+		if want := "SELECT a FROM t WHERE name " + tc.in + " (SELECT arrayJoin(splitByChar(',', " + tc.want + ")))"; sql != want {
 			t.Errorf("value of %d bytes: RenderWith = %.200q, want %.200q", len(tc.value), sql, want)
 		}
 		if want := "SELECT toString(((\nSELECT arrayStringConcat(groupArray(name), ',') FROM t\n)))"; asked != want {
 			t.Errorf("let query %q, want %q", asked, want)
 		}
+	}
+	if sql, err := q.Render(nil); err != nil || sql != "SELECT a FROM t WHERE name GLOBAL IN (SELECT arrayJoin(splitByChar(',', "+inline+")))" {
+		t.Errorf("Render = %q, %v", sql, err)
+	}
+	if _, err := ParseQuery("bad", "-- question: q\n-- let: n UInt64\n--   SELECT 1\nSELECT 1 WHERE x {n:In} (1)"); err == nil {
+		t.Error("{n:In} accepted for a UInt64 let")
 	}
 }
 

@@ -217,6 +217,9 @@ func ParseQuery(name, text string) (Query, error) {
 			if q.param(ref[1]) == nil && q.let(ref[1]) == nil {
 				return q, fmt.Errorf("query %s: {%s:%s} is not declared with '-- param:' or '-- let:'", name, ref[1], ref[2])
 			}
+			if l := q.let(ref[1]); ref[2] == "In" && (l == nil || l.Type != "String") {
+				return q, fmt.Errorf("query %s: {%s:In} needs a String let %s", name, ref[1], ref[1])
+			}
 		}
 	}
 	for i, l := range q.Lets {
@@ -282,15 +285,25 @@ func (q Query) RenderWith(ctx context.Context, scalar Scalar, values map[string]
 	if err != nil {
 		return "", err
 	}
+	// {L:In} is the operator to filter on String let L's list: IN while the
+	// list is a literal (the primary key can use it), GLOBAL IN while it is
+	// its subquery (which on a cluster reads a Distributed table: GLOBAL
+	// builds it once, on the server the query came to).
+	in := map[string]string{}
 	subst := func(text string) string {
 		return placeholder.ReplaceAllStringFunc(text, func(m string) string {
-			return bound[placeholder.FindStringSubmatch(m)[1]]
+			ref := placeholder.FindStringSubmatch(m)
+			if ref[2] == "In" {
+				return in[ref[1]]
+			}
+			return bound[ref[1]]
 		})
 	}
 	for _, l := range q.Lets {
 		sql := subst(l.SQL)
 		if scalar == nil {
 			bound[l.Name] = "(\n" + sql + "\n)"
+			in[l.Name] = "GLOBAL IN"
 			continue
 		}
 		// Through a scalar subquery, as inlined: the same value, typed
@@ -308,8 +321,10 @@ func (q Query) RenderWith(ctx context.Context, scalar Scalar, values map[string]
 			// inlined: the same answer, computed where it is used.
 			if len(v) > maxStringLet {
 				bound[l.Name] = "(\n" + sql + "\n)"
+				in[l.Name] = "GLOBAL IN"
 			} else {
 				bound[l.Name] = chclient.String(v)
+				in[l.Name] = "IN"
 			}
 			continue
 		}

@@ -23,12 +23,12 @@
 --       -- every template of a URL whose origin fetches over the whole window could hold the body
 --       -- evidence in some bucket (a superset: two sessions and two ETags, one of them strong; or
 --       -- body_sessions fetches and two sessions and two sizes), by a hash of the URL (a collision adds
---       -- a template, never drops one)
+--       -- a template, never drops one; GLOBAL: on a cluster the set is built once and sent to the shards)
 --       SELECT groupUniqArray((CAST(host AS String), CAST(path_template AS String), CAST(path_class AS String))) AS a
 --       FROM cdn_requests
 --       PREWHERE from_cache = 0 AND collapsed = 0 AND session_hash != 0 AND status = 200
 --       WHERE time >= {since:DateTime} AND time < {until:DateTime}
---         AND cityHash64(host, path, query) IN
+--         AND cityHash64(host, path, query) GLOBAL IN
 --         (
 --             SELECT u
 --             FROM cdn_requests
@@ -100,7 +100,7 @@ FROM
                     FROM cdn_requests
                     PREWHERE from_cache = 0 AND collapsed = 0 AND session_hash != 0 AND status = 200
                     WHERE time >= {since:DateTime} AND time < {until:DateTime}
-                      AND (host, path_template) IN
+                      AND (host, path_template) {templates:In}
                           (SELECT unhex(splitByChar(':', x)[1]), unhex(splitByChar(':', x)[2]) FROM (SELECT arrayJoin(splitByChar(',', {templates:String})) AS x))
                     GROUP BY u, intDiv(toUInt32(time), {body_window_s:UInt64})
                 )
@@ -182,7 +182,7 @@ FROM
                                      AND positionCaseInsensitive(cache_control, 's-maxage') = 0)  AS fa_r
                             FROM cdn_requests
                             WHERE time >= {since:DateTime} AND time < {until:DateTime}
-                              AND (host, path_template) IN
+                              AND (host, path_template) {templates:In}
                                   (SELECT unhex(splitByChar(':', x)[1]), unhex(splitByChar(':', x)[2]) FROM (SELECT arrayJoin(splitByChar(',', {templates:String})) AS x))
                         )
                         GROUP BY th, uh, bucket, session_key
@@ -205,7 +205,7 @@ ANY LEFT JOIN
            any(CAST(path_template AS String)) AS template_, any(CAST(path_class AS String)) AS class_
     FROM cdn_requests
     WHERE time >= {since:DateTime} AND time < {until:DateTime}
-      AND (host, path_template) IN
+      AND (host, path_template) {templates:In}
           (SELECT unhex(splitByChar(':', x)[1]), unhex(splitByChar(':', x)[2]) FROM (SELECT arrayJoin(splitByChar(',', {templates:String})) AS x))
     GROUP BY th
 ) AS t USING th
