@@ -5,12 +5,12 @@
 -- param: body_window_s UInt64 = 60  -- origin answers of one URL are compared within buckets of this many seconds
 -- param: body_sessions UInt64 = 4  -- origin fetches for this many sessions with as many different sizes (or two sessions with different strong ETags) are evidence that the origin personalises a URL
 -- param: min_sessions UInt64 = 1  -- sessions that must have received someone else's object before a template is reported
--- let: templates String  -- host, path template and class (hex, ':' between, ',' between templates) of every template with a URL that has some evidence of being personal (class, response signals, or an origin that may answer sessions differently): only these templates are read below (computed first)
---   SELECT arrayStringConcat(arrayMap(x -> concat(hex(x.1), ':', hex(x.2), ':', hex(x.3)), groupUniqArrayArray(a)), ',')
+-- let: templates String  -- host and path template (hex, ':' between, ',' between templates) of every template with a URL that has some evidence of being personal (class, response signals, or an origin that may answer sessions differently): only these templates are read below (computed first)
+--   SELECT arrayStringConcat(arrayMap(x -> concat(hex(x.1), ':', hex(x.2)), groupUniqArrayArray(a)), ',')
 --   FROM
 --   (
 --       -- templates with a URL whose own responses say it is personal
---       SELECT groupUniqArray((CAST(host AS String), CAST(path_template AS String), CAST(path_class AS String))) AS a
+--       SELECT groupUniqArray((CAST(host AS String), CAST(path_template AS String))) AS a
 --       FROM cdn_requests
 --       WHERE time >= {since:DateTime} AND time < {until:DateTime}
 --         AND (path_class IN ('personal', 'auth')
@@ -24,7 +24,7 @@
 --       -- evidence in some bucket (a superset: two sessions and two ETags, one of them strong; or
 --       -- body_sessions fetches and two sessions and two sizes), by a hash of the URL (a collision adds
 --       -- a template, never drops one; GLOBAL: on a cluster the set is built once and sent to the shards)
---       SELECT groupUniqArray((CAST(host AS String), CAST(path_template AS String), CAST(path_class AS String))) AS a
+--       SELECT groupUniqArray((CAST(host AS String), CAST(path_template AS String))) AS a
 --       FROM cdn_requests
 --       PREWHERE from_cache = 0 AND collapsed = 0 AND session_hash != 0 AND status = 200
 --       WHERE time >= {since:DateTime} AND time < {until:DateTime}
@@ -57,7 +57,8 @@
 --
 -- Only the templates in `templates` are read (the primary key starts with host, path_template, so
 -- the others' granules are skipped); URLs and templates are grouped by 64-bit hashes of
--- (host, path, query) and (host, path_template), the strings come back from `templates` at the end.
+-- (host, path, query) and (host, path_template); the reported templates get their names (and a
+-- class) back at the end, from the rows of the templates read.
 -- Pure aggregation plus per-bucket arrays of the sessions in one window_s bucket of one URL:
 -- memory grows with URLs x buckets x sessions, not with their square.
 SELECT
